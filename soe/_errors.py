@@ -1,0 +1,107 @@
+"""SOE's exception tree.
+
+::
+
+    SoeError
+    ├── WorkflowValidationError     invalid config or parameters; names workflow, node, field
+    │   └── ConfigShapeError        a config or node config that is not a mapping (also AttributeError)
+    ├── OperationalValidationError  invalid runtime state (soe.validation.operational)
+    ├── StepBudgetExceeded          .execution_id .main_execution_id .max_steps .steps
+    ├── BudgetExceeded              .limit_name .limit .used
+    ├── TemplateSecurityError       .node_name .field .template
+    ├── TemplateRenderError         .node_name .field .template
+    ├── ResumeError                 resume of an unknown, failed or live execution
+    └── ProviderError               transport failure in an LLM adapter (soe.llm)
+
+Where the spec names a built-in exception (``ValueError``, ``KeyError``,
+``RuntimeError``) the engine raises exactly that instead.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "BudgetExceeded",
+    "ConfigShapeError",
+    "OperationalValidationError",
+    "ProviderError",
+    "ResumeError",
+    "SoeError",
+    "StepBudgetExceeded",
+    "TemplateRenderError",
+    "TemplateSecurityError",
+    "WorkflowValidationError",
+]
+
+
+class SoeError(Exception):
+    """Base class of every error SOE defines."""
+
+
+class WorkflowValidationError(SoeError):
+    """A config, node config or orchestrate parameter is invalid."""
+
+
+class ConfigShapeError(WorkflowValidationError, AttributeError):
+    """A parsed config or node config is not a mapping (upstream raised AttributeError)."""
+
+
+class OperationalValidationError(SoeError):
+    """An execution's stored state is missing or malformed."""
+
+
+class StepBudgetExceeded(SoeError):
+    """The execution tree started as many node activations as its budget allows."""
+
+    def __init__(self, execution_id: str, main_execution_id: str, max_steps: int, steps: int):
+        self.execution_id = execution_id
+        self.main_execution_id = main_execution_id
+        self.max_steps = max_steps
+        self.steps = steps
+        super().__init__(
+            f"Step budget of {max_steps} node runs exceeded in execution '{execution_id}' "
+            f"(main execution '{main_execution_id}')"
+        )
+
+
+class BudgetExceeded(SoeError):
+    """An LLM-call or token budget of the execution tree is spent."""
+
+    def __init__(self, limit_name: str, limit: int, used: int, execution_id: str):
+        self.limit_name = limit_name
+        self.limit = limit
+        self.used = used
+        self.execution_id = execution_id
+        super().__init__(f"{limit_name} of {limit} exceeded in execution '{execution_id}'")
+
+
+class _TemplateError(SoeError):
+    """Common shape of the two template failures: which node, which field, which template."""
+
+    def __init__(self, message: str, *, node_name: str, field: str, template: str):
+        self.node_name = node_name
+        self.field = field
+        self.template = template
+        super().__init__(message)
+
+
+class TemplateSecurityError(_TemplateError):
+    """A template tried to reach something the sandbox forbids; nothing ran."""
+
+
+class TemplateRenderError(_TemplateError):
+    """A prompt or tool-parameter template failed to render; nothing was sent."""
+
+
+class ResumeError(SoeError):
+    """``resume`` was asked to continue an execution that is unknown, failed or live."""
+
+
+class ProviderError(SoeError):
+    """A provider adapter's transport or HTTP call failed after its own retries."""
+
+    def __init__(self, message: str, *, provider: str = "", status: int | None = None,
+                 retryable: bool = False):
+        self.provider = provider
+        self.status = status
+        self.retryable = retryable
+        super().__init__(message)

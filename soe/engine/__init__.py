@@ -1,0 +1,1 @@
+"""The engine core: orchestrate, the runner, and the engine's writes to backends."""
