@@ -105,3 +105,12 @@ class ProviderError(SoeError):
         self.status = status
         self.retryable = retryable
         super().__init__(message)
+
+
+PASSTHROUGH_ERRORS: tuple[type[BaseException], ...] = (
+    TemplateSecurityError,
+    TemplateRenderError,
+    StepBudgetExceeded,
+    BudgetExceeded,
+)
+"""Errors no node handler catches: they end the call that ran the node (SPEC §4.5)."""

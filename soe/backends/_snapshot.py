@@ -1,0 +1,102 @@
+"""Read-only registry snapshots and a fast deep copy for JSON-like data.
+
+The in-memory workflow backend hands out one frozen snapshot per save (SPEC
+§3.2), so the engine can cache per-snapshot indexes by identity and never copy
+the registry per step. Snapshots are ``dict``/``list`` subclasses, so reading
+code, ``==`` and ``json.dumps`` treat them as plain data; only mutation fails,
+loudly, instead of silently corrupting a registry another execution shares.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any, NoReturn
+
+__all__ = ["FrozenDict", "FrozenList", "fast_copy", "freeze", "thaw"]
+
+_READ_ONLY = "registry snapshots are read-only; copy.deepcopy() one before changing it"
+
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
+def _refuse(self: Any, *args: Any, **kwargs: Any) -> NoReturn:
+    raise TypeError(_READ_ONLY)
+
+
+class FrozenDict(dict):
+    """A ``dict`` that refuses every in-place change; copies of it are plain dicts."""
+
+    __slots__ = ()
+    __setitem__ = __delitem__ = __ior__ = _refuse
+    update = pop = popitem = clear = setdefault = _refuse
+
+    def __copy__(self) -> dict:
+        return dict(self)
+
+    def __deepcopy__(self, memo: dict) -> dict:
+        return fast_copy(self)
+
+    def __reduce_ex__(self, protocol: Any) -> tuple:
+        # Pickle as a plain dict: dict's default reduction would call __setitem__.
+        return (dict, (dict(self),))
+
+
+class FrozenList(list):
+    """A ``list`` that refuses every in-place change; copies of it are plain lists."""
+
+    __slots__ = ()
+    __setitem__ = __delitem__ = __iadd__ = __imul__ = _refuse
+    append = extend = insert = remove = pop = clear = sort = reverse = _refuse
+
+    def __copy__(self) -> list:
+        return list(self)
+
+    def __deepcopy__(self, memo: dict) -> list:
+        return fast_copy(self)
+
+    def __reduce_ex__(self, protocol: Any) -> tuple:
+        return (list, (list(self),))
+
+
+def freeze(obj: Any) -> Any:
+    """A read-only version of ``obj``: dicts and lists frozen recursively, tuples rebuilt.
+
+    Already-frozen containers are returned as they are (O(1)), so saving a
+    snapshot that came from the backend costs nothing. Other objects are kept
+    as they are: registries are YAML/JSON data.
+    """
+    cls = type(obj)
+    if cls is FrozenDict or cls is FrozenList or cls in _SCALARS:
+        return obj
+    if isinstance(obj, dict):
+        return FrozenDict((key, freeze(value)) for key, value in obj.items())
+    if isinstance(obj, list):
+        return FrozenList(freeze(value) for value in obj)
+    if cls is tuple:
+        return tuple(freeze(value) for value in obj)
+    return obj
+
+
+def thaw(obj: Any) -> Any:
+    """A plain, fully mutable deep copy of ``obj`` (frozen containers become dict/list)."""
+    return fast_copy(obj)
+
+
+def fast_copy(obj: Any) -> Any:
+    """Deep-copy JSON-like data without ``copy.deepcopy``'s per-object bookkeeping.
+
+    Plain and frozen dicts/lists, tuples and scalars are copied directly (frozen
+    ones become plain); any other object goes through ``copy.deepcopy``. Shared
+    references inside ``obj`` are not preserved, which JSON-like data never needs.
+    """
+    cls = type(obj)
+    if cls in _SCALARS:
+        return obj
+    if cls is dict or cls is FrozenDict:
+        return {key: value if type(value) in _SCALARS else fast_copy(value)
+                for key, value in obj.items()}
+    if cls is list or cls is FrozenList:
+        return [value if type(value) in _SCALARS else fast_copy(value) for value in obj]
+    if cls is tuple:
+        return tuple(fast_copy(value) for value in obj)
+    return copy.deepcopy(obj)

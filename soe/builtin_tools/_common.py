@@ -1,0 +1,90 @@
+"""Helpers shared by the built-in tools (SPEC §10.2).
+
+Tools receive text from LLMs, so structured arguments arrive as JSON or YAML
+strings; the same parsing, main-execution lookup (Q12), telemetry and author
+rules apply to every tool that needs them.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from soe.engine.runner import current_node_name
+from soe.engine.telemetry import register_event
+from soe.lib.yaml_parser import parse_yaml
+from soe.registry import API_AUTHOR, RegistryEditor
+
+__all__ = [
+    "editor",
+    "load_context_schema",
+    "load_identities",
+    "main_execution_id",
+    "parse_mapping",
+    "parse_structured",
+    "record_tool_event",
+    "require_string",
+]
+
+
+def parse_structured(text: str) -> Any:
+    """Parse ``text`` as JSON, falling back to YAML (``ValueError`` if neither parses)."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return parse_yaml(text)
+
+
+def parse_mapping(data: Any, error: str) -> dict[str, Any]:
+    """A plain dict from JSON/YAML text or an already-built mapping; ``ValueError(error)`` otherwise."""
+    parsed = parse_structured(data) if isinstance(data, str) else data
+    if not isinstance(parsed, Mapping):
+        raise ValueError(error)
+    return copy.deepcopy(dict(parsed))
+
+
+def require_string(name: str, value: Any) -> str:
+    """Names and prompts that the backends store must be non-empty strings."""
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"'{name}' must be a non-empty string, got {type(value).__name__}")
+    return value
+
+
+def main_execution_id(backends: Any, execution_id: str) -> str:
+    """The tree's main execution id from the bound context, else the bound id itself (Q12)."""
+    ctx = backends.context.get_context(execution_id)
+    operational = ctx.get("__operational__") if isinstance(ctx, Mapping) else None
+    main_id = operational.get("main_execution_id") if isinstance(operational, Mapping) else None
+    return main_id if isinstance(main_id, str) and main_id else execution_id
+
+
+def record_tool_event(backends: Any, execution_id: str, data: dict[str, Any]) -> None:
+    """The ``node_execution`` event a structural built-in registers (a ``node_name`` counts, Q13)."""
+    register_event(backends, execution_id, "node_execution", data)
+
+
+def editor(execution_id: str, backends: Any, operation: str) -> RegistryEditor:
+    """Registry changes made by a built-in: authored by the calling node, else ``"api"``."""
+    return RegistryEditor(execution_id, backends, operation, current_node_name() or API_AUTHOR)
+
+
+def _load_for_edit(backends: Any, execution_id: str, attribute: str, getter: str) -> tuple[str, dict[str, Any]]:
+    """``(main id, plain copy of the tree's mapping)``: edits never touch the backend's stored object."""
+    backend = getattr(backends, attribute)
+    if backend is None:
+        raise ValueError(f"No {attribute} backend is configured")
+    main_id = main_execution_id(backends, execution_id)
+    stored = getattr(backend, getter)(main_id)
+    return main_id, (copy.deepcopy(dict(stored)) if isinstance(stored, Mapping) else {})
+
+
+def load_identities(backends: Any, execution_id: str) -> tuple[str, dict[str, Any]]:
+    """The tree's identities, to edit and save back under the main id (Q12)."""
+    return _load_for_edit(backends, execution_id, "identity", "get_identities")
+
+
+def load_context_schema(backends: Any, execution_id: str) -> tuple[str, dict[str, Any]]:
+    """The tree's context schema, to edit and save back under the main id (Q12)."""
+    return _load_for_edit(backends, execution_id, "context_schema", "get_context_schema")

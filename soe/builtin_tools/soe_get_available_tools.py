@@ -1,0 +1,23 @@
+"""Built-in ``soe_get_available_tools``: name the built-ins and the bound registry's tools (SPEC §10.2).
+
+No ``from __future__ import annotations`` here: agents build the tool's parameter
+model from its signature, so the annotations must be real typing objects.
+"""
+
+from collections.abc import Callable
+from typing import Any
+
+__all__ = ["create_soe_get_available_tools_tool"]
+
+
+def create_soe_get_available_tools_tool(execution_id: str, backends: Any,
+                                        tools_registry: dict | None = None) -> Callable[..., dict[str, Any]]:
+    """Bind ``soe_get_available_tools`` to the caller's registry (nothing is cached into it, Q7)."""
+
+    def soe_get_available_tools() -> dict[str, Any]:
+        """List the built-in tool names and the user tool names available to this execution."""
+        from soe.builtin_tools import BUILTIN_TOOLS  # the package imports this module
+
+        return {"builtin_tools": list(BUILTIN_TOOLS), "user_tools": list(tools_registry or {})}
+
+    return soe_get_available_tools

@@ -1,0 +1,28 @@
+"""Built-in ``soe_remove_workflow``: delete a workflow from the registry (SPEC §10.2).
+
+No ``from __future__ import annotations`` here: agents build the tool's parameter
+model from its signature, so the annotations must be real typing objects.
+"""
+
+from collections.abc import Callable
+from typing import Any
+
+from soe.builtin_tools._common import editor, record_tool_event
+
+__all__ = ["create_soe_remove_workflow_tool"]
+
+OPERATION = "soe_remove_workflow"
+
+
+def create_soe_remove_workflow_tool(execution_id: str, backends: Any,
+                                    tools_registry: dict | None = None) -> Callable[..., dict[str, Any]]:
+    """Bind ``soe_remove_workflow`` to ``execution_id`` (Q7)."""
+
+    def soe_remove_workflow(workflow_name: str) -> dict[str, Any]:
+        """Remove a workflow from this execution's registry."""
+        editor(execution_id, backends, OPERATION).remove_workflow(workflow_name)
+        record_tool_event(backends, execution_id, {"tool": OPERATION, "workflow_name": workflow_name})
+        return {"removed": True, "workflow_name": workflow_name,
+                "message": f"Successfully removed workflow '{workflow_name}'"}
+
+    return soe_remove_workflow

@@ -1,0 +1,51 @@
+"""Per-tree limits: the orchestrate argument, else config ``limits``, else the default.
+
+Limits are not part of the registry (children and inheriting executions do not
+copy them); the engine keeps the effective limits of each tree so that later
+``broadcast_signals`` calls apply them too.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, replace
+from typing import Any
+
+__all__ = ["DEFAULT_LIMITS", "Limits", "limits_for_tree", "remember_tree_limits", "resolve_limits"]
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The budgets of one execution tree (``None`` means unlimited)."""
+
+    max_steps: int = 100_000
+    max_concurrency: int = 1
+    max_llm_calls: int | None = None
+    max_tokens: int | None = None
+
+
+DEFAULT_LIMITS = Limits()
+
+_TREE_LIMITS: dict[str, Limits] = {}
+_LOCK = threading.Lock()
+
+
+def resolve_limits(config_limits: dict[str, Any], **arguments: int | None) -> Limits:
+    """Apply the precedence rule: explicit argument, then config, then default."""
+    merged = {key: value for key, value in config_limits.items() if value is not None}
+    merged.update({key: value for key, value in arguments.items() if value is not None})
+    return replace(DEFAULT_LIMITS, **merged)
+
+
+def remember_tree_limits(main_execution_id: str, limits: Limits) -> None:
+    """Keep a tree's limits for later calls; the default costs nothing to keep."""
+    if limits == DEFAULT_LIMITS:
+        return
+    with _LOCK:
+        _TREE_LIMITS[main_execution_id] = limits
+
+
+def limits_for_tree(main_execution_id: str) -> Limits:
+    """The limits recorded for a tree, or the defaults."""
+    with _LOCK:
+        return _TREE_LIMITS.get(main_execution_id, DEFAULT_LIMITS)

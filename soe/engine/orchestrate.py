@@ -1,0 +1,172 @@
+"""``orchestrate`` and ``broadcast_signals``: starting executions and delivering signals.
+
+Both only prepare state and queue work; the runner (``soe.engine.runner``) is
+what runs nodes. SPEC §4.1 and §4.2 give the steps this module follows.
+"""
+
+from __future__ import annotations
+
+import copy
+import uuid
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from soe._errors import WorkflowValidationError
+from soe.backends._ids import check_id
+from soe.engine.config import load_config
+from soe.engine.limits import remember_tree_limits, resolve_limits
+from soe.engine.listeners import listeners_for
+from soe.engine.runner import Activation, CallbackItem, WorkItem, submit
+from soe.engine.telemetry import register_event
+from soe.lib.context_fields import set_field, wrap_context
+from soe.lib.operational import new_operational
+from soe.validation.config import validate_initial_workflow, validate_orchestrate_params
+from soe.validation.operational import validate_operational
+
+__all__ = ["broadcast_signals", "orchestrate"]
+
+_EXCLUDED_ON_INHERIT = ("__operational__", "__parent__")
+
+
+def orchestrate(
+    config: Any,
+    initial_workflow_name: str,
+    initial_signals: list[str],
+    initial_context: dict[str, Any] | None,
+    backends: Any,
+    broadcast_signals_caller: Callable[[str, list[str]], None],
+    inherit_config_from_id: str | None = None,
+    inherit_context_from_id: str | None = None,
+    *,
+    max_steps: int | None = None,
+    max_concurrency: int | None = None,
+    execution_id: str | None = None,
+) -> str:
+    """Start an execution of ``initial_workflow_name`` and run it until its tree is drained.
+
+    A child started from inside a running tree returns at once with its work queued.
+
+    Returns:
+        The new execution id.
+
+    Raises:
+        WorkflowValidationError: invalid parameters or config (SPEC §13.1, §13.2).
+        ValueError: YAML that does not parse, or a missing inheritance source.
+    """
+    validate_orchestrate_params(initial_workflow_name, initial_signals)
+    if config is None and inherit_config_from_id is None:
+        raise WorkflowValidationError("Either 'config' or 'inherit_config_from_id' must be provided")
+    new_id = _new_execution_id(execution_id, backends)
+    registry: Mapping[str, Any] = {}
+    config_limits: dict[str, int] = {}
+    if inherit_config_from_id:
+        registry = _inherit_config(new_id, inherit_config_from_id, backends)
+    if config:
+        loaded = load_config(config)
+        registry, config_limits = loaded.workflows, loaded.limits
+        _save_if_present(backends.context_schema, "save_context_schema", new_id, loaded.fresh_schema())
+        _save_if_present(backends.identity, "save_identities", new_id, loaded.fresh_identities())
+    register_event(backends, new_id, "orchestration_start", {"workflow_name": initial_workflow_name})
+    backends.workflow.save_workflows_registry(new_id, registry)
+    validate_initial_workflow(initial_workflow_name, registry)
+    backends.workflow.save_current_workflow_name(new_id, initial_workflow_name)
+    context = _prepare_context(new_id, initial_context or {}, inherit_context_from_id, backends)
+    if "__parent__" not in context:
+        limits = resolve_limits(config_limits, max_steps=max_steps, max_concurrency=max_concurrency)
+        remember_tree_limits(context["__operational__"]["main_execution_id"], limits)
+    backends.context.save_context(new_id, context)
+    broadcast_signals_caller(new_id, list(initial_signals))
+    return new_id
+
+
+def _new_execution_id(execution_id: str | None, backends: Any) -> str:
+    if execution_id is None:
+        return str(uuid.uuid4())
+    check_id(execution_id)
+    if backends.context.get_context(execution_id) or backends.workflow.get_workflows_registry(execution_id):
+        raise WorkflowValidationError(f"Execution '{execution_id}' already exists")
+    return execution_id
+
+
+def _save_if_present(backend: Any, method: str, execution_id: str, value: Any) -> None:
+    if backend is not None and value:
+        getattr(backend, method)(execution_id, value)
+
+
+def _inherit_config(new_id: str, source_id: str, backends: Any) -> Mapping[str, Any]:
+    register_event(backends, new_id, "config_inheritance_start", {"source_execution_id": source_id})
+    registry = backends.workflow.get_workflows_registry(source_id)
+    if not registry:
+        raise ValueError(f"Cannot inherit config from execution '{source_id}': no workflows registry found")
+    backends.workflow.save_workflows_registry(new_id, registry)
+    if backends.identity is not None:
+        _save_if_present(backends.identity, "save_identities", new_id,
+                         copy.deepcopy(backends.identity.get_identities(source_id)))
+    if backends.context_schema is not None:
+        _save_if_present(backends.context_schema, "save_context_schema", new_id,
+                         copy.deepcopy(backends.context_schema.get_context_schema(source_id)))
+    return registry
+
+
+def _prepare_context(new_id: str, initial_context: dict[str, Any], inherit_from: str | None,
+                     backends: Any) -> dict[str, Any]:
+    if inherit_from:
+        context = _inherit_context(new_id, inherit_from, initial_context, backends)
+    else:
+        context = wrap_context(copy.deepcopy(initial_context))
+    if "__operational__" not in context:
+        parent = context.get("__parent__")
+        main_id = parent["main_execution_id"] if isinstance(parent, Mapping) else new_id
+        context["__operational__"] = new_operational(main_id)
+    return context
+
+
+def _inherit_context(new_id: str, source_id: str, initial_context: dict[str, Any],
+                     backends: Any) -> dict[str, Any]:
+    register_event(backends, new_id, "context_inheritance_start", {})
+    source = backends.context.get_context(source_id)
+    if not source:
+        raise ValueError(f"Cannot inherit context from execution '{source_id}': no context found")
+    context = {key: copy.deepcopy(value) for key, value in source.items() if key not in _EXCLUDED_ON_INHERIT}
+    if initial_context:
+        register_event(backends, new_id, "context_merge", {"fields": list(initial_context.keys())})
+        for key, value in initial_context.items():
+            set_field(context, key, copy.deepcopy(value))
+    return context
+
+
+def broadcast_signals(id: str, signals: list[str], nodes: Mapping[str, Any], backends: Any) -> None:
+    """Deliver ``signals`` to execution ``id``: queue one activation per listening node.
+
+    Inside a running tree this only queues; otherwise it runs the tree until drained.
+    """
+    ctx = validate_operational(id, backends)
+    signals = list(signals)
+    register_event(backends, id, "signals_broadcast", {"signals": signals})
+    registry = backends.workflow.get_workflows_registry(id) or {}
+    workflow = registry.get(backends.workflow.get_current_workflow_name(id))
+    items: list[WorkItem] = [
+        Activation(id, name, config, nodes, backends) for name, config in listeners_for(workflow, signals)
+    ]
+    if _parent_signals(ctx, signals):
+        items.append(CallbackItem(lambda: _signals_to_parent(id, signals, nodes, backends)))
+    submit(ctx["__operational__"]["main_execution_id"], items)
+
+
+def _parent_signals(ctx: Mapping[str, Any], signals: list[str]) -> list[str]:
+    parent = ctx.get("__parent__")
+    if not isinstance(parent, Mapping):
+        return []
+    wanted = parent.get("signals_to_parent") or []
+    return [signal for signal in signals if signal in wanted]
+
+
+def _signals_to_parent(child_id: str, signals: list[str], nodes: Mapping[str, Any], backends: Any) -> None:
+    """SPEC §4.2 step 5: after the child's listeners, pass listed signals up one level."""
+    ctx = backends.context.get_context(child_id)
+    upward = _parent_signals(ctx, signals)
+    parent_id = (ctx.get("__parent__") or {}).get("parent_execution_id")
+    if not parent_id or not upward:
+        return
+    register_event(backends, child_id, "signals_to_parent", {"signals": upward, "parent_id": parent_id})
+    broadcast_signals(parent_id, upward, nodes, backends)

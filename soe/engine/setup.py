@@ -1,0 +1,73 @@
+"""Wiring: the node callers of every type, and a one-call setup (SPEC §1.4, §1.5)."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from typing import Any
+
+from soe.backends._snapshot import FrozenDict
+from soe.engine.orchestrate import broadcast_signals, orchestrate
+from soe.lib.yaml_parser import parse_yaml
+from soe.nodes.agent.factory import create_agent_node_caller
+from soe.nodes.child.factory import create_child_node_caller
+from soe.nodes.llm.factory import create_llm_node_caller
+from soe.nodes.router.factory import create_router_node_caller
+from soe.nodes.tool.factory import create_tool_node_caller
+
+__all__ = ["create_all_nodes", "setup_orchestration"]
+
+
+def _agent_tools(tools_registry: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """The agent's tool list: callables wrapped, dicts with a function kept, the rest skipped."""
+    tools: list[dict[str, Any]] = []
+    for entry in (tools_registry or {}).values():
+        if isinstance(entry, dict) and "function" in entry:
+            tools.append(entry)
+        elif callable(entry):
+            tools.append({"function": entry, "max_retries": 0})
+    return tools
+
+
+def create_all_nodes(backends: Any, call_llm: Any = None,
+                     tools_registry: dict[str, Any] | None = None) -> tuple[dict[str, Any], Callable[[str, list], None]]:
+    """Build every node caller and the broadcast caller bound to them.
+
+    Returns:
+        ``(nodes, broadcast_signals_caller)``; ``nodes`` is looked up at call
+        time, so a caller registered later under a ``_``-prefixed type works.
+    """
+    nodes: dict[str, Any] = {}
+
+    def broadcast_signals_caller(execution_id: str, signals: list) -> None:
+        broadcast_signals(execution_id, signals, nodes, backends)
+
+    def orchestrate_caller(config: Any, initial_workflow_name: str, initial_signals: list,
+                           initial_context: dict, backends: Any) -> str:
+        if isinstance(config, str):
+            config = parse_yaml(config)
+        elif not isinstance(config, FrozenDict):
+            config = copy.deepcopy(config)
+        return orchestrate(config, initial_workflow_name, initial_signals, initial_context,
+                           backends, broadcast_signals_caller)
+
+    nodes["router"] = create_router_node_caller(backends, broadcast_signals_caller)
+    if call_llm is not None:
+        nodes["llm"] = create_llm_node_caller(backends, call_llm, broadcast_signals_caller)
+        nodes["agent"] = create_agent_node_caller(backends, _agent_tools(tools_registry), call_llm,
+                                                  broadcast_signals_caller)
+    if tools_registry is not None:
+        nodes["tool"] = create_tool_node_caller(backends, tools_registry, broadcast_signals_caller)
+    nodes["child"] = create_child_node_caller(backends, orchestrate_caller)
+    return nodes, broadcast_signals_caller
+
+
+def setup_orchestration(call_llm: Any = None, tools_registry: dict[str, Any] | None = None,
+                        use_local_storage: bool = False,
+                        storage_dir: str = "./orchestration_data") -> tuple[Any, Callable[[str, list], None]]:
+    """Backends (in memory, or files under ``storage_dir``) plus a ready broadcast caller."""
+    from soe.local_backends import create_in_memory_backends, create_local_backends
+
+    backends = create_local_backends(storage_dir) if use_local_storage else create_in_memory_backends()
+    _, broadcast = create_all_nodes(backends, call_llm=call_llm, tools_registry=tools_registry)
+    return backends, broadcast

@@ -1,0 +1,52 @@
+"""Prompt rendering and the prompt's view of the context (SPEC §6.5)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from soe.lib.context_fields import get_field, unwrapped_view
+from soe.lib.templating import has_template_syntax, referenced_fields, render_template
+
+__all__ = ["get_context_for_prompt", "render_prompt"]
+
+
+def get_context_for_prompt(full_context: dict[str, Any], template: str) -> tuple[dict[str, Any], list[str]]:
+    """The fields ``template`` reads that exist in ``full_context``, and warnings for the rest.
+
+    Fields come from the template's AST, so ``{% %}`` blocks and every dotted
+    reference count (upstream's regex missed them).
+    """
+    if not template or not has_template_syntax(template):
+        return {}, []
+    fields: dict[str, Any] = {}
+    warnings: list[str] = []
+    for name in referenced_fields(template):
+        if name not in full_context:
+            warnings.append(f"Context field '{name}' referenced in prompt but not found in context")
+            continue
+        value = get_field(full_context, name)
+        fields[name] = value
+        if value is None:
+            warnings.append(f"Context field '{name}' is None")
+        elif value == "":
+            warnings.append(f"Context field '{name}' is empty string")
+    return fields, warnings
+
+
+def render_prompt(template: str, ctx: dict[str, Any], *, node_name: str = "unknown",
+                  field: str = "prompt") -> tuple[str, list[str]]:
+    """Render ``template`` against the stored-form context ``ctx``; returns text and warnings.
+
+    Raises:
+        TemplateSecurityError: the template reached for something unsafe.
+        TemplateRenderError: any other rendering failure; the template is never passed on raw.
+    """
+    if not template or not has_template_syntax(template):
+        return template, []
+    try:
+        _, warnings = get_context_for_prompt(ctx, template)
+    except Exception:
+        warnings = []  # an unparsable template fails loudly in the render below
+    text = render_template(template, {"context": unwrapped_view(ctx)}, full_context=ctx,
+                           node_name=node_name, field=field)
+    return text, warnings

@@ -1,0 +1,163 @@
+"""The LLM call contract used by the llm and agent nodes (SPEC §7).
+
+``call_structured`` is the one place that talks to a user's ``call_llm``: it
+picks the call form, builds the exact prompt text, validates the answer and
+retries with feedback. The pieces it is built from are re-exported here so a
+node needs a single import.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import inspect
+import weakref
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Literal
+
+from pydantic import BaseModel
+
+from soe.llm.models import RouterResponse, build_response_model, parameter_model_for, signal_options
+from soe.llm.parsing import (
+    coerce_response,
+    extract_output,
+    extract_selected_signals,
+    parse_response_text,
+    response_text,
+)
+from soe.llm.prompts import (
+    ROUTER_INSTRUCTIONS,
+    build_prompt_text,
+    error_feedback,
+    format_instructions,
+    retry_suffix,
+    router_instructions,
+)
+from soe.llm.usage import Usage, collect_usage
+
+__all__ = [
+    "ROUTER_INSTRUCTIONS",
+    "CallForm",
+    "RouterResponse",
+    "Usage",
+    "build_prompt_text",
+    "build_response_model",
+    "call_structured",
+    "coerce_response",
+    "detect_call_form",
+    "error_feedback",
+    "extract_output",
+    "extract_selected_signals",
+    "format_instructions",
+    "parameter_model_for",
+    "parse_response_text",
+    "response_text",
+    "router_instructions",
+    "signal_options",
+]
+
+CallForm = Literal["messages", "prompt"]
+
+_MESSAGES_NAMES = frozenset({"messages", "response_model"})
+_PROMPT_NAMES = frozenset({"prompt", "config"})
+_form_cache: weakref.WeakKeyDictionary[Any, CallForm] = weakref.WeakKeyDictionary()
+
+
+def _inspect_call_form(call_llm: Callable[..., Any]) -> CallForm:
+    try:
+        names = set(inspect.signature(call_llm).parameters)
+    except (TypeError, ValueError):
+        return "messages"
+    if names & _MESSAGES_NAMES:
+        return "messages"
+    if names & _PROMPT_NAMES:
+        return "prompt"
+    return "messages"
+
+
+def detect_call_form(call_llm: Callable[..., Any]) -> CallForm:
+    """Which of the two §7.1 forms ``call_llm`` takes, from its parameter names.
+
+    Cached per callable when it can be weakly referenced, so a closure that
+    holds backends is not kept alive by the cache.
+    """
+    try:
+        return _form_cache[call_llm]
+    except (KeyError, TypeError):
+        pass
+    form = _inspect_call_form(call_llm)
+    try:
+        _form_cache[call_llm] = form
+    except TypeError:
+        pass
+    return form
+
+
+def _run_awaitable(awaitable: Any) -> Any:
+    """Drive an ``async def`` call_llm's result to completion from synchronous code.
+
+    With no loop running in this thread ``asyncio.run`` is used; inside a running
+    loop a fresh thread gets its own loop, carrying this context so
+    ``report_usage`` still reaches the invocation's accumulator.
+    """
+    async def wait() -> Any:
+        return await awaitable
+
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(wait())
+    context = contextvars.copy_context()
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(context.run, asyncio.run, wait()).result()
+
+
+def _invoke(call_llm: Callable[..., Any], args: tuple[Any, ...],
+            after_call: Callable[[Usage], None] | None) -> Any:
+    """One invocation, with usage collected and handed to ``after_call``.
+
+    Usage is accounted even when ``call_llm`` raises: the tokens were spent,
+    and a budget check raised from ``after_call`` then takes precedence.
+    """
+    usage: Usage | None = None
+    try:
+        with collect_usage() as usage:
+            result = call_llm(*args)
+            return _run_awaitable(result) if inspect.isawaitable(result) else result
+    finally:
+        if after_call is not None and usage is not None and usage.reported:
+            after_call(usage)
+
+
+def call_structured(
+    call_llm: Callable[..., Any],
+    payload: dict[str, Any],
+    response_model: type[BaseModel],
+    retries: int,
+    node_config: dict[str, Any],
+    *,
+    after_call: Callable[[Usage], None] | None = None,
+) -> BaseModel:
+    """One structured request: at most ``retries + 1`` calls, feedback appended each time.
+
+    An answer that does not validate is a failed attempt; an exception raised
+    by ``call_llm`` (or by ``after_call``, e.g. ``BudgetExceeded``) propagates
+    at once and is never retried. ``after_call(usage)`` runs after every
+    invocation that reported tokens, before its answer is used.
+    """
+    form = detect_call_form(call_llm)
+    text = build_prompt_text(payload, response_model)
+    last_error: ValueError | None = None
+    for _ in range(retries + 1):
+        if form == "messages":
+            args: tuple[Any, ...] = ([{"role": "user", "content": text}], response_model)
+        else:
+            args = (text, node_config)
+        value = _invoke(call_llm, args, after_call)
+        try:
+            return coerce_response(value, response_model)
+        except ValueError as exc:
+            last_error = exc
+            text += retry_suffix(response_text(value), exc)
+    raise Exception(f"Max retries ({retries}) exceeded. Last error: {last_error}")

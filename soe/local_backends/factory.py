@@ -1,0 +1,151 @@
+"""The backends container and the factories that fill it (SPEC §11.2)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from soe.backends.files import (
+    LocalContextBackend,
+    LocalContextSchemaBackend,
+    LocalConversationHistoryBackend,
+    LocalIdentityBackend,
+    LocalTelemetryBackend,
+    LocalWorkflowBackend,
+    StrPath,
+)
+from soe.backends.memory import (
+    InMemoryContextBackend,
+    InMemoryContextSchemaBackend,
+    InMemoryConversationHistoryBackend,
+    InMemoryIdentityBackend,
+    InMemoryTelemetryBackend,
+    InMemoryWorkflowBackend,
+)
+
+__all__ = ["LocalBackends", "create_in_memory_backends", "create_local_backends"]
+
+_DIR_KEYS = (
+    "context_storage_dir",
+    "workflow_storage_dir",
+    "telemetry_storage_dir",
+    "conversation_history_storage_dir",
+    "context_schema_storage_dir",
+    "identity_storage_dir",
+)
+_SUBDIRS = ("contexts", "workflows", "telemetry", "conversations", "schemas", "identities")
+_KEYWORD_DEFAULTS: dict[str, StrPath | None] = {
+    key: (None if sub == "telemetry" else f"./orchestration_data/{sub}")
+    for key, sub in zip(_DIR_KEYS, _SUBDIRS)
+}
+
+
+class _Unset:
+    """Marks a keyword the caller did not pass (``None`` is meaningful: it disables)."""
+
+    def __repr__(self) -> str:
+        return "<default>"
+
+
+_UNSET: Any = _Unset()
+
+
+class LocalBackends:
+    """The six backends an execution uses; the optional ones may be ``None``."""
+
+    def __init__(self, context_backend: Any, workflow_backend: Any, telemetry_backend: Any = None,
+                 conversation_history_backend: Any = None, context_schema_backend: Any = None,
+                 identity_backend: Any = None) -> None:
+        self.context = context_backend
+        self.workflow = workflow_backend
+        self.telemetry = telemetry_backend
+        self.conversation_history = conversation_history_backend
+        self.context_schema = context_schema_backend
+        self.identity = identity_backend
+
+    def cleanup_all(self) -> None:
+        """Call ``cleanup_all()`` on every backend that is present."""
+        for backend in (self.context, self.workflow, self.telemetry, self.conversation_history,
+                        self.context_schema, self.identity):
+            if backend is not None:
+                backend.cleanup_all()
+
+
+def create_in_memory_backends() -> LocalBackends:
+    """All six in-memory backends, telemetry included."""
+    return LocalBackends(
+        InMemoryContextBackend(),
+        InMemoryWorkflowBackend(),
+        InMemoryTelemetryBackend(),
+        InMemoryConversationHistoryBackend(),
+        InMemoryContextSchemaBackend(),
+        InMemoryIdentityBackend(),
+    )
+
+
+def create_local_backends(
+    *directories: StrPath | None,
+    context_storage_dir: StrPath = _UNSET,
+    workflow_storage_dir: StrPath = _UNSET,
+    telemetry_storage_dir: StrPath | None = _UNSET,
+    conversation_history_storage_dir: StrPath | None = _UNSET,
+    context_schema_storage_dir: StrPath | None = _UNSET,
+    identity_storage_dir: StrPath | None = _UNSET,
+    schema_storage_dir: StrPath | None = _UNSET,
+) -> LocalBackends:
+    """File backends in the directories chosen by one of §11.2's call shapes.
+
+    One positional argument is a base directory holding the six standard
+    subfolders (telemetry on); two or more are per-backend directories in
+    keyword order; with none, the keyword defaults apply (telemetry off).
+    Explicit keywords override, and a falsy directory disables an optional
+    backend. ``schema_storage_dir`` is an alias of ``context_schema_storage_dir``.
+    """
+    given = (context_storage_dir, workflow_storage_dir, telemetry_storage_dir,
+             conversation_history_storage_dir, context_schema_storage_dir, identity_storage_dir)
+    explicit = {key: value for key, value in zip(_DIR_KEYS, given) if value is not _UNSET}
+    if schema_storage_dir is not _UNSET:
+        if "context_schema_storage_dir" in explicit:
+            raise TypeError("create_local_backends() got both 'context_schema_storage_dir' "
+                            "and its alias 'schema_storage_dir'")
+        explicit["context_schema_storage_dir"] = schema_storage_dir
+    chosen = _positional_dirs(directories, explicit)
+    chosen.update(explicit)
+    return LocalBackends(
+        LocalContextBackend(_required(chosen, "context_storage_dir")),
+        LocalWorkflowBackend(_required(chosen, "workflow_storage_dir")),
+        _optional(LocalTelemetryBackend, chosen["telemetry_storage_dir"]),
+        _optional(LocalConversationHistoryBackend, chosen["conversation_history_storage_dir"]),
+        _optional(LocalContextSchemaBackend, chosen["context_schema_storage_dir"]),
+        _optional(LocalIdentityBackend, chosen["identity_storage_dir"]),
+    )
+
+
+def _positional_dirs(directories: tuple, explicit: dict[str, Any]) -> dict[str, Any]:
+    """Directories implied by the positional arguments, before keywords override them."""
+    if len(directories) > len(_DIR_KEYS):
+        raise TypeError(f"create_local_backends() takes at most {len(_DIR_KEYS)} positional "
+                        f"arguments ({len(directories)} given)")
+    if len(directories) == 1:
+        if not directories[0]:
+            raise TypeError("create_local_backends() base directory must be a path, "
+                            f"not {directories[0]!r}")
+        base = Path(directories[0])
+        return {key: base / sub for key, sub in zip(_DIR_KEYS, _SUBDIRS)}
+    chosen = dict(_KEYWORD_DEFAULTS)
+    for key, value in zip(_DIR_KEYS, directories):
+        if key in explicit:
+            raise TypeError(f"create_local_backends() got multiple values for argument '{key}'")
+        chosen[key] = value
+    return chosen
+
+
+def _required(chosen: dict[str, Any], key: str) -> Any:
+    directory = chosen[key]
+    if not directory:
+        raise TypeError(f"create_local_backends() {key} is required, got {directory!r}")
+    return directory
+
+
+def _optional(backend_class: type, directory: Any) -> Any:
+    return backend_class(directory) if directory else None

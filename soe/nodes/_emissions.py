@@ -1,0 +1,80 @@
+"""Which signals a node emits after its work (SPEC §6).
+
+One evaluator serves routers, tools and LLM/agent nodes in Jinja mode; the
+mode selection for LLM and agent nodes lives here too, beside it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
+
+from soe._errors import TemplateSecurityError
+from soe.lib.context_fields import unwrapped_view
+from soe.lib.templating import is_jinja_condition, render_template
+
+__all__ = ["EmissionMode", "emission_mode", "evaluate_emissions", "passes"]
+
+EmissionMode = Literal["jinja", "select", "single", "none"]
+
+_FAILING = frozenset({"false", "0", "none", ""})
+
+
+def passes(rendered: str) -> bool:
+    """A rendered condition passes unless it reads false, 0, none or nothing."""
+    return rendered.strip().lower() not in _FAILING
+
+
+def _condition(emission: Mapping[str, Any]) -> Any:
+    return emission.get("condition")
+
+
+def _is_jinja(condition: Any) -> bool:
+    return isinstance(condition, str) and is_jinja_condition(condition)
+
+
+def emission_mode(emissions: Sequence[Mapping[str, Any]] | None) -> EmissionMode:
+    """How an LLM or agent node emits: Jinja conditions, LLM selection, one signal, or none."""
+    if not emissions:
+        return "none"
+    if any(_is_jinja(_condition(e)) for e in emissions):
+        return "jinja"
+    return "select" if len(emissions) > 1 else "single"
+
+
+def evaluate_emissions(
+    emissions: Sequence[Mapping[str, Any]] | None,
+    ctx: dict[str, Any],
+    *,
+    node_name: str,
+    extra: Mapping[str, Any] | None = None,
+    view: dict[str, Any] | None = None,
+) -> list[Any]:
+    """Signal names whose condition passes, in declaration order (duplicates kept).
+
+    A condition that fails to render fails only its own emission, except a
+    sandbox violation, which always raises ``TemplateSecurityError``.
+    """
+    variables: dict[str, Any] | None = None
+    passing = []
+    for position, emission in enumerate(emissions or []):
+        condition = _condition(emission)
+        if _is_jinja(condition):
+            if variables is None:
+                variables = {"context": unwrapped_view(ctx) if view is None else view, **(extra or {})}
+            if not _jinja_passes(condition, variables, ctx, node_name, position):
+                continue
+        passing.append(emission.get("signal_name"))
+    return passing
+
+
+def _jinja_passes(condition: str, variables: dict[str, Any], ctx: dict[str, Any],
+                  node_name: str, position: int) -> bool:
+    try:
+        rendered = render_template(condition, variables, full_context=ctx, node_name=node_name,
+                                   field=f"event_emissions[{position}].condition")
+    except TemplateSecurityError:
+        raise
+    except Exception:
+        return False
+    return passes(rendered)

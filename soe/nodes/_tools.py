@@ -1,0 +1,51 @@
+"""Resolving a tool name to a callable, shared by tool and agent nodes (SPEC §5.4, §10.1).
+
+A built-in is bound to the execution that asks for it, every time: nothing is
+ever cached into the caller's registry (upstream did, binding the first
+execution's id for everyone).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["ToolEntry", "bind_builtin", "resolve_tool"]
+
+
+@dataclass(frozen=True)
+class ToolEntry:
+    """A registry entry in normal form."""
+
+    function: Callable[..., Any]
+    max_retries: int = 0
+    failure_signal: str | None = None
+    process_accumulated: bool = False
+
+    @classmethod
+    def from_registry(cls, entry: Any) -> ToolEntry:
+        if isinstance(entry, Mapping):
+            return cls(entry["function"], entry.get("max_retries", 0) or 0,
+                       entry.get("failure_signal"), bool(entry.get("process_accumulated", False)))
+        return cls(entry)
+
+
+def bind_builtin(name: str, execution_id: str, backends: Any,
+                 tools_registry: Mapping[str, Any] | None) -> Callable[..., Any] | None:
+    """The built-in tool ``name`` bound to ``execution_id``, or ``None`` if there is none."""
+    from soe.builtin_tools import get_builtin_tool_factory
+
+    factory = get_builtin_tool_factory(name)
+    if factory is None:
+        return None
+    return factory(execution_id=execution_id, backends=backends, tools_registry=tools_registry)
+
+
+def resolve_tool(name: str, tools_registry: Mapping[str, Any] | None, execution_id: str,
+                 backends: Any) -> ToolEntry | None:
+    """The registry entry for ``name``, else the built-in bound to this execution."""
+    if tools_registry and name in tools_registry:
+        return ToolEntry.from_registry(tools_registry[name])
+    function = bind_builtin(name, execution_id, backends, tools_registry)
+    return None if function is None else ToolEntry(function)

@@ -1,0 +1,225 @@
+"""Agent node caller (SPEC §5.3): a router / parameter / response loop over the node's tools."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel
+
+from soe._errors import PASSTHROUGH_ERRORS
+from soe.engine.output import save_output_to_context
+from soe.engine.telemetry import register_event
+from soe.lib.context_fields import set_field
+from soe.lib.jinja_render import get_context_for_prompt, render_prompt
+from soe.llm.contract import (
+    RouterResponse,
+    build_response_model,
+    call_structured,
+    extract_output,
+    extract_selected_signals,
+    parameter_model_for,
+    router_instructions,
+    signal_options,
+)
+from soe.nodes._caller import NodeCallerFn, node_caller
+from soe.nodes._emissions import emission_mode
+from soe.nodes._llm_common import (
+    complete,
+    open_history,
+    output_root_model,
+    register_llm_call,
+    usage_recorder,
+)
+from soe.nodes.agent.loop import AgentLoop, AgentTools, load_tools
+from soe.nodes.agent.validation import validate_node_config
+from soe.nodes.agent.validation.operational import validate_agent_node_runtime
+
+__all__ = ["create_agent_node_caller"]
+
+_PREVIEW_LENGTH = 1000
+
+
+@dataclass(frozen=True)
+class AgentRun:
+    """What one agent run computes once and never refreshes between iterations (step 5)."""
+
+    execution_id: str
+    node_config: dict[str, Any]
+    node_name: str
+    ctx: dict[str, Any]
+    task: str
+    context_string: str
+    tools: AgentTools
+    max_retries: int
+    max_iterations: int
+
+
+def _setting(node_config: Mapping[str, Any], key: str, default: int) -> int:
+    value = node_config.get(key)
+    return default if value is None else value
+
+
+def _preview(text: str) -> str:
+    return text[:_PREVIEW_LENGTH] + "..." if len(text) > _PREVIEW_LENGTH else text
+
+
+def _call_tool_function(function: Callable[..., Any], args: dict[str, Any], max_retries: int) -> Any:
+    """``function(**args)``, tried ``1 + max_retries`` times; the last failure propagates."""
+    for _ in range(max_retries):
+        try:
+            return function(**args)
+        except PASSTHROUGH_ERRORS:
+            raise
+        except Exception:
+            continue
+    return function(**args)
+
+
+def create_agent_node_caller(backends: Any, tools: list[dict[str, Any]], call_llm: Any,
+                             broadcast_signals_caller: Any) -> NodeCallerFn:
+    """Build the agent caller; its tools are known by function name, fixed at factory time."""
+    registry = {entry["function"].__name__: entry for entry in tools}
+
+    @node_caller(backends)
+    def agent(execution_id: str, node_config: dict) -> None:
+        ctx = validate_agent_node_runtime(execution_id, backends)
+        validate_node_config(node_config)
+        history_key, history = open_history(backends, ctx, node_config.get("identity"))
+        register_llm_call(backends, execution_id, {"stage": "router"})
+        loop = AgentLoop(backends.conversation_history, history_key, history)
+        run = _prepare(execution_id, node_config, ctx)
+        register_event(backends, execution_id, "agent_tools_loaded", {
+            "node_name": run.node_name,
+            "agent_tools": list(run.tools.names),
+            "registry_tools": run.tools.registry_tools,
+        })
+        _drive(run, loop)
+
+    def _prepare(execution_id: str, node_config: dict[str, Any], ctx: dict[str, Any]) -> AgentRun:
+        """Steps 5-6: the rendered task, context string and tools, from a fresh context read."""
+        node_name = node_config.get("name", "unknown")
+        fresh = backends.context.get_context(execution_id)
+        task, _ = render_prompt(node_config["prompt"], fresh, node_name=node_name)
+        fields, _ = get_context_for_prompt(fresh, node_config["prompt"])
+        agent_tools = load_tools(node_config.get("tools") or [], registry, execution_id, backends)
+        return AgentRun(execution_id, node_config, node_name, ctx, task, json.dumps(fields, indent=2),
+                        agent_tools, _setting(node_config, "retries", 3),
+                        _setting(node_config, "max_iterations", 25))
+
+    def _drive(run: AgentRun, loop: AgentLoop) -> None:
+        """Step 8: route until finished; errors consume ``retries``, router requests ``max_iterations``."""
+        while loop.retry_count < run.max_retries:
+            if loop.router_requests >= run.max_iterations:
+                limit = f"Agent execution exceeded max iterations ({run.max_iterations})."
+                _give_up(run, loop.failure_message(limit))
+                return
+            decision = _route(run, loop)
+            if decision is None:
+                return
+            if decision.action == "finish":
+                _finish(run, loop)
+                return
+            _use_tool(run, loop, decision.tool_name)
+        limit = f"Agent execution exceeded max retries ({run.max_retries})."
+        _give_up(run, loop.failure_message(limit))
+
+    def _request(run: AgentRun, payload: dict[str, Any], model: type[BaseModel]) -> BaseModel:
+        """One structured request; its ``llm_call`` is the caller's, retries register nothing (Q5)."""
+        return call_structured(call_llm, payload, model, run.max_retries, run.node_config,
+                               after_call=usage_recorder(backends, run.execution_id))
+
+    def _guarded(run: AgentRun, payload: dict[str, Any], model: type[BaseModel]) -> BaseModel | None:
+        """A router or response request; ``None`` when its failure was handled (Q4')."""
+        try:
+            return _request(run, payload, model)
+        except PASSTHROUGH_ERRORS:
+            raise
+        except Exception as exc:
+            signal = run.node_config.get("llm_failure_signal")
+            if not signal:
+                raise
+            register_event(backends, run.execution_id, "node_error", {"node_type": "agent", "error": str(exc)})
+            broadcast_signals_caller(run.execution_id, [signal])
+            return None
+
+    def _route(run: AgentRun, loop: AgentLoop) -> RouterResponse | None:
+        """Router stage; the first request's ``llm_call`` was registered in step 3."""
+        if loop.router_requests:
+            register_llm_call(backends, run.execution_id, {"stage": "router"})
+        loop.router_requests += 1
+        payload = {
+            "instructions": router_instructions(loop.state()),
+            "task_description": run.task,
+            "context": run.context_string,
+            "available_tools": run.tools.signature,
+            "conversation_history": loop.history_text(),
+        }
+        return _guarded(run, payload, RouterResponse)
+
+    def _finish(run: AgentRun, loop: AgentLoop) -> None:
+        """Response stage, then store the output and emit like an LLM node."""
+        config, output_field = run.node_config, run.node_config.get("output_field")
+        mode = emission_mode(config.get("event_emissions"))
+        options = signal_options(config.get("event_emissions")) if mode == "select" else []
+        main_id = run.ctx["__operational__"]["main_execution_id"]
+        model = build_response_model(output_field, output_root_model(backends, main_id, output_field), options)
+        register_llm_call(backends, run.execution_id, {"stage": "response"})
+        payload = {"task_description": run.task, "context": run.context_string,
+                   "conversation_history": loop.history_text()}
+        result = _guarded(run, payload, model)
+        if result is None:
+            return
+        output = extract_output(result, output_field)
+        save_output_to_context(backends, run.execution_id, run.ctx, output_field, output)
+        if output_field:
+            set_field(run.ctx, output_field, output)
+        complete(broadcast_signals_caller, run.execution_id, config, mode, run.ctx,
+                 extract_selected_signals(result))
+
+    def _use_tool(run: AgentRun, loop: AgentLoop, tool_name: str | None) -> None:
+        """A ``call_tool`` decision: only the node's own tools (Q8); failures become tool errors."""
+        if not tool_name or tool_name not in run.tools.names:
+            register_event(backends, run.execution_id, "agent_tool_not_found", {
+                "node_name": run.node_name, "tool_name": tool_name,
+                "available_tools": run.tools.registry_tools,
+            })
+            loop.system_error(f"Tool '{tool_name}' not found or not available.")
+            return
+        try:
+            result = _run_tool(run, loop, tool_name)
+        except PASSTHROUGH_ERRORS:
+            raise
+        except Exception as exc:
+            loop.tool_error(tool_name, exc)
+            return
+        loop.tool_response(tool_name, result)
+
+    def _run_tool(run: AgentRun, loop: AgentLoop, tool_name: str) -> Any:
+        """Parameter stage, the call itself, and its two telemetry events."""
+        function = run.tools.functions[tool_name]
+        register_llm_call(backends, run.execution_id, {"stage": "parameter"})
+        payload = {"task_description": run.task, "context": run.context_string, "tool_name": tool_name,
+                   "conversation_history": loop.history_text()}
+        args = _request(run, payload, parameter_model_for(function)).model_dump()
+        register_event(backends, run.execution_id, "agent_tool_call",
+                       {"node_name": run.node_name, "tool_name": tool_name, "tool_args": args})
+        result = _call_tool_function(function, args, run.tools.max_retries[tool_name])
+        text = str(result)
+        register_event(backends, run.execution_id, "agent_tool_result", {
+            "node_name": run.node_name, "tool_name": tool_name,
+            "result_preview": _preview(text), "result_length": len(text),
+        })
+        return result
+
+    def _give_up(run: AgentRun, message: str) -> None:
+        """Step 9: the loop ended without an answer."""
+        register_event(backends, run.execution_id, "node_error", {"node_type": "agent", "error": message})
+        signal = run.node_config.get("llm_failure_signal")
+        if not signal:
+            raise RuntimeError(message)
+        broadcast_signals_caller(run.execution_id, [signal])
+
+    return agent

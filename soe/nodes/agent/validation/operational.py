@@ -1,0 +1,18 @@
+"""Agent runtime check (SPEC §13.3): the agent reads its workflow name and the registry."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from soe.nodes._validation import read_workflow_backend
+from soe.validation.operational import validate_operational
+
+__all__ = ["validate_agent_node_runtime"]
+
+
+def validate_agent_node_runtime(execution_id: str, backends: Any) -> dict:
+    """Validate ``__operational__``, probe both workflow-backend reads, return the context."""
+    context = validate_operational(execution_id, backends)
+    read_workflow_backend(backends, "get_current_workflow_name", execution_id)
+    read_workflow_backend(backends, "get_workflows_registry", execution_id)
+    return context

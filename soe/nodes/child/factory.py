@@ -1,0 +1,72 @@
+"""Child node caller (SPEC §5.5).
+
+The node does not start children itself: it queues one spawn item per child
+on the tree's runner, so a chain of nested children never deepens the stack.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from typing import Any
+
+from soe.backends._snapshot import FrozenDict
+from soe.engine.runner import CallbackItem, submit
+from soe.engine.telemetry import register_event
+from soe.lib.context_fields import get_accumulated, get_field
+from soe.nodes._caller import NodeCallerFn, node_caller
+from soe.nodes.child.validation import validate_node_config
+from soe.nodes.child.validation.operational import validate_child_node_runtime
+
+__all__ = ["create_child_node_caller"]
+
+
+def _child_base_context(execution_id: str, node_config: Mapping[str, Any], ctx: dict[str, Any]) -> dict[str, Any]:
+    base = {name: copy.deepcopy(get_field(ctx, name))
+            for name in node_config.get("input_fields") or [] if name in ctx}
+    base["__parent__"] = {
+        "parent_execution_id": execution_id,
+        "signals_to_parent": list(node_config.get("signals_to_parent") or []),
+        "context_updates_to_parent": list(node_config.get("context_updates_to_parent") or []),
+        "main_execution_id": ctx["__operational__"]["main_execution_id"],
+    }
+    return base
+
+
+def create_child_node_caller(backends: Any, orchestrate_caller: Any) -> NodeCallerFn:
+    """Build the caller that queues child executions (one, or one per fan-out item)."""
+
+    @node_caller(backends)
+    def child(execution_id: str, node_config: dict) -> None:
+        ctx = validate_child_node_runtime(execution_id, backends)
+        validate_node_config(node_config)
+        base = _child_base_context(execution_id, node_config, ctx)
+        registry = backends.workflow.get_workflows_registry(execution_id)
+        if not isinstance(registry, FrozenDict):
+            registry = copy.deepcopy(registry)  # a read-only snapshot is as good as a copy
+        fan_out_field = node_config.get("fan_out_field")
+        register_event(backends, execution_id, "node_execution", {
+            "node_type": "child", "child_workflow": node_config["child_workflow_name"], "parent_id": execution_id,
+        })
+        if fan_out_field:
+            items = get_accumulated(ctx, fan_out_field)
+            if not items:
+                register_event(backends, execution_id, "child_fan_out_empty",
+                               {"node_name": node_config.get("name", "unknown"), "fan_out_field": fan_out_field})
+                return
+            input_field = node_config["child_input_field"]
+            contexts = [{**base, input_field: item} for item in items]  # orchestrate copies them
+        else:
+            contexts = [base]
+        interval = float(node_config.get("spawn_interval") or 0)
+
+        def spawn(initial_context: dict[str, Any]) -> None:
+            orchestrate_caller(config=registry, initial_workflow_name=node_config["child_workflow_name"],
+                               initial_signals=list(node_config["child_initial_signals"]),
+                               initial_context=initial_context, backends=backends)
+
+        submit(ctx["__operational__"]["main_execution_id"], [
+            CallbackItem(lambda c=c: spawn(c), delay=interval if i else 0.0) for i, c in enumerate(contexts)
+        ])
+
+    return child

@@ -1,0 +1,1 @@
+"""The router node: conditions only, no LLM, never writes the context."""

@@ -1,0 +1,29 @@
+"""Router node caller (SPEC §5.1)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from soe.engine.telemetry import register_event
+from soe.nodes._caller import NodeCallerFn, node_caller
+from soe.nodes._emissions import evaluate_emissions
+from soe.nodes.router.validation import validate_node_config
+from soe.nodes.router.validation.operational import validate_router_node_runtime
+
+__all__ = ["create_router_node_caller"]
+
+
+def create_router_node_caller(backends: Any, broadcast_signals_caller: Any) -> NodeCallerFn:
+    """Build the caller that evaluates a router's emissions and broadcasts the passing ones."""
+
+    @node_caller(backends)
+    def router(execution_id: str, node_config: dict) -> None:
+        ctx = validate_router_node_runtime(execution_id, backends)
+        validate_node_config(node_config)
+        register_event(backends, execution_id, "node_execution", {"node_type": "router"})
+        signals = evaluate_emissions(node_config["event_emissions"], ctx,
+                                     node_name=node_config.get("name", "unknown"))
+        if signals:
+            broadcast_signals_caller(execution_id, signals)
+
+    return router

@@ -1,0 +1,107 @@
+"""Tool node caller (SPEC §5.4)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from soe._errors import PASSTHROUGH_ERRORS
+from soe.engine.output import save_output_to_context
+from soe.engine.telemetry import register_event
+from soe.lib.context_fields import get_field, unwrapped_view
+from soe.lib.templating import has_template_syntax, render_template
+from soe.lib.yaml_parser import parse_yaml
+from soe.nodes._caller import NodeCallerFn, node_caller
+from soe.nodes._emissions import evaluate_emissions
+from soe.nodes._tools import ToolEntry, resolve_tool
+from soe.nodes.tool.validation.config import validate_tool_node_config
+from soe.nodes.tool.validation.operational import validate_tool_node_runtime
+
+__all__ = ["create_tool_node_caller"]
+
+
+def create_tool_node_caller(backends: Any, tools_registry: dict[str, Any],
+                            broadcast_signals_caller: Any) -> NodeCallerFn:
+    """Build the caller that runs a registered (or built-in) tool with retries."""
+
+    @node_caller(backends)
+    def tool(execution_id: str, node_config: dict) -> None:
+        validate_tool_node_config(node_config, tools_registry)
+        ctx = validate_tool_node_runtime(execution_id, backends)
+        node_name = node_config.get("name", "unknown")
+        tool_name = node_config["tool_name"]
+        entry = resolve_tool(tool_name, tools_registry, execution_id, backends)
+        if entry is None:
+            raise ValueError(f"Tool '{tool_name}' not found in tools_registry or builtin tools")
+        params = _parameters(node_config, ctx, entry, node_name)
+        register_event(backends, execution_id, "tool_call",
+                       {"tool_name": tool_name, "max_retries": entry.max_retries})
+        _run(execution_id, node_config, ctx, entry, params)
+
+    def _run(execution_id: str, node_config: dict, ctx: dict, entry: ToolEntry, params: Any) -> None:
+        tool_name = node_config["tool_name"]
+        output_field = node_config.get("output_field")
+        last_error: Exception | None = None
+        for attempt in range(entry.max_retries + 1):
+            try:
+                result = _invoke(entry, params)
+            except PASSTHROUGH_ERRORS:
+                raise
+            except Exception as exc:
+                last_error = exc
+                if attempt < entry.max_retries:
+                    register_event(backends, execution_id, "node_error",
+                                   {"tool_name": tool_name, "retry_attempt": attempt + 1, "error": str(exc)})
+                continue
+            save_output_to_context(backends, execution_id, ctx, output_field, result)
+            _emit(execution_id, node_config, ctx, result)
+            return
+        save_output_to_context(backends, execution_id, ctx, output_field, str(last_error))
+        register_event(backends, execution_id, "node_error", {"tool_name": tool_name, "error": str(last_error)})
+        if entry.failure_signal:
+            broadcast_signals_caller(execution_id, [entry.failure_signal])
+
+    def _emit(execution_id: str, node_config: dict, ctx: dict, result: Any) -> None:
+        emissions = node_config.get("event_emissions")
+        if not emissions:
+            return
+        try:
+            view = unwrapped_view(ctx)
+        except Exception as exc:
+            register_event(backends, execution_id, "node_error", {"error": f"Condition evaluation failed: {exc}"})
+            return
+        signals = evaluate_emissions(emissions, ctx, node_name=node_config.get("name", "unknown"),
+                                     extra={"result": result}, view=view)
+        if signals:
+            broadcast_signals_caller(execution_id, signals)
+
+    return tool
+
+
+def _invoke(entry: ToolEntry, params: Any) -> Any:
+    if entry.process_accumulated and isinstance(params, list):
+        return entry.function(params)
+    return entry.function(**params)
+
+
+def _parameters(node_config: Mapping[str, Any], ctx: dict[str, Any], entry: ToolEntry, node_name: str) -> Any:
+    """SPEC §5.4 step 3: rendered inline parameters, else a context field, else ``{}``."""
+    if node_config.get("parameters") is not None:
+        view = unwrapped_view(ctx)
+        return _render_parameters(node_config["parameters"], ctx, view, node_name, "parameters")
+    field = node_config.get("context_parameter_field")
+    if field and field in ctx:
+        value = ctx.get(field) if entry.process_accumulated else get_field(ctx, field)
+        return parse_yaml(value) if isinstance(value, str) else value
+    return {}
+
+
+def _render_parameters(value: Any, ctx: dict[str, Any], view: dict[str, Any], node_name: str, path: str) -> Any:
+    """Render every templated string inside ``value``; containers come back as plain dicts and lists."""
+    if isinstance(value, Mapping):
+        return {key: _render_parameters(item, ctx, view, node_name, f"{path}.{key}") for key, item in value.items()}
+    if isinstance(value, list):
+        return [_render_parameters(item, ctx, view, node_name, f"{path}[{i}]") for i, item in enumerate(value)]
+    if isinstance(value, str) and has_template_syntax(value):
+        return render_template(value, {"context": view}, full_context=ctx, node_name=node_name, field=path)
+    return value

@@ -1,0 +1,57 @@
+"""Shared fixtures: fresh in-memory backends and deterministic LLM stubs."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from soe import create_all_nodes, orchestrate
+from soe.local_backends import create_in_memory_backends
+
+
+@pytest.fixture
+def backends():
+    return create_in_memory_backends()
+
+
+class ScriptedLLM:
+    """A messages-form call_llm that answers from a script and records every call."""
+
+    def __init__(self, *answers: Any):
+        self.answers = list(answers)
+        self.calls: list[tuple[list[dict], Any]] = []
+
+    def __call__(self, messages: list[dict], response_model: Any) -> Any:
+        self.calls.append((messages, response_model))
+        answer = self.answers.pop(0) if len(self.answers) > 1 else self.answers[0]
+        if callable(answer):
+            return answer(messages, response_model)
+        return answer
+
+    @property
+    def prompts(self) -> list[str]:
+        return [messages[0]["content"] for messages, _ in self.calls]
+
+
+def run(config: Any, backends: Any, *, workflow: str | None = None, signals: list[str] | None = None,
+        context: dict | None = None, call_llm: Callable | None = None, tools: dict | None = None,
+        **kwargs: Any) -> str:
+    """Orchestrate ``config`` with fresh node callers; returns the execution id."""
+    _, broadcast = create_all_nodes(backends, call_llm=call_llm, tools_registry=tools)
+    if workflow is None:
+        workflow = next(iter(config)) if isinstance(config, dict) else None
+    return orchestrate(config=config, initial_workflow_name=workflow, initial_signals=signals or ["START"],
+                       initial_context=context or {}, backends=backends,
+                       broadcast_signals_caller=broadcast, **kwargs)
+
+
+def events(backends: Any, execution_id: str, event_type: str | None = None) -> list[dict]:
+    found = backends.telemetry.get_events(execution_id)
+    return [e for e in found if event_type is None or e["event_type"] == event_type]
+
+
+def as_json(value: Any) -> str:
+    return json.dumps(value)
