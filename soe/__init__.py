@@ -14,6 +14,7 @@ from soe._errors import (
 )
 from soe.engine.orchestrate import broadcast_signals, orchestrate
 from soe.engine.setup import create_all_nodes, setup_orchestration
+from soe.registry import get_registry_revisions, rollback_registry
 from soe.nodes import AgentRequest, AgentResponse, ToolNodeConfigurationError, ToolParameterError
 from soe.types import (
     Backends,
@@ -48,4 +49,6 @@ __all__ = [
     "TemplateSecurityError",
     "TemplateRenderError",
     "StepBudgetExceeded",
+    "get_registry_revisions",
+    "rollback_registry",
 ]

@@ -16,10 +16,11 @@ from soe.backends._ids import check_id
 from soe.engine.config import load_config
 from soe.engine.limits import remember_tree_limits, resolve_limits
 from soe.engine.listeners import listeners_for
-from soe.engine.runner import Activation, CallbackItem, WorkItem, submit
+from soe.engine.runner import Activation, CallbackItem, WorkItem, draining_runner, submit
 from soe.engine.telemetry import register_event
 from soe.lib.context_fields import set_field, wrap_context
 from soe.lib.operational import new_operational
+from soe.registry import record_initial_revision
 from soe.validation.config import validate_initial_workflow, validate_orchestrate_params
 from soe.validation.operational import validate_operational
 
@@ -68,6 +69,7 @@ def orchestrate(
         _save_if_present(backends.identity, "save_identities", new_id, loaded.fresh_identities())
     register_event(backends, new_id, "orchestration_start", {"workflow_name": initial_workflow_name})
     backends.workflow.save_workflows_registry(new_id, registry)
+    record_initial_revision(new_id, registry, backends)
     validate_initial_workflow(initial_workflow_name, registry)
     backends.workflow.save_current_workflow_name(new_id, initial_workflow_name)
     context = _prepare_context(new_id, initial_context or {}, inherit_context_from_id, backends)
@@ -140,7 +142,7 @@ def broadcast_signals(id: str, signals: list[str], nodes: Mapping[str, Any], bac
 
     Inside a running tree this only queues; otherwise it runs the tree until drained.
     """
-    ctx = validate_operational(id, backends)
+    main_id, parent = _execution_facts(id, backends)
     signals = list(signals)
     register_event(backends, id, "signals_broadcast", {"signals": signals})
     registry = backends.workflow.get_workflows_registry(id) or {}
@@ -148,13 +150,32 @@ def broadcast_signals(id: str, signals: list[str], nodes: Mapping[str, Any], bac
     items: list[WorkItem] = [
         Activation(id, name, config, nodes, backends) for name, config in listeners_for(workflow, signals)
     ]
-    if _parent_signals(ctx, signals):
+    if _parent_signals(parent, signals):
         items.append(CallbackItem(lambda: _signals_to_parent(id, signals, nodes, backends)))
-    submit(ctx["__operational__"]["main_execution_id"], items)
+    submit(main_id, items)
 
 
-def _parent_signals(ctx: Mapping[str, Any], signals: list[str]) -> list[str]:
-    parent = ctx.get("__parent__")
+def _execution_facts(execution_id: str, backends: Any) -> tuple[str, Any]:
+    """Validate the execution (SPEC §4.2 step 1) and return its main id and ``__parent__``.
+
+    A node broadcasting for its own execution had that execution validated
+    when the runner learned it, and only the engine's own writes happened
+    since, so the runner answers from what it learned instead of copying the
+    whole context again (a copy grows with the run).
+    """
+    runner = draining_runner()
+    if runner is not None and runner.current_execution == execution_id:
+        known = runner.known_executions.get(execution_id)
+        if known is not None:
+            return known
+    ctx = validate_operational(execution_id, backends)
+    facts = (ctx["__operational__"]["main_execution_id"], ctx.get("__parent__"))
+    if runner is not None:
+        runner.known_executions[execution_id] = facts
+    return facts
+
+
+def _parent_signals(parent: Any, signals: list[str]) -> list[str]:
     if not isinstance(parent, Mapping):
         return []
     wanted = parent.get("signals_to_parent") or []
@@ -163,9 +184,9 @@ def _parent_signals(ctx: Mapping[str, Any], signals: list[str]) -> list[str]:
 
 def _signals_to_parent(child_id: str, signals: list[str], nodes: Mapping[str, Any], backends: Any) -> None:
     """SPEC §4.2 step 5: after the child's listeners, pass listed signals up one level."""
-    ctx = backends.context.get_context(child_id)
-    upward = _parent_signals(ctx, signals)
-    parent_id = (ctx.get("__parent__") or {}).get("parent_execution_id")
+    parent = backends.context.get_context(child_id).get("__parent__")
+    upward = _parent_signals(parent, signals)
+    parent_id = parent.get("parent_execution_id") if isinstance(parent, Mapping) else None
     if not parent_id or not upward:
         return
     register_event(backends, child_id, "signals_to_parent", {"signals": upward, "parent_id": parent_id})

@@ -29,6 +29,7 @@ __all__ = [
     "TreeRunner",
     "active_runner",
     "current_node_name",
+    "draining_runner",
     "run_tree",
     "submit",
 ]
@@ -59,9 +60,11 @@ class Activation(WorkItem):
         config = dict(self.node_config)
         config["name"] = self.node_name
         token = _CURRENT_NODE.set(self.node_name)
+        runner.current_execution = self.execution_id
         try:
             executor(self.execution_id, config)
         finally:
+            runner.current_execution = None
             _CURRENT_NODE.reset(token)
 
 
@@ -86,6 +89,9 @@ class TreeRunner:
     limits: Limits
     steps: int = 0
     frames: list[deque[WorkItem]] = field(default_factory=lambda: [deque()])
+    current_execution: str | None = None
+    # execution id -> (main execution id, __parent__) learned from a validated read
+    known_executions: dict[str, tuple[str, Any]] = field(default_factory=dict)
 
     def enqueue(self, items: Iterable[WorkItem]) -> None:
         self.frames[-1].extend(items)
@@ -117,12 +123,18 @@ class TreeRunner:
 
 
 _ACTIVE: ContextVar[Mapping[str, TreeRunner]] = ContextVar("soe_active_runners", default={})
+_DRAINING: ContextVar[TreeRunner | None] = ContextVar("soe_draining_runner", default=None)
 _CURRENT_NODE: ContextVar[str | None] = ContextVar("soe_current_node", default=None)
 
 
 def current_node_name() -> str | None:
     """The node whose activation is running in this context, if any."""
     return _CURRENT_NODE.get()
+
+
+def draining_runner() -> TreeRunner | None:
+    """The runner whose item is executing in the calling context, if any."""
+    return _DRAINING.get()
 
 
 def active_runner(main_execution_id: str) -> TreeRunner | None:
@@ -167,9 +179,11 @@ def run_tree(main_execution_id: str, items: Iterable[WorkItem]) -> None:
         runner = TreeRunner(main_execution_id, limits_for_tree(main_execution_id))
         runner.enqueue(items)
         token = _ACTIVE.set({**_ACTIVE.get(), main_execution_id: runner})
+        draining = _DRAINING.set(runner)
         try:
             runner.drain()
         finally:
+            _DRAINING.reset(draining)
             _ACTIVE.reset(token)
 
 
