@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from soe._errors import WorkflowValidationError
+from soe.backends._snapshot import freeze
 from soe.engine.telemetry import timestamp
 from soe.validation.config import LIMITS_KEY, validate_workflow
 
@@ -86,7 +87,7 @@ def _initial_diff(registry: Mapping[str, Any] | None) -> Diff:
     """Revision 0: one ``add`` per workflow, in registry order."""
     if not isinstance(registry, Mapping):
         return []
-    return [{"op": "add", "path": _path(name), "value": copy.deepcopy(workflow)}
+    return [{"op": "add", "path": _path(name), "value": freeze(workflow)}
             for name, workflow in registry.items()]
 
 

@@ -119,7 +119,8 @@ class InMemoryContextBackend:
 
     def update_operational(self, execution_id: str, event_type: str, data: dict) -> None:
         """Apply an event's counter change to the stored ``__operational__`` in place."""
-        data = fast_copy(data)
+        if event_type == "signals_broadcast" and not _only_scalars(data["signals"]):
+            data = fast_copy(data)  # only signals are stored; scalars need no copy
         with self._lock:
             operational = self._contexts.get(execution_id, {}).get("__operational__")
             if not isinstance(operational, dict):
@@ -163,7 +164,7 @@ class InMemoryWorkflowBackend:
             return self._names.get(id, "")
 
     def save_registry_revision(self, execution_id: str, revision: dict) -> None:
-        revision = fast_copy(revision)
+        revision = freeze(revision)  # frozen parts (the registry snapshot) are shared, not copied
         with self._lock:
             self._revisions.setdefault(execution_id, []).append(revision)
 

@@ -32,6 +32,7 @@ __all__ = [
     "draining_runner",
     "run_tree",
     "submit",
+    "validated_in_this_run",
 ]
 
 
@@ -135,6 +136,16 @@ def current_node_name() -> str | None:
 def draining_runner() -> TreeRunner | None:
     """The runner whose item is executing in the calling context, if any."""
     return _DRAINING.get()
+
+
+def validated_in_this_run(execution_id: str) -> bool:
+    """Whether the draining runner already validated this execution's state.
+
+    Only the engine's atomic writes touch a validated execution while its tree
+    drains, so a node that needs nothing from the context may skip reading it.
+    """
+    runner = _DRAINING.get()
+    return runner is not None and execution_id in runner.known_executions
 
 
 def active_runner(main_execution_id: str) -> TreeRunner | None:

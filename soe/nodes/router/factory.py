@@ -6,7 +6,8 @@ from typing import Any
 
 from soe.engine.telemetry import register_event
 from soe.nodes._caller import NodeCallerFn, node_caller
-from soe.nodes._emissions import evaluate_emissions
+from soe.engine.runner import validated_in_this_run
+from soe.nodes._emissions import emission_mode, evaluate_emissions
 from soe.nodes.router.validation import validate_node_config
 from soe.nodes.router.validation.operational import validate_router_node_runtime
 
@@ -16,9 +17,17 @@ __all__ = ["create_router_node_caller"]
 def create_router_node_caller(backends: Any, broadcast_signals_caller: Any) -> NodeCallerFn:
     """Build the caller that evaluates a router's emissions and broadcasts the passing ones."""
 
+    atomic_backend = hasattr(backends.context, "update_operational")
+
+    def needs_context(execution_id: str, node_config: dict) -> bool:
+        """Plain emissions read nothing: skip the context copy when the state is known sound."""
+        if not atomic_backend or not validated_in_this_run(execution_id):
+            return True
+        return emission_mode(node_config.get("event_emissions")) == "jinja"
+
     @node_caller(backends)
     def router(execution_id: str, node_config: dict) -> None:
-        ctx = validate_router_node_runtime(execution_id, backends)
+        ctx = validate_router_node_runtime(execution_id, backends) if needs_context(execution_id, node_config) else {}
         validate_node_config(node_config)
         register_event(backends, execution_id, "node_execution", {"node_type": "router"})
         signals = evaluate_emissions(node_config["event_emissions"], ctx,
