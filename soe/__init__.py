@@ -13,9 +13,10 @@ from soe._errors import (
     WorkflowValidationError,
 )
 from soe.engine.orchestrate import broadcast_signals, orchestrate
+from soe.engine.resume import aorchestrate, aresume, get_execution_status, list_executions, prune, resume
 from soe.engine.setup import create_all_nodes, setup_orchestration
-from soe.registry import get_registry_revisions, rollback_registry
 from soe.nodes import AgentRequest, AgentResponse, ToolNodeConfigurationError, ToolParameterError
+from soe.registry import get_registry_revisions, rollback_registry
 from soe.types import (
     Backends,
     CallLlm,
@@ -51,4 +52,10 @@ __all__ = [
     "StepBudgetExceeded",
     "get_registry_revisions",
     "rollback_registry",
+    "resume",
+    "aorchestrate",
+    "aresume",
+    "get_execution_status",
+    "list_executions",
+    "prune",
 ]

@@ -8,7 +8,8 @@ are used when present and replaced by a documented fallback otherwise.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Protocol, Union, runtime_checkable
+from collections.abc import Callable
+from typing import Any, Protocol, Union, runtime_checkable
 
 from pydantic import BaseModel
 
@@ -165,7 +166,7 @@ class OrchestrateCaller(Protocol):
 
 
 CallLlm = Union[
-    Callable[[list[dict], Union[type[BaseModel], None]], Union[str, BaseModel]],
+    Callable[[list[dict], type[BaseModel] | None], str | BaseModel],
     Callable[[str, dict], str],
 ]
 """Either call form of SPEC §7.1: ``(messages, response_model)`` or ``(prompt, config)``."""

@@ -7,7 +7,6 @@ child starts, which pass the parent's read-only registry snapshot.
 
 from __future__ import annotations
 
-import copy
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping
@@ -15,7 +14,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
-from soe.backends._snapshot import FrozenDict, freeze
+from soe.backends._snapshot import FrozenDict, fast_copy, freeze
 from soe.lib.yaml_parser import parse_yaml
 from soe.validation.config import parse_limits, validate_config
 
@@ -32,10 +31,10 @@ class LoadedConfig:
     limits: dict[str, int] = field(default_factory=dict)
 
     def fresh_schema(self) -> Any:
-        return copy.deepcopy(self.context_schema)
+        return fast_copy(self.context_schema)
 
     def fresh_identities(self) -> Any:
-        return copy.deepcopy(self.identities)
+        return fast_copy(self.identities)
 
 
 def _sections(parsed: Mapping[str, Any]) -> LoadedConfig:

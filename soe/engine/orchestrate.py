@@ -6,17 +6,18 @@ what runs nodes. SPEC §4.1 and §4.2 give the steps this module follows.
 
 from __future__ import annotations
 
-import copy
 import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from soe._errors import WorkflowValidationError
 from soe.backends._ids import check_id
+from soe.backends._snapshot import fast_copy
 from soe.engine.config import load_config
+from soe.engine.items import Activation, ParentSignals, WorkItem
 from soe.engine.limits import remember_tree_limits, resolve_limits
 from soe.engine.listeners import listeners_for
-from soe.engine.runner import Activation, CallbackItem, WorkItem, draining_runner, submit
+from soe.engine.runner import current_execution_id, draining_runner, submit
 from soe.engine.telemetry import register_event
 from soe.lib.context_fields import set_field, wrap_context
 from soe.lib.operational import new_operational
@@ -24,7 +25,7 @@ from soe.registry import record_initial_revision
 from soe.validation.config import validate_initial_workflow, validate_orchestrate_params
 from soe.validation.operational import validate_operational
 
-__all__ = ["broadcast_signals", "orchestrate"]
+__all__ = ["broadcast_signals", "orchestrate", "signals_to_parent"]
 
 _EXCLUDED_ON_INHERIT = ("__operational__", "__parent__")
 
@@ -103,10 +104,10 @@ def _inherit_config(new_id: str, source_id: str, backends: Any) -> Mapping[str, 
     backends.workflow.save_workflows_registry(new_id, registry)
     if backends.identity is not None:
         _save_if_present(backends.identity, "save_identities", new_id,
-                         copy.deepcopy(backends.identity.get_identities(source_id)))
+                         fast_copy(backends.identity.get_identities(source_id)))
     if backends.context_schema is not None:
         _save_if_present(backends.context_schema, "save_context_schema", new_id,
-                         copy.deepcopy(backends.context_schema.get_context_schema(source_id)))
+                         fast_copy(backends.context_schema.get_context_schema(source_id)))
     return registry
 
 
@@ -115,7 +116,7 @@ def _prepare_context(new_id: str, initial_context: dict[str, Any], inherit_from:
     if inherit_from:
         context = _inherit_context(new_id, inherit_from, initial_context, backends)
     else:
-        context = wrap_context(copy.deepcopy(initial_context))
+        context = wrap_context(fast_copy(initial_context))
     if "__operational__" not in context:
         parent = context.get("__parent__")
         main_id = parent["main_execution_id"] if isinstance(parent, Mapping) else new_id
@@ -129,11 +130,11 @@ def _inherit_context(new_id: str, source_id: str, initial_context: dict[str, Any
     source = backends.context.get_context(source_id)
     if not source:
         raise ValueError(f"Cannot inherit context from execution '{source_id}': no context found")
-    context = {key: copy.deepcopy(value) for key, value in source.items() if key not in _EXCLUDED_ON_INHERIT}
+    context = {key: fast_copy(value) for key, value in source.items() if key not in _EXCLUDED_ON_INHERIT}
     if initial_context:
         register_event(backends, new_id, "context_merge", {"fields": list(initial_context.keys())})
         for key, value in initial_context.items():
-            set_field(context, key, copy.deepcopy(value))
+            set_field(context, key, fast_copy(value))
     return context
 
 
@@ -151,8 +152,8 @@ def broadcast_signals(id: str, signals: list[str], nodes: Mapping[str, Any], bac
         Activation(id, name, config, nodes, backends) for name, config in listeners_for(workflow, signals)
     ]
     if _parent_signals(parent, signals):
-        items.append(CallbackItem(lambda: _signals_to_parent(id, signals, nodes, backends)))
-    submit(main_id, items)
+        items.append(ParentSignals(id, tuple(signals), nodes, backends))
+    submit(main_id, items, backends)
 
 
 def _execution_facts(execution_id: str, backends: Any) -> tuple[str, Any]:
@@ -164,7 +165,7 @@ def _execution_facts(execution_id: str, backends: Any) -> tuple[str, Any]:
     whole context again (a copy grows with the run).
     """
     runner = draining_runner()
-    if runner is not None and runner.current_execution == execution_id:
+    if runner is not None and current_execution_id() == execution_id:
         known = runner.known_executions.get(execution_id)
         if known is not None:
             return known
@@ -182,7 +183,7 @@ def _parent_signals(parent: Any, signals: list[str]) -> list[str]:
     return [signal for signal in signals if signal in wanted]
 
 
-def _signals_to_parent(child_id: str, signals: list[str], nodes: Mapping[str, Any], backends: Any) -> None:
+def signals_to_parent(child_id: str, signals: list[str], nodes: Mapping[str, Any], backends: Any) -> None:
     """SPEC §4.2 step 5: after the child's listeners, pass listed signals up one level."""
     parent = backends.context.get_context(child_id).get("__parent__")
     upward = _parent_signals(parent, signals)

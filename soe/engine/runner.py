@@ -6,28 +6,36 @@ frames: work queued while an item runs goes into a new frame on top, so it all
 runs before anything that was already waiting. That reproduces upstream's
 recursive depth-first order with a loop, so chains, loops and nested children
 of any length run in constant Python stack (SPEC §4.7, §15).
+
+With ``max_concurrency > 1`` the items of one frame (the listeners of one
+broadcast, the children of one fan-out) run at once on worker threads, each
+as its own depth-first branch (``soe.engine.concurrency``). With a durable
+store (``backends.runtime``) every item commits together with the state it
+produced and the queue that remains (``soe.engine.durability``).
 """
 
 from __future__ import annotations
 
 import threading
-import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import ExitStack, contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
 from soe._errors import StepBudgetExceeded
+from soe.engine import status as execution_status
+from soe.engine.durability import RuntimeStore, runtime_store
+from soe.engine.items import Activation, WorkItem
+from soe.engine.leases import held_lease
 from soe.engine.limits import Limits, limits_for_tree
 from soe.engine.telemetry import register_event
 
 __all__ = [
-    "Activation",
-    "CallbackItem",
     "TreeRunner",
     "active_runner",
+    "current_execution_id",
     "current_node_name",
     "draining_runner",
     "run_tree",
@@ -35,102 +43,155 @@ __all__ = [
     "validated_in_this_run",
 ]
 
-
-class WorkItem:
-    """Something the runner executes; activations are the only items that count as steps."""
-
-    def run(self, runner: TreeRunner) -> None:  # pragma: no cover - interface
-        raise NotImplementedError
-
-
-@dataclass(frozen=True, eq=False)
-class Activation(WorkItem):
-    """One node run: ``nodes[node_type](execution_id, node_config + name)``."""
-
-    execution_id: str
-    node_name: str
-    node_config: Mapping[str, Any]
-    nodes: Mapping[str, Callable[[str, dict], None]]
-    backends: Any
-
-    def run(self, runner: TreeRunner) -> None:
-        runner.count_step(self)
-        executor = self.nodes[self.node_config["node_type"]]
-        register_event(self.backends, self.execution_id, "node_execution",
-                       {"node_name": self.node_name, "node_type": self.node_config["node_type"]})
-        config = dict(self.node_config)
-        config["name"] = self.node_name
-        token = _CURRENT_NODE.set(self.node_name)
-        runner.current_execution = self.execution_id
-        try:
-            executor(self.execution_id, config)
-        finally:
-            runner.current_execution = None
-            _CURRENT_NODE.reset(token)
+_ACTIVE: ContextVar[Mapping[str, TreeRunner] | None] = ContextVar("soe_active_runners", default=None)
+_DRAINING: ContextVar[TreeRunner | None] = ContextVar("soe_draining_runner", default=None)
+_SINKS: ContextVar[Mapping[int, deque[WorkItem]] | None] = ContextVar("soe_runner_sinks", default=None)
+_CURRENT_NODE: ContextVar[str | None] = ContextVar("soe_current_node", default=None)
+_CURRENT_EXECUTION: ContextVar[str | None] = ContextVar("soe_current_execution", default=None)
 
 
-@dataclass(frozen=True, eq=False)
-class CallbackItem(WorkItem):
-    """Engine bookkeeping queued behind a broadcast (signals to parent, child spawns)."""
-
-    callback: Callable[[], None]
-    delay: float = 0.0
-
-    def run(self, runner: TreeRunner) -> None:
-        if self.delay > 0:
-            time.sleep(self.delay)
-        self.callback()
-
-
-@dataclass
+@dataclass(eq=False)
 class TreeRunner:
-    """Drains the queue of one tree for one top-level call."""
+    """Drains the queue of one tree for one top-level call (or one ``resume``)."""
 
     main_execution_id: str
     limits: Limits
+    backends: Any
     steps: int = 0
     frames: list[deque[WorkItem]] = field(default_factory=lambda: [deque()])
-    current_execution: str | None = None
-    # execution id -> (main execution id, __parent__) learned from a validated read
+    # execution id -> (main execution id, __parent__), learned from a validated read
     known_executions: dict[str, tuple[str, Any]] = field(default_factory=dict)
+    touched: dict[str, None] = field(default_factory=dict)
+    outcome_recorded: bool = False
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def store(self) -> RuntimeStore | None:
+        return runtime_store(self.backends)
+
+    @property
+    def concurrent(self) -> bool:
+        return self.limits.max_concurrency > 1
 
     def enqueue(self, items: Iterable[WorkItem]) -> None:
-        self.frames[-1].extend(items)
+        """Queue behind the item now running (in this context), or on top when none runs."""
+        sink = (_SINKS.get() or {}).get(id(self))
+        (sink if sink is not None else self.frames[-1]).extend(items)
 
-    def count_step(self, activation: Activation) -> None:
-        """Charge one step, or refuse the activation once the budget is spent."""
-        if self.steps >= self.limits.max_steps:
-            budget = self.limits.max_steps
-            register_event(activation.backends, activation.execution_id, "step_budget_exceeded",
-                           {"max_steps": budget, "steps": self.steps})
-            raise StepBudgetExceeded(activation.execution_id, self.main_execution_id, budget, self.steps)
-        self.steps += 1
+    def count_step(self, activation: Activation) -> int:
+        """Charge one step and return its number, or refuse once the budget is spent."""
+        with self._lock:
+            if self.steps < self.limits.max_steps:
+                self.steps += 1
+                self.touched.setdefault(activation.execution_id)
+                return self.steps
+        budget = self.limits.max_steps
+        register_event(activation.backends, activation.execution_id, "step_budget_exceeded",
+                       {"max_steps": budget, "steps": budget})
+        raise StepBudgetExceeded(activation.execution_id, self.main_execution_id, budget, budget)
+
+    @contextmanager
+    def running_node(self, execution_id: str, node_name: str) -> Iterator[None]:
+        """Mark which node runs in this context (revision authors, own-broadcast shortcut)."""
+        node_token = _CURRENT_NODE.set(node_name)
+        execution_token = _CURRENT_EXECUTION.set(execution_id)
+        try:
+            yield
+        finally:
+            _CURRENT_EXECUTION.reset(execution_token)
+            _CURRENT_NODE.reset(node_token)
+
+    def execute(self, item: WorkItem) -> deque[WorkItem]:
+        """Run one item; returns the work it queued (its new frame)."""
+        new: deque[WorkItem] = deque()
+        token = _SINKS.set({**(_SINKS.get() or {}), id(self): new})
+        try:
+            item.run(self)
+        finally:
+            _SINKS.reset(token)
+        return new
 
     def drain(self) -> None:
+        """Run until the queue is empty; on failure drop the rest (SPEC §4.5) and re-raise."""
+        if self.concurrent:
+            from soe.engine.concurrency import drain_concurrently
+
+            drain_concurrently(self)
+        else:
+            self._drain_in_order()
+        self._finish(None)
+
+    def _drain_in_order(self) -> None:
         frames = self.frames
-        try:
-            while frames:
-                frame = frames[-1]
-                if not frame:
-                    frames.pop()
-                    continue
-                item = frame.popleft()
-                if not frame:
-                    frames.pop()  # a tail position needs no frame of its own
-                frames.append(deque())
-                item.run(self)
-        finally:
-            frames.clear()  # on failure the rest of the tree's queue is dropped (SPEC §4.5)
+        while frames:
+            frame = frames[-1]
+            if not frame:
+                frames.pop()
+                continue
+            item = frame.popleft()
+            if not frame:
+                frames.pop()  # a tail position needs no frame of its own
+            self._step(item)
 
+    def _step(self, item: WorkItem) -> None:
+        store = self.store
+        if store is None:
+            self._push(self.execute(item))
+            return
+        error: Exception | None = None
+        with store.transaction():  # the item's writes and the queue it leaves commit together
+            try:
+                self._push(self.execute(item))
+            except Exception as exc:  # committed as the failure it is; a crash rolls back instead
+                error = exc
+                self._finish(exc)
+            else:
+                self.save_state()
+        if error is not None:
+            raise error
 
-_ACTIVE: ContextVar[Mapping[str, TreeRunner]] = ContextVar("soe_active_runners", default={})
-_DRAINING: ContextVar[TreeRunner | None] = ContextVar("soe_draining_runner", default=None)
-_CURRENT_NODE: ContextVar[str | None] = ContextVar("soe_current_node", default=None)
+    def _push(self, new: deque[WorkItem]) -> None:
+        if new:
+            self.frames.append(new)
+
+    def save_state(self) -> None:
+        """Persist the steps taken and the pending queue (durable stores only)."""
+        store = self.store
+        if store is None:
+            return
+        with self._lock:
+            queue = [[item.to_json() for item in frame] for frame in self.frames if frame]
+            state = {"steps": self.steps, "limits": self.limits.__dict__, "queue": queue}
+        store.save_tree(self.main_execution_id, state)
+
+    def _finish(self, error: Exception | None) -> None:
+        """Record the outcome for every execution the tree ran; a failure drops the queue."""
+        self.frames.clear()
+        outcome = "completed" if error is None else "failed"
+        message = None if error is None else str(error)
+        with ExitStack() as stack:
+            if self.store is not None:
+                stack.enter_context(self.store.transaction())
+            for execution_id in dict.fromkeys([self.main_execution_id, *self.touched]):
+                execution_status.record(self.backends, execution_id, self.main_execution_id, outcome, message)
+            self.save_state()
+        self.outcome_recorded = True
+
+    def start(self) -> None:
+        """Record that the tree runs and what it will run first."""
+        for execution_id in dict.fromkeys([self.main_execution_id, *self.touched]):
+            execution_status.record(self.backends, execution_id, self.main_execution_id, "running")
+        self.save_state()
 
 
 def current_node_name() -> str | None:
     """The node whose activation is running in this context, if any."""
     return _CURRENT_NODE.get()
+
+
+def current_execution_id() -> str | None:
+    """The execution whose node is running in this context, if any."""
+    return _CURRENT_EXECUTION.get()
 
 
 def draining_runner() -> TreeRunner | None:
@@ -150,7 +211,7 @@ def validated_in_this_run(execution_id: str) -> bool:
 
 def active_runner(main_execution_id: str) -> TreeRunner | None:
     """The runner draining this tree in the calling context, if there is one."""
-    return _ACTIVE.get().get(main_execution_id)
+    return (_ACTIVE.get() or {}).get(main_execution_id)
 
 
 class _TreeLocks:
@@ -181,27 +242,47 @@ class _TreeLocks:
 _TREE_LOCKS = _TreeLocks()
 
 
-def run_tree(main_execution_id: str, items: Iterable[WorkItem]) -> None:
-    """Become the runner of a tree: drain its queue, starting with ``items``.
+def run_tree(main_execution_id: str, items: Iterable[WorkItem], backends: Any, *,
+             steps: int = 0, limits: Limits | None = None, frames: list[deque[WorkItem]] | None = None) -> None:
+    """Become the runner of a tree: drain its queue, starting with ``items`` (or stored ``frames``).
 
-    A second runner of the same tree (another thread) waits for the first.
+    A second runner of the same tree waits for the first (threads of this
+    process) or is refused while another process holds the tree's lease.
     """
-    with _TREE_LOCKS.hold(main_execution_id):
-        runner = TreeRunner(main_execution_id, limits_for_tree(main_execution_id))
+    with ExitStack() as stack:
+        stack.enter_context(_TREE_LOCKS.hold(main_execution_id))
+        stack.enter_context(held_lease(runtime_store(backends), main_execution_id))
+        runner = TreeRunner(main_execution_id, limits or _tree_limits(main_execution_id, backends), backends, steps)
+        if frames is not None:
+            runner.frames = frames or [deque()]
         runner.enqueue(items)
-        token = _ACTIVE.set({**_ACTIVE.get(), main_execution_id: runner})
+        runner.start()
+        active = _ACTIVE.set({**(_ACTIVE.get() or {}), main_execution_id: runner})
         draining = _DRAINING.set(runner)
         try:
             runner.drain()
+        except Exception as exc:
+            if not runner.outcome_recorded:
+                runner._finish(exc)
+            raise
         finally:
             _DRAINING.reset(draining)
-            _ACTIVE.reset(token)
+            _ACTIVE.reset(active)
 
 
-def submit(main_execution_id: str, items: Iterable[WorkItem]) -> None:
+def _tree_limits(main_execution_id: str, backends: Any) -> Limits:
+    """Limits kept in this process, else the ones a durable store recorded with the tree."""
+    store = runtime_store(backends)
+    state = store.load_tree(main_execution_id) if store is not None else None
+    if state and state.get("limits"):
+        return Limits(**state["limits"])
+    return limits_for_tree(main_execution_id)
+
+
+def submit(main_execution_id: str, items: Iterable[WorkItem], backends: Any) -> None:
     """Queue ``items`` on the tree's active runner, or run the tree now if none is active."""
     runner = active_runner(main_execution_id)
     if runner is not None:
         runner.enqueue(items)
     else:
-        run_tree(main_execution_id, items)
+        run_tree(main_execution_id, items, backends)

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable
 from typing import Any
 
-from soe.backends._snapshot import FrozenDict
+from soe.backends._snapshot import FrozenDict, fast_copy
 from soe.engine.orchestrate import broadcast_signals, orchestrate
 from soe.lib.yaml_parser import parse_yaml
 from soe.nodes.agent.factory import create_agent_node_caller
@@ -47,7 +46,7 @@ def create_all_nodes(backends: Any, call_llm: Any = None,
         if isinstance(config, str):
             config = parse_yaml(config)
         elif not isinstance(config, FrozenDict):
-            config = copy.deepcopy(config)
+            config = fast_copy(config)
         return orchestrate(config, initial_workflow_name, initial_signals, initial_context,
                            backends, broadcast_signals_caller)
 
@@ -59,6 +58,8 @@ def create_all_nodes(backends: Any, call_llm: Any = None,
     if tools_registry is not None:
         nodes["tool"] = create_tool_node_caller(backends, tools_registry, broadcast_signals_caller)
     nodes["child"] = create_child_node_caller(backends, orchestrate_caller)
+    broadcast_signals_caller.nodes = nodes  # type: ignore[attr-defined]  # resume rebuilds its queue with them
+    broadcast_signals_caller.orchestrate_caller = orchestrate_caller  # type: ignore[attr-defined]
     return nodes, broadcast_signals_caller
 
 

@@ -8,16 +8,15 @@ node needs a single import.
 
 from __future__ import annotations
 
-import asyncio
-import contextvars
 import inspect
 import weakref
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Literal
 
 from pydantic import BaseModel
 
+from soe.engine.awaitables import resolve
+from soe.engine.journal import journaled
 from soe.llm.models import RouterResponse, build_response_model, parameter_model_for, signal_options
 from soe.llm.parsing import (
     coerce_response,
@@ -34,7 +33,7 @@ from soe.llm.prompts import (
     retry_suffix,
     router_instructions,
 )
-from soe.llm.usage import Usage, collect_usage
+from soe.llm.usage import Usage, collect_usage, report_usage
 
 __all__ = [
     "ROUTER_INSTRUCTIONS",
@@ -94,37 +93,24 @@ def detect_call_form(call_llm: Callable[..., Any]) -> CallForm:
     return form
 
 
-def _run_awaitable(awaitable: Any) -> Any:
-    """Drive an ``async def`` call_llm's result to completion from synchronous code.
-
-    With no loop running in this thread ``asyncio.run`` is used; inside a running
-    loop a fresh thread gets its own loop, carrying this context so
-    ``report_usage`` still reaches the invocation's accumulator.
-    """
-    async def wait() -> Any:
-        return await awaitable
-
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(wait())
-    context = contextvars.copy_context()
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(context.run, asyncio.run, wait()).result()
-
-
 def _invoke(call_llm: Callable[..., Any], args: tuple[Any, ...],
             after_call: Callable[[Usage], None] | None) -> Any:
     """One invocation, with usage collected and handed to ``after_call``.
 
-    Usage is accounted even when ``call_llm`` raises: the tokens were spent,
-    and a budget check raised from ``after_call`` then takes precedence.
+    Inside a durable run the answer (and its usage) is journaled, so a resumed
+    activation replays it instead of paying for the call again. Usage is
+    accounted even when ``call_llm`` raises: the tokens were spent, and a
+    budget check raised from ``after_call`` then takes precedence.
     """
     usage: Usage | None = None
     try:
         with collect_usage() as usage:
-            result = call_llm(*args)
-            return _run_awaitable(result) if inspect.isawaitable(result) else result
+            scope = usage
+            return journaled(
+                "llm", lambda: resolve(call_llm(*args)),
+                replayed=lambda record: report_usage(*record["usage"]) if record.get("usage") else None,
+                extra=lambda: {"usage": [scope.prompt_tokens, scope.completion_tokens]} if scope.reported else {},
+            )
     finally:
         if after_call is not None and usage is not None and usage.reported:
             after_call(usage)

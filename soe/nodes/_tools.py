@@ -11,7 +11,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["ToolEntry", "bind_builtin", "resolve_tool"]
+from soe.engine.awaitables import resolve
+from soe.engine.journal import journaled
+
+__all__ = ["ToolEntry", "bind_builtin", "call_tool_function", "resolve_tool"]
 
 
 @dataclass(frozen=True)
@@ -49,3 +52,12 @@ def resolve_tool(name: str, tools_registry: Mapping[str, Any] | None, execution_
         return ToolEntry.from_registry(tools_registry[name])
     function = bind_builtin(name, execution_id, backends, tools_registry)
     return None if function is None else ToolEntry(function)
+
+
+def call_tool_function(function: Callable[..., Any], params: Any, *, positional: bool = False) -> Any:
+    """Call a tool (``async def`` tools are awaited); journaled inside a durable run.
+
+    A resumed activation gets a journaled result back instead of running the
+    tool's side effect again.
+    """
+    return journaled("tool", lambda: resolve(function(params) if positional else function(**params)))

@@ -33,6 +33,7 @@ from soe.nodes._llm_common import (
     register_llm_call,
     usage_recorder,
 )
+from soe.nodes._tools import call_tool_function
 from soe.nodes.agent.loop import AgentLoop, AgentTools, load_tools
 from soe.nodes.agent.validation import validate_node_config
 from soe.nodes.agent.validation.operational import validate_agent_node_runtime
@@ -70,12 +71,12 @@ def _call_tool_function(function: Callable[..., Any], args: dict[str, Any], max_
     """``function(**args)``, tried ``1 + max_retries`` times; the last failure propagates."""
     for _ in range(max_retries):
         try:
-            return function(**args)
+            return call_tool_function(function, args)
         except PASSTHROUGH_ERRORS:
             raise
         except Exception:
             continue
-    return function(**args)
+    return call_tool_function(function, args)
 
 
 def create_agent_node_caller(backends: Any, tools: list[dict[str, Any]], call_llm: Any,

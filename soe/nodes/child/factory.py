@@ -6,12 +6,12 @@ on the tree's runner, so a chain of nested children never deepens the stack.
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Mapping
 from typing import Any
 
-from soe.backends._snapshot import FrozenDict
-from soe.engine.runner import CallbackItem, submit
+from soe.backends._snapshot import FrozenDict, fast_copy
+from soe.engine.items import SpawnChild
+from soe.engine.runner import submit
 from soe.engine.telemetry import register_event
 from soe.lib.context_fields import get_accumulated, get_field
 from soe.nodes._caller import NodeCallerFn, node_caller
@@ -22,7 +22,7 @@ __all__ = ["create_child_node_caller"]
 
 
 def _child_base_context(execution_id: str, node_config: Mapping[str, Any], ctx: dict[str, Any]) -> dict[str, Any]:
-    base = {name: copy.deepcopy(get_field(ctx, name))
+    base = {name: fast_copy(get_field(ctx, name))
             for name in node_config.get("input_fields") or [] if name in ctx}
     base["__parent__"] = {
         "parent_execution_id": execution_id,
@@ -43,7 +43,7 @@ def create_child_node_caller(backends: Any, orchestrate_caller: Any) -> NodeCall
         base = _child_base_context(execution_id, node_config, ctx)
         registry = backends.workflow.get_workflows_registry(execution_id)
         if not isinstance(registry, FrozenDict):
-            registry = copy.deepcopy(registry)  # a read-only snapshot is as good as a copy
+            registry = fast_copy(registry)  # a read-only snapshot is as good as a copy
         fan_out_field = node_config.get("fan_out_field")
         register_event(backends, execution_id, "node_execution", {
             "node_type": "child", "child_workflow": node_config["child_workflow_name"], "parent_id": execution_id,
@@ -59,14 +59,11 @@ def create_child_node_caller(backends: Any, orchestrate_caller: Any) -> NodeCall
         else:
             contexts = [base]
         interval = float(node_config.get("spawn_interval") or 0)
-
-        def spawn(initial_context: dict[str, Any]) -> None:
-            orchestrate_caller(config=registry, initial_workflow_name=node_config["child_workflow_name"],
-                               initial_signals=list(node_config["child_initial_signals"]),
-                               initial_context=initial_context, backends=backends)
-
+        workflow_name = node_config["child_workflow_name"]
+        signals = tuple(node_config["child_initial_signals"])
         submit(ctx["__operational__"]["main_execution_id"], [
-            CallbackItem(lambda c=c: spawn(c), delay=interval if i else 0.0) for i, c in enumerate(contexts)
-        ])
+            SpawnChild(registry, workflow_name, signals, initial_context, interval, index, orchestrate_caller, backends)
+            for index, initial_context in enumerate(contexts)
+        ], backends)
 
     return child

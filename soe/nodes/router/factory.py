@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from soe.engine.runner import validated_in_this_run
 from soe.engine.telemetry import register_event
 from soe.nodes._caller import NodeCallerFn, node_caller
-from soe.engine.runner import validated_in_this_run
 from soe.nodes._emissions import emission_mode, evaluate_emissions
 from soe.nodes.router.validation import validate_node_config
 from soe.nodes.router.validation.operational import validate_router_node_runtime

@@ -13,7 +13,7 @@ from soe.lib.templating import has_template_syntax, render_template
 from soe.lib.yaml_parser import parse_yaml
 from soe.nodes._caller import NodeCallerFn, node_caller
 from soe.nodes._emissions import evaluate_emissions
-from soe.nodes._tools import ToolEntry, resolve_tool
+from soe.nodes._tools import ToolEntry, call_tool_function, resolve_tool
 from soe.nodes.tool.validation.config import validate_tool_node_config
 from soe.nodes.tool.validation.operational import validate_tool_node_runtime
 
@@ -79,9 +79,8 @@ def create_tool_node_caller(backends: Any, tools_registry: dict[str, Any],
 
 
 def _invoke(entry: ToolEntry, params: Any) -> Any:
-    if entry.process_accumulated and isinstance(params, list):
-        return entry.function(params)
-    return entry.function(**params)
+    positional = entry.process_accumulated and isinstance(params, list)
+    return call_tool_function(entry.function, params, positional=positional)
 
 
 def _parameters(node_config: Mapping[str, Any], ctx: dict[str, Any], entry: ToolEntry, node_name: str) -> Any:

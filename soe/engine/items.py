@@ -1,0 +1,124 @@
+"""The work a runner executes. Every item can be written down as JSON and rebuilt.
+
+Three kinds exist: a node activation, the hand-over of signals to a parent
+execution (SPEC §4.2 step 5) and the start of one child (SPEC §4.7 (g)). A
+durable runner stores the pending ones after every item, so ``resume`` can
+rebuild its queue; in-process references (node callers, backends) are
+supplied again when an item is rebuilt.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from soe.backends._snapshot import fast_copy
+from soe.engine.journal import activation_journal
+from soe.engine.telemetry import register_event
+
+if TYPE_CHECKING:
+    from soe.engine.runner import TreeRunner
+
+__all__ = ["Activation", "ParentSignals", "SpawnChild", "WorkItem", "item_from_json"]
+
+OrchestrateCaller = Callable[..., str]
+
+
+class WorkItem:
+    """Something the runner executes; only activations count as steps."""
+
+    def run(self, runner: TreeRunner) -> None:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def to_json(self) -> dict[str, Any]:  # pragma: no cover - interface
+        raise NotImplementedError
+
+
+@dataclass(frozen=True, eq=False)
+class Activation(WorkItem):
+    """One node run: ``nodes[node_type](execution_id, node_config + name)`` (SPEC §4.7 (e))."""
+
+    execution_id: str
+    node_name: str
+    node_config: Mapping[str, Any]
+    nodes: Mapping[str, Callable[[str, dict], None]]
+    backends: Any
+
+    def run(self, runner: TreeRunner) -> None:
+        step = runner.count_step(self)
+        node_type = self.node_config["node_type"]
+        executor = self.nodes[node_type]
+        register_event(self.backends, self.execution_id, "node_execution",
+                       {"node_name": self.node_name, "node_type": node_type})
+        config = dict(self.node_config)
+        config["name"] = self.node_name
+        with runner.running_node(self.execution_id, self.node_name), \
+                activation_journal(runner.store, self.execution_id, self.node_name, step):
+            executor(self.execution_id, config)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": "activation", "execution_id": self.execution_id, "node_name": self.node_name,
+                "node_config": fast_copy(self.node_config)}
+
+
+@dataclass(frozen=True, eq=False)
+class ParentSignals(WorkItem):
+    """After a child's broadcast: pass the signals its parent asked for one level up."""
+
+    execution_id: str
+    signals: tuple[Any, ...]
+    nodes: Mapping[str, Callable[[str, dict], None]]
+    backends: Any
+
+    def run(self, runner: TreeRunner) -> None:
+        from soe.engine.orchestrate import signals_to_parent
+
+        signals_to_parent(self.execution_id, list(self.signals), self.nodes, self.backends)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": "parent_signals", "execution_id": self.execution_id, "signals": list(self.signals)}
+
+
+@dataclass(frozen=True, eq=False)
+class SpawnChild(WorkItem):
+    """Start one child execution, after ``delay`` seconds (spacing fan-out starts)."""
+
+    config: Any
+    workflow_name: str
+    signals: tuple[Any, ...]
+    initial_context: dict[str, Any]
+    delay: float
+    index: int
+    orchestrate_caller: OrchestrateCaller
+    backends: Any
+
+    def run(self, runner: TreeRunner) -> None:
+        # Sequential children start one after another, so each waits one interval;
+        # concurrent ones start together, so the i-th waits i intervals.
+        pause = self.delay * (self.index if runner.concurrent else min(self.index, 1))
+        if pause > 0:
+            time.sleep(pause)
+        self.orchestrate_caller(config=self.config, initial_workflow_name=self.workflow_name,
+                                initial_signals=list(self.signals), initial_context=self.initial_context,
+                                backends=self.backends)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": "spawn", "config": fast_copy(self.config), "workflow_name": self.workflow_name,
+                "signals": list(self.signals), "initial_context": fast_copy(self.initial_context),
+                "delay": self.delay, "index": self.index}
+
+
+def item_from_json(data: Mapping[str, Any], *, nodes: Mapping[str, Any], backends: Any,
+                   orchestrate_caller: OrchestrateCaller) -> WorkItem:
+    """Rebuild a stored item, binding it to this process's node callers and backends."""
+    kind = data["kind"]
+    if kind == "activation":
+        return Activation(data["execution_id"], data["node_name"], data["node_config"], nodes, backends)
+    if kind == "parent_signals":
+        return ParentSignals(data["execution_id"], tuple(data["signals"]), nodes, backends)
+    if kind == "spawn":
+        return SpawnChild(data["config"], data["workflow_name"], tuple(data["signals"]), data["initial_context"],
+                          data["delay"], data["index"], orchestrate_caller, backends)
+    raise ValueError(f"Unknown queued item kind {kind!r}")

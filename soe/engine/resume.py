@@ -1,0 +1,100 @@
+"""Finding and continuing stored executions (SPEC §15 "Durability").
+
+``resume`` rebuilds an interrupted tree's queue from the durable store and
+drains it: finished activations are not run again, and the journal replays
+LLM and tool results of the activation that was in flight.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from soe._errors import ResumeError
+from soe.engine import status as execution_status
+from soe.engine.durability import runtime_store
+from soe.engine.items import item_from_json
+from soe.engine.limits import Limits
+from soe.engine.orchestrate import orchestrate
+from soe.engine.runner import run_tree
+
+__all__ = ["aorchestrate", "aresume", "get_execution_status", "list_executions", "prune", "resume"]
+
+
+def get_execution_status(execution_id: str, backends: Any) -> dict[str, Any] | None:
+    """``{"execution_id", "main_execution_id", "status", "error", "updated_at"}`` or ``None``."""
+    return execution_status.get(backends, execution_id)
+
+
+def list_executions(backends: Any, status: str | None = None) -> list[dict[str, Any]]:
+    """Known executions, optionally only those with ``status`` (``running`` finds interrupted work)."""
+    return execution_status.list_all(backends, status)
+
+
+def _orchestrate_caller(broadcast_signals_caller: Callable[[str, list], None]) -> Callable[..., str]:
+    caller = getattr(broadcast_signals_caller, "orchestrate_caller", None)
+    if caller is not None:
+        return caller
+
+    def start_child(config: Any, initial_workflow_name: str, initial_signals: list, initial_context: dict,
+                    backends: Any) -> str:
+        return orchestrate(config, initial_workflow_name, initial_signals, initial_context, backends,
+                           broadcast_signals_caller)
+
+    return start_child
+
+
+def resume(execution_id: str, backends: Any, broadcast_signals_caller: Callable[[str, list], None]) -> str:
+    """Continue an interrupted execution tree until its queue is empty.
+
+    Returns:
+        ``execution_id``, once the tree has drained (at once if it had completed).
+
+    Raises:
+        ResumeError: the execution is unknown, failed, or live in another process.
+    """
+    record = execution_status.get(backends, execution_id)
+    if record is None:
+        raise ResumeError(f"Execution '{execution_id}' not found")
+    if record["status"] == "completed":
+        return execution_id
+    if record["status"] == "failed":
+        raise ResumeError(f"Execution '{execution_id}' failed: {record['error']}; nothing to resume")
+    main_id = record["main_execution_id"]
+    store = runtime_store(backends)
+    state = store.load_tree(main_id) if store is not None else None
+    if state is None:
+        raise ResumeError(f"Execution '{execution_id}' is running in another process")
+    nodes = getattr(broadcast_signals_caller, "nodes", None)
+    if nodes is None:
+        raise ResumeError("resume needs the broadcast_signals_caller returned by create_all_nodes")
+    start_child = _orchestrate_caller(broadcast_signals_caller)
+    frames = [deque(item_from_json(item, nodes=nodes, backends=backends, orchestrate_caller=start_child)
+                    for item in frame) for frame in state["queue"]]
+    run_tree(main_id, [], backends, steps=state["steps"], limits=Limits(**state["limits"]), frames=frames)
+    return execution_id
+
+
+async def aorchestrate(*args: Any, **kwargs: Any) -> str:
+    """``orchestrate`` for asyncio applications: runs on a worker thread, awaits completion."""
+    return await asyncio.to_thread(orchestrate, *args, **kwargs)
+
+
+async def aresume(execution_id: str, backends: Any, broadcast_signals_caller: Callable[[str, list], None]) -> str:
+    """``resume`` for asyncio applications."""
+    return await asyncio.to_thread(resume, execution_id, backends, broadcast_signals_caller)
+
+
+def prune(backends: Any, older_than: datetime | timedelta, keep_failed: bool = True) -> int:
+    """Delete finished executions last updated before ``older_than``; returns how many.
+
+    Raises:
+        ValueError: the backends have no durable store to prune.
+    """
+    store = runtime_store(backends)
+    if store is None:
+        raise ValueError("prune needs a durable store (soe.backends.sqlite.create_sqlite_backends)")
+    return store.prune(older_than, keep_failed)

@@ -1,0 +1,55 @@
+"""Execution statuses: ``running``, ``completed`` (queue drained) or ``failed`` (SPEC §15).
+
+A durable store keeps them across processes; without one they are kept in
+this process (bounded), which is enough for in-process applications.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from typing import Any
+
+from soe.engine.durability import runtime_store
+from soe.engine.telemetry import timestamp
+
+__all__ = ["get", "list_all", "record"]
+
+_MAX_IN_PROCESS = 100_000
+_IN_PROCESS: OrderedDict[str, dict[str, Any]] = OrderedDict()
+_LOCK = threading.Lock()
+
+
+def record(backends: Any, execution_id: str, main_execution_id: str, status: str,
+           error: str | None = None) -> None:
+    """Set an execution's status."""
+    store = runtime_store(backends)
+    if store is not None:
+        store.set_status(execution_id, main_execution_id, status, error)
+        return
+    entry = {"execution_id": execution_id, "main_execution_id": main_execution_id, "status": status,
+             "error": error, "updated_at": timestamp()}
+    with _LOCK:
+        _IN_PROCESS[execution_id] = entry
+        _IN_PROCESS.move_to_end(execution_id)
+        if len(_IN_PROCESS) > _MAX_IN_PROCESS:
+            _IN_PROCESS.popitem(last=False)
+
+
+def get(backends: Any, execution_id: str) -> dict[str, Any] | None:
+    """The status record of an execution, or ``None`` when it is unknown."""
+    store = runtime_store(backends)
+    if store is not None:
+        return store.get_status(execution_id)
+    with _LOCK:
+        found = _IN_PROCESS.get(execution_id)
+        return dict(found) if found is not None else None
+
+
+def list_all(backends: Any, status: str | None = None) -> list[dict[str, Any]]:
+    """Status records (optionally only one status), oldest first."""
+    store = runtime_store(backends)
+    if store is not None:
+        return store.list_executions(status)
+    with _LOCK:
+        return [dict(e) for e in _IN_PROCESS.values() if status is None or e["status"] == status]

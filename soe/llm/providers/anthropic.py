@@ -1,0 +1,115 @@
+"""Anthropic Messages API adapter (SPEC §16.1), spoken over plain HTTP.
+
+Structured output is requested the way Anthropic recommends: a single tool
+``respond`` whose ``input_schema`` is the response schema, forced with
+``tool_choice``; the tool call's ``input`` is the answer. System messages are
+moved to the top-level ``system`` field, which the Messages API requires.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from pydantic import BaseModel
+
+from soe._errors import ProviderError
+from soe.llm.providers._http import HttpOptions, post_json
+from soe.llm.providers._structured import StructuredRequest, structured_request
+from soe.llm.usage import report_usage
+
+__all__ = ["ANTHROPIC_VERSION", "DEFAULT_BASE_URL", "TOOL_NAME", "anthropic"]
+
+DEFAULT_BASE_URL = "https://api.anthropic.com"
+ANTHROPIC_VERSION = "2023-06-01"
+TOOL_NAME = "respond"
+PROVIDER = "anthropic"
+
+
+def _split_system(messages: list[dict[str, Any]]) -> tuple[str | None, list[dict[str, Any]]]:
+    """System prompts go to the top-level ``system`` field; the rest stay as messages."""
+    system = [str(m.get("content", "")) for m in messages if m.get("role") == "system"]
+    rest = [m for m in messages if m.get("role") != "system"]
+    return ("\n\n".join(system) if system else None), rest
+
+
+def _tool_fields(request: StructuredRequest) -> dict[str, Any]:
+    """The ``tools``/``tool_choice`` body fields that force a schema-shaped answer."""
+    tool = {"name": TOOL_NAME, "description": request.description, "input_schema": request.schema}
+    return {"tools": [tool], "tool_choice": {"type": "tool", "name": TOOL_NAME}}
+
+
+def _report(body: Mapping[str, Any]) -> None:
+    """Report usage; cached input tokens are input tokens too, so they count as prompt."""
+    usage = body.get("usage")
+    if not isinstance(usage, Mapping):
+        return
+    prompt = sum(int(usage.get(key) or 0) for key in (
+        "input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens"))
+    report_usage(prompt, int(usage.get("output_tokens") or 0))
+
+
+def _blocks(body: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    content = body.get("content")
+    if not isinstance(content, list):
+        return []
+    return [block for block in content if isinstance(block, Mapping)]
+
+
+def _text(blocks: list[Mapping[str, Any]]) -> str:
+    """All text blocks joined: the answer when no tool was requested (or none was called)."""
+    return "".join(str(b.get("text", "")) for b in blocks if b.get("type") == "text")
+
+
+def _answer(body: Mapping[str, Any], request: StructuredRequest | None) -> BaseModel | str:
+    """The ``respond`` tool's input validated, else the text the model wrote instead."""
+    blocks = _blocks(body)
+    if request is None:
+        return _text(blocks)
+    for block in blocks:
+        if block.get("type") == "tool_use" and block.get("name") == TOOL_NAME:
+            return request.parse_object(block.get("input"))
+    return request.parse_text(_text(blocks))
+
+
+def _api_key(explicit: str | None, base_url: str) -> str | None:
+    """The key to send; missing is an error only against Anthropic itself."""
+    key = explicit or os.environ.get("ANTHROPIC_API_KEY")
+    if not key and base_url == DEFAULT_BASE_URL:
+        raise ProviderError("Anthropic API key missing: pass api_key=... or set ANTHROPIC_API_KEY",
+                            provider=PROVIDER, status=None, retryable=False)
+    return key
+
+
+def anthropic(model: str, base_url: str | None = None, api_key: str | None = None,
+              max_tokens: int = 1024, *, max_retries: int = 3, timeout: float = 60.0,
+              backoff_base: float = 0.5, **options: Any) -> Callable[..., BaseModel | str]:
+    """A messages-form ``call_llm`` backed by Anthropic's Messages API.
+
+    ``max_tokens`` is required by the API, hence the default. ``options`` (e.g.
+    ``temperature``, ``top_p``) are sent in the request body as given.
+    ``api_key`` defaults to ``$ANTHROPIC_API_KEY``, read at call time.
+    """
+    root = (base_url or os.environ.get("ANTHROPIC_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
+    url = f"{root}/v1/messages"
+    http = HttpOptions(max_retries=max_retries, timeout=timeout, backoff_base=backoff_base)
+
+    def call_llm(messages: list[dict[str, Any]],
+                 response_model: type[BaseModel] | None = None) -> BaseModel | str:
+        key = _api_key(api_key, root)
+        headers = {"anthropic-version": ANTHROPIC_VERSION, **({"x-api-key": key} if key else {})}
+        request = structured_request(response_model) if response_model is not None else None
+        system, chat = _split_system(list(messages))
+        payload: dict[str, Any] = {"model": model, "max_tokens": max_tokens, "messages": chat}
+        if system is not None:
+            payload["system"] = system
+        if request is not None:
+            payload.update(_tool_fields(request))
+        payload.update(options)
+        body = post_json(url, payload, headers, provider=PROVIDER, options=http)
+        _report(body)
+        return _answer(body, request)
+
+    call_llm.__name__ = call_llm.__qualname__ = f"anthropic_{model}"
+    return call_llm

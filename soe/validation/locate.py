@@ -1,0 +1,313 @@
+"""Config validation with a source location: ``file:line:col: message``.
+
+``validate_config`` (SPEC §13.2) reports the first failing rule by name
+(workflow, node, key) but not by position; an editor or CI log wants a line
+and a column. This module runs the same validation and maps its message back
+onto the YAML text through PyYAML's node marks (``yaml.compose``), so the
+rules stay in one place and only the pointing lives here. The node-mark
+helpers are public because the linter points at YAML nodes the same way.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from yaml.constructor import SafeConstructor
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from soe._errors import WorkflowValidationError
+from soe.validation.config import LIMITS_KEY, validate_config
+
+__all__ = [
+    "ValidationFailure",
+    "compose_text",
+    "mapping_items",
+    "mapping_value",
+    "locate_message",
+    "node_position",
+    "parse_path",
+    "render_result",
+    "scalar_value",
+    "validate_file",
+    "validate_text",
+    "walk_path",
+    "workflow_nodes",
+]
+
+Position = tuple[int, int]
+_DOCUMENT_START: Position = (1, 1)
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+_PATH_TOKEN = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
+_QUOTED = re.compile(r"'([^']*)'")
+_POSITION = re.compile(r"position (\d+)")
+_SECTIONS = ("workflows", "context_schema", "identities", LIMITS_KEY)
+
+
+@dataclass(frozen=True)
+class ValidationFailure:
+    """The first validation error of a config file and where it is (1-based line and column)."""
+
+    file: str
+    line: int
+    column: int
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.column}: {self.message}"
+
+
+# --------------------------------------------------------------------------- node helpers
+
+
+def scalar_value(node: Node | None) -> Any:
+    """The Python value a scalar node loads as (YAML 1.1, like ``safe_load``); ``None`` otherwise."""
+    if not isinstance(node, ScalarNode):
+        return None
+    try:
+        return SafeConstructor().construct_object(node, deep=True)
+    except yaml.YAMLError:
+        return node.value
+
+
+def _own_and_merged(node: MappingNode) -> tuple[list[tuple[Node, Node]], list[Node]]:
+    """A mapping's own pairs and the sources of its merge keys (``<<``), in order."""
+    own: list[tuple[Node, Node]] = []
+    merged: list[Node] = []
+    for key, value in node.value:
+        if key.tag == _MERGE_TAG:
+            merged.extend(value.value if isinstance(value, SequenceNode) else [value])
+        else:
+            own.append((key, value))
+    return own, merged
+
+
+def mapping_items(node: Node | None) -> Iterator[tuple[Node, Node]]:
+    """``(key, value)`` node pairs of a mapping, merge keys (``<<``) expanded after its own keys."""
+    if not isinstance(node, MappingNode):
+        return
+    own, merged = _own_and_merged(node)
+    yield from own
+    for source in merged:
+        yield from mapping_items(source)
+
+
+def _same_key(key_node: Node, key: Any) -> bool:
+    """Equal and of the same type, so ``1`` and ``true`` (both ``== 1``) stay distinct."""
+    value = scalar_value(key_node)
+    return value == key and type(value) is type(key)
+
+
+def mapping_value(node: Node | None, key: Any) -> tuple[Node, Node] | None:
+    """The ``(key, value)`` nodes for ``key`` as ``safe_load`` resolves it.
+
+    The last own occurrence wins; a key only present through a merge comes
+    from the first merged mapping that has it.
+    """
+    if not isinstance(node, MappingNode):
+        return None
+    own, merged = _own_and_merged(node)
+    for key_node, value_node in reversed(own):
+        if _same_key(key_node, key):
+            return key_node, value_node
+    for source in merged:
+        pair = mapping_value(source, key)
+        if pair is not None:
+            return pair
+    return None
+
+
+def node_position(node: Node | None) -> Position:
+    """A node's 1-based ``(line, column)``; the document start when there is no node."""
+    if node is None:
+        return _DOCUMENT_START
+    return node.start_mark.line + 1, node.start_mark.column + 1
+
+
+def parse_path(path: str) -> list[str | int]:
+    """``parameters.items[0].q`` -> ``["parameters", "items", 0, "q"]`` (the §13.2 path style)."""
+    return [int(index) if index else key for key, index in _PATH_TOKEN.findall(path)]
+
+
+def walk_path(node: Node | None, path: list[Any]) -> Node | None:
+    """The deepest node along ``path``: a mapping step lands on its key, a list step on the item.
+
+    Returns ``None`` when even the first step is missing, so callers can fall
+    back to the enclosing node.
+    """
+    target: Node | None = None
+    current = node
+    for step in path:
+        if isinstance(step, int) and isinstance(current, SequenceNode):
+            if not 0 <= step < len(current.value):
+                break
+            target = current = current.value[step]
+            continue
+        pair = mapping_value(current, step)
+        if pair is None:
+            break
+        target, current = pair
+    return target
+
+
+def compose_text(text: str) -> Node | None:
+    """The document's node tree (SafeLoader); raises ``yaml.YAMLError`` like ``safe_load``."""
+    return yaml.compose(text, Loader=yaml.SafeLoader)
+
+
+def _workflows_container(root: Node | None) -> Node | None:
+    """The node holding the workflows: ``workflows`` in the combined shape, else the root."""
+    pair = mapping_value(root, "workflows")
+    return pair[1] if pair is not None else root
+
+
+def workflow_nodes(root: Node | None) -> Iterator[tuple[str, Node, Node]]:
+    """``(workflow name, key node, value node)`` for each workflow, both config shapes."""
+    combined = mapping_value(root, "workflows") is not None
+    for key_node, value_node in mapping_items(_workflows_container(root)):
+        name = scalar_value(key_node)
+        if not combined and name == LIMITS_KEY:
+            continue
+        yield str(name), key_node, value_node
+
+
+# --------------------------------------------------------------------------- message -> node
+
+
+def _emission_item(node: Node, signal: str) -> Node | None:
+    """The emission item whose ``signal_name`` prints as ``signal`` (router condition errors)."""
+    pair = mapping_value(node, "event_emissions")
+    items = pair[1].value if pair is not None and isinstance(pair[1], SequenceNode) else []
+    for item in items:
+        name = mapping_value(item, "signal_name")
+        if name is not None and str(scalar_value(name[1])) == signal:
+            return item
+    return None
+
+
+def _locate_emission(node: Node, rest: str) -> Node | None:
+    """``position <i>`` (1-based) and ``Event emission '<s>' condition`` messages."""
+    position = _POSITION.search(rest)
+    if position is not None:
+        item = walk_path(node, ["event_emissions", int(position.group(1)) - 1])
+    else:
+        signal = rest[len("Event emission '"):].split("' condition:", 1)[0]
+        item = _emission_item(node, signal)
+    if item is None:
+        return None
+    key = "condition" if "condition" in rest else "signal_name"
+    return walk_path(item, [key]) or item
+
+
+def _first_non_string(node: Node, key: str) -> Node | None:
+    """The first list item under ``key`` that does not load as a string."""
+    pair = mapping_value(node, key)
+    if pair is None or not isinstance(pair[1], SequenceNode):
+        return None
+    for item in pair[1].value:
+        if not isinstance(item, ScalarNode) or not isinstance(scalar_value(item), str):
+            return item
+    return pair[0]
+
+
+def _locate_in_node(key_node: Node, node: Node, rest: str) -> Node:
+    """Where a node-level message points: the offending key, item or value; else the node."""
+    if not isinstance(node, MappingNode):
+        return node
+    if rest.startswith("unknown node_type"):
+        pair = mapping_value(node, "node_type")
+        return pair[1] if pair else key_node
+    if rest.startswith(("Each event_emission", "Event emission")):
+        return _locate_emission(node, rest) or key_node
+    if rest.startswith("All items in '"):
+        return _first_non_string(node, rest.split("'")[1]) or key_node
+    for token in _QUOTED.findall(rest):
+        target = walk_path(node, parse_path(token))
+        if target is not None:
+            return target
+    return key_node
+
+
+def _locate_workflow(name: str, key_node: Node, value: Node, message: str) -> Node:
+    """A ``Workflow '<w>'...`` message: the named node's key or inner key, else the workflow."""
+    best: tuple[int, Node] | None = None
+    for node_key, node_value in mapping_items(value):
+        node_name = str(scalar_value(node_key))
+        prefix = f"Workflow '{name}', node '{node_name}': "
+        reserved = f"Workflow '{name}': node name '{node_name}' is reserved"
+        if message.startswith(prefix) and (best is None or len(prefix) > best[0]):
+            best = (len(prefix), _locate_in_node(node_key, node_value, message[len(prefix):]))
+        elif message.startswith(reserved):
+            return node_key
+    return best[1] if best is not None else key_node
+
+
+def _locate_section(root: Node, message: str) -> Node | None:
+    """Section messages (``'identities' section ...``, ``limits.<k>: ...``) and reserved names."""
+    if message.startswith(f"'{LIMITS_KEY}' is reserved"):
+        pair = mapping_value(_workflows_container(root), LIMITS_KEY)
+        return pair[0] if pair else None
+    for section in _SECTIONS:
+        pair = mapping_value(root, section)
+        if pair is None:
+            continue
+        if message.startswith(f"'{section}' section"):
+            return pair[0]
+        for entry_key, _ in mapping_items(pair[1]):
+            if message.startswith(f"{section}.{scalar_value(entry_key)}: "):
+                return entry_key
+    return None
+
+
+def locate_message(root: Node | None, message: str) -> Position:
+    """Map a §13.2 validation message onto the composed document: 1-based ``(line, column)``."""
+    if not isinstance(root, MappingNode):
+        return node_position(root)
+    best: tuple[int, Node] | None = None
+    for name, key_node, value in workflow_nodes(root):
+        prefix = f"Workflow '{name}'"
+        if message.startswith(prefix) and (best is None or len(prefix) > best[0]):
+            best = (len(prefix), _locate_workflow(name, key_node, value, message))
+    if best is not None:
+        return node_position(best[1])
+    return node_position(_locate_section(root, message) or root)
+
+
+# --------------------------------------------------------------------------- entry points
+
+
+def _yaml_failure(filename: str, exc: ValueError) -> ValidationFailure:
+    """A YAML error at the YAML error's own mark (problem first, then context)."""
+    cause = exc.__cause__
+    mark = getattr(cause, "problem_mark", None) or getattr(cause, "context_mark", None)
+    line, column = (mark.line + 1, mark.column + 1) if mark is not None else _DOCUMENT_START
+    return ValidationFailure(filename, line, column, str(exc))
+
+
+def validate_text(text: str, filename: str = "<string>") -> ValidationFailure | None:
+    """Validate config text as ``orchestrate`` would (§13.2); the first error with its position.
+
+    Returns ``None`` when the config is valid.
+    """
+    try:
+        validate_config(text)
+    except WorkflowValidationError as exc:
+        line, column = locate_message(compose_text(text), str(exc))
+        return ValidationFailure(filename, line, column, str(exc))
+    except ValueError as exc:
+        return _yaml_failure(filename, exc)
+    return None
+
+
+def validate_file(path: str | Path) -> ValidationFailure | None:
+    """Validate a config file (UTF-8); ``OSError`` propagates when it cannot be read."""
+    return validate_text(Path(path).read_text(encoding="utf-8"), str(path))
+
+
+def render_result(failure: ValidationFailure | None, filename: str) -> str:
+    """One line for a terminal: the located error, or ``<file>: OK``."""
+    return str(failure) if failure is not None else f"{filename}: OK"
