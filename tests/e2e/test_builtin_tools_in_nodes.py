@@ -24,7 +24,7 @@ from __future__ import annotations
 import copy
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import jinja2.sandbox
@@ -93,7 +93,7 @@ class Case:
     output: Any = None
     error: type[BaseException] | None = None
     message: str | re.Pattern[str] | None = None
-    extra: dict = field(default_factory=dict)
+    call_site: bool = False  # the call ``f(**params)`` itself fails, before the tool runs
 
 
 def missing(function: str, argument: str) -> re.Pattern[str]:
@@ -134,7 +134,7 @@ CASES = [
          error=WorkflowValidationError,
          message="Workflow 'x', node 'A': 'event_triggers' is required - specify which signals activate this router"),
     Case("inject_workflow-invalid-replacement-of-current", "soe_inject_workflow",
-         {"workflow_name": "wf", "workflow_data": json.dumps({"Run": {"event_triggers": ["X"]}})},
+         {"workflow_name": "wf", "workflow_data": json.dumps({"wf": {"Run": {"event_triggers": ["X"]}}})},
          error=WorkflowValidationError,
          message="Workflow 'wf', node 'Run': 'node_type' is required - specify the type (router, agent, llm, tool, child)"),
     # soe_inject_node
@@ -329,9 +329,9 @@ CASES = [
          error=TypeError, message=missing("soe_remove_context_schema_field", "field_name")),
     # non-mapping data from context_parameter_field: the call itself fails (§5.4 step 5)
     Case("context-args-yaml-list", "soe_get_context", context_args="- user\n- notes",
-         error=TypeError, message=re.compile(r"argument after \*\* must be a mapping, not list$")),
+         error=TypeError, message=re.compile(r"argument after \*\* must be a mapping, not list$"), call_site=True),
     Case("context-args-scalar", "soe_update_context", context_args=7,
-         error=TypeError, message=re.compile(r"argument after \*\* must be a mapping, not int$")),
+         error=TypeError, message=re.compile(r"argument after \*\* must be a mapping, not int$"), call_site=True),
     Case("context-args-missing-key", "soe_inject_identity", context_args="identity_name: x",
          error=TypeError, message=missing("soe_inject_identity", "system_prompt")),
 ]
@@ -399,9 +399,12 @@ def test_bad_input_through_a_tool_node(backends, case):
         assert op["signals"] == ["START", "OK"]
         assert events(backends, eid, "node_error") == []
     else:
-        assert len(seen) == 1 and type(seen[0]) is case.error, seen
         message = stored[0]
-        assert message == str(seen[0])
+        if case.call_site:
+            assert seen == []
+        else:
+            assert len(seen) == 1 and type(seen[0]) is case.error, seen
+            assert message == str(seen[0])
         if isinstance(case.message, re.Pattern):
             assert case.message.search(message), message
         else:
@@ -513,7 +516,8 @@ def mark(**keys: Any) -> dict:
 Q7_CONFIG = {"wf": {"Mark": mark(event_triggers=["START", "AGAIN"])},
              "kid": {"KidMark": mark(event_triggers=["BEGIN"])},
              "spawner": {"Spawn": {"node_type": "child", "event_triggers": ["START"], "child_workflow_name": "kid",
-                                   "child_initial_signals": ["BEGIN"], "input_fields": ["who"]},
+                                   "child_initial_signals": ["BEGIN"], "input_fields": ["who"],
+                                   "context_updates_to_parent": ["mark", "status"]},
                          "Mark": mark(event_triggers=["START"])}}
 
 
@@ -525,48 +529,41 @@ def test_q7_executions_from_one_create_all_nodes_use_their_own_contexts(backends
 
     first = orchestrate(Q7_CONFIG, "wf", ["START"], {"who": "first"}, backends, broadcast)
     second = orchestrate(Q7_CONFIG, "wf", ["START"], {"who": "second"}, backends, broadcast)
-    broadcast(first, ["AGAIN"])  # the first execution after the second one resolved the built-in
-    third = orchestrate(Q7_CONFIG, "spawner", ["START"], {"who": "parent"}, backends, broadcast)
+    broadcast(first, ["AGAIN"])  # the first execution again, after the second one resolved the built-in
 
-    assert user_fields(backends, first)["mark"] == ["first", "first"]
-    assert user_fields(backends, second)["mark"] == ["second"]
-    assert user_fields(backends, third)["mark"] == ["parent"]
-    children = [e["context"]["parent_id"] for e in events(backends, third, "node_execution")
-                if e["context"].get("node_type") == "child" and "parent_id" in e["context"]]
-    assert children == [third]
     status = {"status": "updated", "fields": ["mark"]}
-    for eid in (first, second, third):
-        assert all(s == status for s in user_fields(backends, eid)["status"])
+    assert user_fields(backends, first) == {"who": ["first"], "mark": ["first", "first"], "status": [status] * 2}
+    assert user_fields(backends, second) == {"who": ["second"], "mark": ["second"], "status": [status]}
 
     # The dict passed in is untouched: same keys, same entry objects, no built-in cached.
     assert tools == snapshot and list(tools) == ["echo"]
     assert tools["echo"] is user_tool and user_tool == {"function": echo, "max_retries": 1}
 
 
-def test_q7_child_updates_only_its_own_context(backends):
-    _, broadcast = create_all_nodes(backends, tools_registry={})
+def test_q7_a_child_updates_only_its_own_context(backends):
+    """The child resolves the built-in for itself; ``soe_update_context`` never syncs to the parent."""
+    saved: list[str] = []
+    save = backends.context.save_context
+
+    def spy(execution_id: str, ctx: dict) -> None:
+        saved.append(execution_id)
+        save(execution_id, ctx)
+
+    backends.context.save_context = spy
+    tools: dict = {}
+    _, broadcast = create_all_nodes(backends, tools_registry=tools)
     parent = orchestrate(Q7_CONFIG, "spawner", ["START"], {"who": "p"}, backends, broadcast)
-    child_ids = {e["execution_id"] for e in _all_events(backends) if e.get("parent") == parent}
-    assert user_fields(backends, parent)["mark"] == ["p"]
-    # Find the child by its __parent__ link.
-    kids = [eid for eid in _known_executions(backends) if
-            backends.context.get_context(eid).get("__parent__", {}).get("parent_execution_id") == parent]
-    assert len(kids) == 1 and not child_ids - set(kids)
+
+    kids = [eid for eid in dict.fromkeys(saved) if eid != parent]
+    assert len(kids) == 1
     kid = backends.context.get_context(kids[0])
-    assert kid["who"] == ["p"] and kid["mark"] == ["p"]
-    assert kid["__operational__"]["nodes"] == {"KidMark": 1}
-
-
-def _known_executions(backends: Any) -> list[str]:
-    """Execution ids the in-memory telemetry backend knows (it keeps one list per id)."""
-    store = getattr(backends.telemetry, "events", None) or getattr(backends.telemetry, "_events", None)
-    if isinstance(store, dict):
-        return list(store)
-    pytest.skip("in-memory telemetry does not expose its execution ids")
-
-
-def _all_events(backends: Any) -> list[dict]:
-    return []
+    assert kid["__parent__"]["parent_execution_id"] == parent
+    status = {"status": "updated", "fields": ["mark"]}
+    assert {k: v for k, v in kid.items() if not k.startswith("__")} == {"who": ["p"], "mark": ["p"],
+                                                                        "status": [status]}
+    # The child's stored output climbed to the parent (§4.4); its update_context write did not.
+    assert user_fields(backends, parent) == {"who": ["p"], "mark": ["p"], "status": [status, status]}
+    assert tools == {}
 
 
 def test_q7_agents_in_two_executions_update_their_own_contexts(backends):

@@ -371,6 +371,18 @@ def test_prompt_render_error_raises_and_llm_is_never_called(backends, prompt, de
     assert non_internal(backends, EID) == WRAPPED
 
 
+def test_agent_prompt_render_error_raises_and_llm_is_never_called(backends):
+    llm = ScriptedLLM('{"action": "finish"}')
+    config = {"wf": {"Agent": {"node_type": "agent", "event_triggers": ["START"],
+                               "prompt": "Do {{ context.missing.attr }}", "llm_failure_signal": "FAILED"}}}
+    with pytest.raises(TemplateRenderError) as info:
+        run(config, backends, call_llm=llm, execution_id=EID)
+    assert str(info.value) == "Template error in node 'Agent', prompt: 'dict object' has no attribute 'missing'"
+    assert llm.calls == []
+    assert events(backends, EID, "node_error") == []
+    assert backends.context.get_context(EID)["__operational__"]["signals"] == ["START"]
+
+
 def test_tool_parameter_render_error_names_the_path(backends):
     echo = Echo()
     config = {"wf": {"Use": {"node_type": "tool", "event_triggers": ["START"], "tool_name": "echo",

@@ -458,7 +458,7 @@ def test_end_to_end_openai_node_stores_output(server: FakeProvider, backends: An
     assert ctx["summary"] == ["short"]
     assert (ctx["__operational__"]["prompt_tokens"], ctx["__operational__"]["completion_tokens"]) == (30, 5)
     [usage_event] = events(backends, eid, "llm_usage")
-    assert usage_event["data"]["prompt_tokens"] == 30
+    assert usage_event["context"] == {"prompt_tokens": 30, "completion_tokens": 5}
     [request] = server.requests
     assert request["body"]["messages"][0]["content"].startswith('{"prompt":"Summarize hello"')
     assert request["body"]["response_format"]["json_schema"]["name"] == "SummaryResponse"

@@ -375,6 +375,19 @@ def test_non_mapping_parsed_params_are_a_tool_failure(backends):
     assert len(events(backends, eid, "node_error")) == 1
 
 
+def test_unparsable_context_parameter_text_propagates_before_the_tool_runs(backends):
+    """Step 3 is outside the retry handler: ``parse_yaml``'s ValueError ends the call (§5.4, §13.4)."""
+    tool = Recorder("ok")
+    config = wf(("T", tool_node(context_parameter_field="args", output_field="out")))
+    with pytest.raises(ValueError, match="^Invalid YAML configuration: "):
+        run(config, backends, tools={"t": {"function": tool, "max_retries": 2, "failure_signal": "F"}},
+            context={"args": "a: [unclosed"}, execution_id="bad-args")
+    assert tool.calls == []
+    assert events(backends, "bad-args", "tool_call") == []
+    assert events(backends, "bad-args", "node_error") == []
+    assert stored(backends, "bad-args") == {"args": ["a: [unclosed"]}
+
+
 # -------------------------------------------------------------- None results
 
 
