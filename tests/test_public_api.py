@@ -227,7 +227,12 @@ def test_config_shape_error_is_caught_as_either_parent():
 
 
 def test_error_attributes():
-    from soe.types import BudgetExceeded, StepBudgetExceeded, TemplateRenderError, TemplateSecurityError
+    from soe.types import (
+        BudgetExceeded,
+        StepBudgetExceeded,
+        TemplateRenderError,
+        TemplateSecurityError,
+    )
 
     step = StepBudgetExceeded("e", "m", 5, 5)
     assert (step.execution_id, step.main_execution_id, step.max_steps, step.steps) == ("e", "m", 5, 5)

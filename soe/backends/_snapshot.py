@@ -88,15 +88,50 @@ def fast_copy(obj: Any) -> Any:
     Plain and frozen dicts/lists, tuples and scalars are copied directly (frozen
     ones become plain); any other object goes through ``copy.deepcopy``. Shared
     references inside ``obj`` are not preserved, which JSON-like data never needs.
+    Nesting deeper than the recursion limit allows is copied with an explicit stack.
     """
+    try:
+        return _copy_recursive(obj)
+    except RecursionError:
+        return _copy_iterative(obj)
+
+
+def _copy_recursive(obj: Any) -> Any:
     cls = type(obj)
     if cls in _SCALARS:
         return obj
     if cls is dict or cls is FrozenDict:
-        return {key: value if type(value) in _SCALARS else fast_copy(value)
+        return {key: value if type(value) in _SCALARS else _copy_recursive(value)
                 for key, value in obj.items()}
     if cls is list or cls is FrozenList:
-        return [value if type(value) in _SCALARS else fast_copy(value) for value in obj]
+        return [value if type(value) in _SCALARS else _copy_recursive(value) for value in obj]
     if cls is tuple:
-        return tuple(fast_copy(value) for value in obj)
+        return tuple(_copy_recursive(value) for value in obj)
     return copy.deepcopy(obj)
+
+
+_MAPPINGS = (dict, FrozenDict)
+_SEQUENCES = (list, FrozenList)
+
+
+def _copy_iterative(obj: Any) -> Any:
+    """The same copy as ``_copy_recursive`` for arbitrarily deep dicts and lists."""
+    if type(obj) not in _MAPPINGS + _SEQUENCES:
+        return _copy_recursive(obj)
+    root: Any = {} if type(obj) in _MAPPINGS else []
+    stack = [(obj, root)]
+    while stack:
+        source, target = stack.pop()
+        items = source.items() if type(source) in _MAPPINGS else enumerate(source)
+        for key, value in items:
+            kind = type(value)
+            if kind in _MAPPINGS or kind in _SEQUENCES:
+                copied: Any = {} if kind in _MAPPINGS else []
+                stack.append((value, copied))
+            else:
+                copied = _copy_recursive(value)
+            if type(target) is dict:
+                target[key] = copied
+            else:
+                target.append(copied)
+    return root

@@ -49,7 +49,7 @@ def _sections(parsed: Mapping[str, Any]) -> LoadedConfig:
 
 @lru_cache(maxsize=256)
 def _load_text(text: str) -> LoadedConfig:
-    return _sections(freeze(parse_yaml(text)))
+    return _sections(parse_yaml(text))
 
 
 _SNAPSHOTS: OrderedDict[int, tuple[FrozenDict, LoadedConfig]] = OrderedDict()

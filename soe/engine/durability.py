@@ -54,6 +54,9 @@ class RuntimeStore(Protocol):
     def lease_is_fresh(self, main_execution_id: str) -> bool:
         """Whether some owner holds an unexpired lease on the tree."""
 
+    def lease_owner(self, main_execution_id: str) -> str | None:
+        """The owner of the tree's unexpired lease, or ``None``."""
+
     # -- journal of completed LLM and tool calls -----------------------------------------
     def journal_get(self, key: str) -> Any:
         """The recorded JSON-able result for ``key``, or the sentinel ``MISSING``."""

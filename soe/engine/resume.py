@@ -74,7 +74,9 @@ def resume(execution_id: str, backends: Any, broadcast_signals_caller: Callable[
     start_child = _orchestrate_caller(broadcast_signals_caller)
     frames = [deque(item_from_json(item, nodes=nodes, backends=backends, orchestrate_caller=start_child)
                     for item in frame) for frame in state["queue"]]
-    run_tree(main_id, [], backends, steps=state["steps"], limits=Limits(**state["limits"]), frames=frames)
+    usage = state.get("usage") or {}
+    run_tree(main_id, [], backends, steps=state["steps"], limits=Limits(**state["limits"]), frames=frames,
+             usage=(usage.get("llm_calls", 0), usage.get("tokens", 0)))
     return execution_id
 
 

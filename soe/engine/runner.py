@@ -63,6 +63,9 @@ class TreeRunner:
     known_executions: dict[str, tuple[str, Any]] = field(default_factory=dict)
     touched: dict[str, None] = field(default_factory=dict)
     outcome_recorded: bool = False
+    llm_calls: int = 0
+    tokens: int = 0
+    usage_lock: threading.Lock = field(default_factory=threading.Lock)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -161,7 +164,8 @@ class TreeRunner:
             return
         with self._lock:
             queue = [[item.to_json() for item in frame] for frame in self.frames if frame]
-            state = {"steps": self.steps, "limits": self.limits.__dict__, "queue": queue}
+            state = {"steps": self.steps, "limits": self.limits.__dict__, "queue": queue,
+                     "usage": {"llm_calls": self.llm_calls, "tokens": self.tokens}}
         store.save_tree(self.main_execution_id, state)
 
     def _finish(self, error: Exception | None) -> None:
@@ -243,7 +247,8 @@ _TREE_LOCKS = _TreeLocks()
 
 
 def run_tree(main_execution_id: str, items: Iterable[WorkItem], backends: Any, *,
-             steps: int = 0, limits: Limits | None = None, frames: list[deque[WorkItem]] | None = None) -> None:
+             steps: int = 0, limits: Limits | None = None, frames: list[deque[WorkItem]] | None = None,
+             usage: tuple[int, int] | None = None) -> None:
     """Become the runner of a tree: drain its queue, starting with ``items`` (or stored ``frames``).
 
     A second runner of the same tree waits for the first (threads of this
@@ -253,6 +258,7 @@ def run_tree(main_execution_id: str, items: Iterable[WorkItem], backends: Any, *
         stack.enter_context(_TREE_LOCKS.hold(main_execution_id))
         stack.enter_context(held_lease(runtime_store(backends), main_execution_id))
         runner = TreeRunner(main_execution_id, limits or _tree_limits(main_execution_id, backends), backends, steps)
+        runner.llm_calls, runner.tokens = usage if usage is not None else _tree_usage(main_execution_id)
         if frames is not None:
             runner.frames = frames or [deque()]
         runner.enqueue(items)
@@ -268,6 +274,19 @@ def run_tree(main_execution_id: str, items: Iterable[WorkItem], backends: Any, *
         finally:
             _DRAINING.reset(draining)
             _ACTIVE.reset(active)
+            _remember_usage(runner)
+
+
+def _tree_usage(main_execution_id: str) -> tuple[int, int]:
+    from soe.engine.budgets import usage_for_tree
+
+    return usage_for_tree(main_execution_id)
+
+
+def _remember_usage(runner: TreeRunner) -> None:
+    from soe.engine.budgets import remember_usage
+
+    remember_usage(runner)
 
 
 def _tree_limits(main_execution_id: str, backends: Any) -> Limits:

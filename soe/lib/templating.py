@@ -15,7 +15,7 @@ from contextvars import ContextVar
 from functools import lru_cache
 from typing import Any
 
-from jinja2 import Template, nodes
+from jinja2 import Template, nodes, pass_context
 from jinja2.exceptions import SecurityError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
@@ -38,7 +38,8 @@ _JINJA_CONDITION = re.compile(r"\{\{.*\}\}")
 _FULL_CONTEXT: ContextVar[Mapping[str, Any] | None] = ContextVar("soe_full_context", default=None)
 
 
-def accumulated(value: Any) -> list[Any]:
+@pass_context  # never constant-folded at compile time: the answer depends on the render's context
+def accumulated(_render_context: Any, value: Any) -> list[Any]:
     """``value | accumulated``: the history of the first field whose last value equals ``value``."""
     full = _FULL_CONTEXT.get() or {}
     for key, history in full.items():

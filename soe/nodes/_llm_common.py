@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from soe.engine.budgets import charge_llm_call, charge_tokens
 from soe.engine.telemetry import register_event
 from soe.lib.schema_validation import root_model_for_field
 from soe.nodes._emissions import EmissionMode, evaluate_emissions
@@ -52,7 +53,8 @@ def output_root_model(backends: Any, main_id: str, output_field: str | None) -> 
 
 
 def register_llm_call(backends: Any, execution_id: str, data: dict[str, Any]) -> None:
-    """Account for one structured request (retries are not requests)."""
+    """Account for one structured request (retries are not requests), within the tree's budget."""
+    charge_llm_call(execution_id)
     register_event(backends, execution_id, "llm_call", data)
 
 
@@ -64,6 +66,7 @@ def usage_recorder(backends: Any, execution_id: str) -> Callable[[Any], None]:
             "prompt_tokens": usage.prompt_tokens,
             "completion_tokens": usage.completion_tokens,
         })
+        charge_tokens(execution_id, usage.prompt_tokens + usage.completion_tokens)
 
     return record
 

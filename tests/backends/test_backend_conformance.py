@@ -1,4 +1,4 @@
-"""Semantics every built-in backend set shares, run against in-memory and local-file backends."""
+"""Semantics every built-in backend set shares, run against in-memory, local-file and SQLite backends."""
 
 from __future__ import annotations
 
@@ -6,15 +6,18 @@ import copy
 
 import pytest
 
+from soe.backends.sqlite import create_sqlite_backends
 from soe.lib.context_fields import set_field
 from soe.lib.operational import apply_operational_event, new_operational
 from soe.local_backends import create_in_memory_backends, create_local_backends
 
 
-@pytest.fixture(params=["memory", "files"])
+@pytest.fixture(params=["memory", "files", "sqlite"])
 def backends(request, tmp_path):
     if request.param == "memory":
         return create_in_memory_backends()
+    if request.param == "sqlite":
+        return create_sqlite_backends(tmp_path / "soe.db")
     return create_local_backends(tmp_path)
 
 

@@ -109,6 +109,11 @@ def builtin_entry(name: str, eid: str, backends: Any, failure_signal: str, tools
     return {"function": function, "failure_signal": failure_signal}
 
 
+def assert_diff(diff: list[dict], *allowed: list[dict]) -> None:
+    """A change's diff is node-level or whole-workflow (§15 allows either path form)."""
+    assert diff in allowed, diff
+
+
 def jinja_syntax_message(template: str) -> str:
     try:
         jinja2.sandbox.ImmutableSandboxedEnvironment().parse(template)
@@ -170,7 +175,8 @@ def test_agent_injects_a_node_that_runs_then_rollback_restores_old_behaviour(bac
     assert registry(backends, eid) == original
     assert list(registry(backends, eid)["wf"]) == ["Evolver", "Logger"]
     assert summary(backends, eid)[-1] == (2, "api", "rollback_registry")
-    assert soe.get_registry_revisions(eid, backends)[2]["diff"] == [{"op": "remove", "path": "/wf/Greeter"}]
+    assert_diff(soe.get_registry_revisions(eid, backends)[2]["diff"], [{"op": "remove", "path": "/wf/Greeter"}],
+                [{"op": "replace", "path": "/wf", "value": original["wf"]}])
 
     # The same signal now runs only the original listener.
     broadcast(eid, ["EVOLVED"])
@@ -229,7 +235,8 @@ def test_tool_nodes_inject_a_workflow_and_add_a_signal_then_rollback(backends):
     assert summary(backends, eid) == [(0, "api", "orchestrate"), (1, "Inject", "soe_inject_workflow"),
                                       (2, "AddSignal", "soe_add_signal")]
     assert revisions[1]["diff"] == [{"op": "add", "path": "/extra", "value": EXTRA}]
-    assert revisions[2]["diff"] == [{"op": "replace", "path": "/wf/Logger", "value": logger}]
+    assert_diff(revisions[2]["diff"], [{"op": "replace", "path": "/wf/Logger", "value": logger}],
+                [{"op": "replace", "path": "/wf", "value": {**original["wf"], "Logger": logger}}])
     node_events = [e["context"] for e in events(backends, eid, "node_execution") if "tool" in e["context"]]
     assert node_events == [{"tool": "soe_inject_workflow", "workflow_name": "extra"},
                            {"tool": "add_signal", "workflow_name": "wf", "node_name": "Logger", "signal": "ALSO_x"}]
@@ -296,14 +303,16 @@ def assert_ssti_stopped(backends: Any, eid: str, broadcast: Any, node: str, sign
 def test_ssti_injected_through_the_python_api(backends, tmp_path, node, signal, field, detail):
     marker = tmp_path / "pwned"
     llm = ScriptedLLM(AssertionError("the LLM must never be called"))
-    _, broadcast = create_all_nodes(backends, call_llm=llm, tools_registry={})
+    nodes, broadcast = create_all_nodes(backends, call_llm=llm, tools_registry={})
     eid = orchestrate({"wf": {"Idle": router(["START"], "READY")}}, "wf", ["START"], {"user": "ana"},
                       backends, broadcast)
     assert inject_node(eid, "wf", node, ssti_nodes(marker)[node], backends) == 1
     assert registry(backends, eid)["wf"][node] == ssti_nodes(marker)[node]
     assert summary(backends, eid) == [(0, "api", "orchestrate"), (1, "api", "inject_node")]
 
-    assert_ssti_stopped(backends, eid, broadcast, node, signal, field, detail, marker)
+    # soe.broadcast_signals itself, not the closure (§1.3).
+    direct = lambda execution_id, signals: soe.broadcast_signals(execution_id, signals, nodes, backends)  # noqa: E731
+    assert_ssti_stopped(backends, eid, direct, node, signal, field, detail, marker)
     assert llm.calls == []
 
 
@@ -516,3 +525,87 @@ def test_q13_reinjecting_counts_again_and_running_counts_too(backends):
     # Re-injecting an identical node still records a revision (an empty diff).
     assert summary(backends, eid) == [(0, "api", "orchestrate"), (1, "Inject", "soe_inject_node"),
                                       (2, "Inject", "soe_inject_node")]
+
+
+# --- changes made while a broadcast runs only affect later broadcasts (§4.2 step 3) ---------------
+
+
+def test_node_injected_for_the_running_signal_waits_for_the_next_broadcast(backends):
+    config = {"wf": {
+        "Inject": tool_node("soe_inject_node", ["START"], output_field="out", parameters={
+            "workflow_name": "wf", "node_name": "Late", "node_config_data": json.dumps(router(["START"], "LATE"))}),
+        "After": router(["START"], "AFTER"),
+    }}
+    _, broadcast = create_all_nodes(backends, tools_registry={})
+    eid = orchestrate(config, "wf", ["START"], {}, backends, broadcast)
+    assert operational(backends, eid)["signals"] == ["START", "AFTER"]
+    assert operational(backends, eid)["nodes"] == {"Inject": 1, "Late": 1, "After": 1}  # Late: Q13 only
+
+    broadcast(eid, ["START"])  # Inject runs again (re-injecting Late), then After, then Late itself
+    op = operational(backends, eid)
+    assert op["signals"] == ["START", "AFTER", "START", "AFTER", "LATE"]
+    assert op["nodes"] == {"Inject": 2, "Late": 3, "After": 2}
+
+
+def test_node_removed_during_a_broadcast_still_runs_in_it_then_never_again(backends):
+    config = {"wf": {
+        "Remove": tool_node("soe_remove_node", ["START"], output_field="out",
+                            parameters={"workflow_name": "wf", "node_name": "Victim"}),
+        "Victim": router(["START", "AGAIN"], "VICTIM"),
+    }}
+    _, broadcast = create_all_nodes(backends, tools_registry={})
+    eid = orchestrate(config, "wf", ["START"], {}, backends, broadcast)
+    ctx = backends.context.get_context(eid)
+    assert ctx["out"] == [{"removed": True, "workflow_name": "wf", "node_name": "Victim",
+                           "message": "Successfully removed node 'Victim' from workflow 'wf'"}]
+    assert ctx["__operational__"]["signals"] == ["START", "VICTIM"]
+    # Q13: soe_remove_node names the node too, so its counter moved by the event and the run.
+    assert ctx["__operational__"]["nodes"] == {"Remove": 1, "Victim": 2}
+    assert summary(backends, eid) == [(0, "api", "orchestrate"), (1, "Remove", "soe_remove_node")]
+    assert_diff(soe.get_registry_revisions(eid, backends)[1]["diff"], [{"op": "remove", "path": "/wf/Victim"}],
+                [{"op": "replace", "path": "/wf", "value": {"Remove": config["wf"]["Remove"]}}])
+
+    broadcast(eid, ["AGAIN"])
+    assert operational(backends, eid)["signals"] == ["START", "VICTIM", "AGAIN"]
+
+    assert soe.rollback_registry(eid, 0, backends) == 2
+    broadcast(eid, ["AGAIN"])
+    assert operational(backends, eid)["signals"] == ["START", "VICTIM", "AGAIN", "AGAIN", "VICTIM"]
+
+
+# --- a child changes its own registry, recorded on its own execution -------------------------------
+
+
+def test_child_injection_is_a_revision_of_the_child_only(backends):
+    saved: list[str] = []
+    save = backends.context.save_context
+
+    def spy(execution_id: str, ctx: dict) -> None:
+        saved.append(execution_id)
+        save(execution_id, ctx)
+
+    backends.context.save_context = spy
+    config = {
+        "main": {"Spawn": {"node_type": "child", "event_triggers": ["START"], "child_workflow_name": "kid",
+                           "child_initial_signals": ["BEGIN"], "signals_to_parent": ["KID_GREETED"]},
+                 "Heard": router(["KID_GREETED"], "HEARD")},
+        "kid": {"KidInject": tool_node("soe_inject_node", ["BEGIN"], output_field="out",
+                                       event_emissions=[{"signal_name": "INJECTED"}], parameters={
+                                           "workflow_name": "kid", "node_name": "KidGreeter",
+                                           "node_config_data": json.dumps(router(["INJECTED"], "KID_GREETED"))})},
+    }
+    original = copy.deepcopy(config)
+    _, broadcast = create_all_nodes(backends, tools_registry={})
+    parent = orchestrate(config, "main", ["START"], {}, backends, broadcast)
+    kids = [eid for eid in dict.fromkeys(saved) if eid != parent]
+    assert len(kids) == 1
+    kid = kids[0]
+
+    assert operational(backends, parent)["signals"] == ["START", "KID_GREETED", "HEARD"]
+    assert operational(backends, kid)["signals"] == ["BEGIN", "INJECTED", "KID_GREETED"]
+    assert registry(backends, parent) == original
+    assert summary(backends, parent) == [(0, "api", "orchestrate")]
+    assert summary(backends, kid) == [(0, "api", "orchestrate"), (1, "KidInject", "soe_inject_node")]
+    assert registry(backends, kid)["kid"] == {**original["kid"], "KidGreeter": router(["INJECTED"], "KID_GREETED")}
+    assert operational(backends, kid)["nodes"] == {"KidInject": 1, "KidGreeter": 2}
+    assert "KidGreeter" not in operational(backends, parent)["nodes"]

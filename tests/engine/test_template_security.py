@@ -450,3 +450,26 @@ def test_security_error_passes_a_custom_downstream_boundary(backends, tmp_path):
     assert len(llm.calls) == 1
     assert events(backends, EID, "node_error") == []
     assert backends.context.get_context(EID)["__operational__"]["signals"] == ["START", "NEXT"]
+
+
+def test_security_error_from_a_tree_started_by_a_tool_is_registered_once(backends, tmp_path):
+    """§12.2: the event goes on the execution whose node rendered the template, not on the tool's."""
+    template, message = payloads(tmp_path / "m")[2]
+    inner = {"inner": {"Gate": {"node_type": "router", "event_triggers": ["START"],
+                                "event_emissions": [{"signal_name": "X", "condition": template}]}}}
+
+    def spawn():
+        _, inner_broadcast = create_all_nodes(backends)
+        return orchestrate(inner, "inner", ["START"], {}, backends, inner_broadcast, execution_id="inner-id")
+
+    config = {"outer": {"Spawn": {"node_type": "tool", "event_triggers": ["START"], "tool_name": "spawn",
+                                  "output_field": "out"}}}
+    registry = {"spawn": {"function": spawn, "max_retries": 2, "failure_signal": "FAILED"}}
+    with pytest.raises(TemplateSecurityError) as info:
+        run(config, backends, tools=registry, execution_id="outer-id")
+    assert str(info.value) == f"Unsafe template in node 'Gate', event_emissions[0].condition: {message}"
+    assert [e["context"] for e in events(backends, "inner-id", "template_security_error")] == [
+        {"node_name": "Gate", "error": str(info.value)}]
+    assert events(backends, "outer-id", "template_security_error") == []
+    assert events(backends, "outer-id", "node_error") == []  # passed through the tool's retry handler
+    assert len(events(backends, "outer-id", "tool_call")) == 1

@@ -573,12 +573,21 @@ def test_unknown_identity_uses_history_without_system_entry(backends):
 
 def test_no_history_backend_means_no_history(backends):
     backends.conversation_history = None
-    llm = ScriptedLLM('{"summary": "S1"}')
-    eid = run(history_config(), backends, workflow="wf", call_llm=ScriptedLLM(
-        lambda m, model: {"AResponse": '{"a": "1"}', "PResponse": '{"p": "2"}', "BResponse": '{"b": "3"}'}[
-            model.__name__]), context={"user": "Ana"})
+    llm = ScriptedLLM(lambda m, model: {"AResponse": '{"a": "1"}', "PResponse": '{"p": "2"}',
+                                        "BResponse": '{"b": "3"}'}[model.__name__])
+    eid = run(history_config(), backends, workflow="wf", call_llm=llm, context={"user": "Ana"})
     assert fields(backends, eid) == {"user": ["Ana"], "a": ["1"], "p": ["2"], "b": ["3"]}
-    del llm
+    assert [payload(p)["conversation_history"] for p in llm.prompts] == ["", "", ""]
+
+
+def test_no_identity_backend_means_no_system_entry(backends):
+    backends.identity = None
+    llm = ScriptedLLM(lambda m, model: {"AResponse": '{"a": "1"}', "PResponse": '{"p": "2"}',
+                                        "BResponse": '{"b": "3"}'}[model.__name__])
+    eid = run(history_config(), backends, workflow="wf", call_llm=llm, context={"user": "Ana"})
+    assert backends.conversation_history.get_conversation_history(eid) == [
+        {"role": "user", "content": "Hi Ana"}, {"role": "assistant", "content": "1"},
+        {"role": "user", "content": "Again"}, {"role": "assistant", "content": "3"}]
 
 
 def test_history_is_shared_with_children(backends):
