@@ -13,7 +13,14 @@ from soe._errors import (
     WorkflowValidationError,
 )
 from soe.engine.orchestrate import broadcast_signals, orchestrate
-from soe.engine.resume import aorchestrate, aresume, get_execution_status, list_executions, prune, resume
+from soe.engine.resume import (
+    aorchestrate,
+    aresume,
+    get_execution_status,
+    list_executions,
+    prune,
+    resume,
+)
 from soe.engine.setup import create_all_nodes, setup_orchestration
 from soe.nodes import AgentRequest, AgentResponse, ToolNodeConfigurationError, ToolParameterError
 from soe.registry import get_registry_revisions, rollback_registry

@@ -6,8 +6,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from soe.engine.store import append_field
+from soe.lib.context_fields import set_field
 
-__all__ = ["save_output_to_context"]
+__all__ = ["save_output_to_context", "store_output"]
 
 
 def save_output_to_context(backends: Any, execution_id: str, ctx: Mapping[str, Any],
@@ -27,3 +28,23 @@ def save_output_to_context(backends: Any, execution_id: str, ctx: Mapping[str, A
             return
         append_field(backends, parent_id, output_field, value)
         parent = backends.context.get_context(parent_id).get("__parent__")
+
+
+def store_output(backends: Any, execution_id: str, ctx: dict[str, Any], output_field: str | None,
+                 value: Any, *, appended: bool = True) -> dict[str, Any]:
+    """Store a node's output; returns the in-process context its conditions evaluate against.
+
+    That context is detached from ``ctx`` before the write, so a backend whose
+    ``get_context`` hands out its stored object can neither show the output twice
+    (Q2) nor leak it into a tool's pre-tool view (Q18). With ``appended`` the
+    output is added to it (LLM and agent nodes); without, it is the pre-write view.
+    """
+    view = dict(ctx)
+    if output_field:
+        history = view.get(output_field)
+        if isinstance(history, list):
+            view[output_field] = list(history)
+        if appended:
+            set_field(view, output_field, value)
+    save_output_to_context(backends, execution_id, ctx, output_field, value)
+    return view

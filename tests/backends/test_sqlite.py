@@ -196,7 +196,6 @@ def test_update_operational_matches_memory_for_any_shape(sb, operational):
         ("node_execution", {"node_name": ""}),
         ("llm_call", {}), ("tool_call", {}), ("agent_tool_call", {}), ("node_error", {}),
         ("llm_usage", {"prompt_tokens": 3, "completion_tokens": 4}),
-        ("llm_usage", {"prompt_tokens": 1}),
         ("context_warning", {"warnings": ["w"]}),
         ("signals_broadcast", {"signals": ["B"]}),
     ]

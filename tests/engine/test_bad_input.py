@@ -310,13 +310,9 @@ def test_unknown_tool_with_non_string_name(backends):
 # ----------------------------------------------------- non-mapping shapes
 
 
-_FROZEN_BUG = ("soe/engine/config.py _load_text freezes parsed YAML before validate_config, so type names "
-               "in ConfigShapeError/identities messages read 'FrozenList'/'FrozenDict' instead of 'list'/'dict'")
-
-
 @pytest.mark.parametrize("config, type_name", [
     ("just a string", "str"),
-    pytest.param("- a\n- b\n", "list", marks=pytest.mark.xfail(strict=True, reason=_FROZEN_BUG)),
+    ("- a\n- b\n", "list"),
     ("42", "int"),
     (["a"], "list"),
     (3.5, "float"),
@@ -339,14 +335,12 @@ def test_non_mapping_node_config_is_config_shape_error(backends, node, type_name
         run({"w": {"n": node}}, backends, workflow="w")
 
 
-@pytest.mark.xfail(strict=True, reason=_FROZEN_BUG)
 def test_yaml_list_node_config_names_list(backends):
     with pytest.raises(ConfigShapeError) as info:
         run("w:\n  n: [router]\n", backends, workflow="w")
     assert str(info.value) == "Workflow 'w', node 'n': node config must be a mapping, got list"
 
 
-@pytest.mark.xfail(strict=True, reason=_FROZEN_BUG)
 def test_yaml_list_identity_names_list(backends):
     config = "workflows:\n  w:\n    n: {node_type: router, event_triggers: [S], event_emissions: [{signal_name: A}]}\n" \
              "identities:\n  a: [x]\n"
@@ -394,12 +388,6 @@ def echo(value):
     return value
 
 
-_DEEP_BUG = ("soe/engine/orchestrate.py _prepare_context copies initial_context with copy.deepcopy, which "
-             "recurses per nesting level: a 500-level dict raises RecursionError before anything runs")
-_DEEP_MEMORY_BUG = ("soe/backends/_snapshot.py fast_copy (used by the in-memory context backend) recurses per "
-                    "nesting level: storing or reading a 500-level dict raises RecursionError")
-
-
 def _deep(levels: int) -> dict:
     value: dict = {"leaf": [1, "two", None]}
     for i in range(levels):
@@ -418,7 +406,7 @@ ROUND_TRIP = {"w": {"Copy": {"node_type": "tool", "event_triggers": ["START"], "
     pytest.param(lambda: "x" * (5 * 1024 * 1024), id="5MB-string"),
     pytest.param(lambda: list(range(100_000)), id="100k-list"),
     pytest.param(lambda: [{"i": i, "s": str(i)} for i in range(100_000)], id="100k-dicts"),
-    pytest.param(lambda: _deep(500), id="500-levels", marks=pytest.mark.xfail(strict=True, reason=_DEEP_BUG)),
+    pytest.param(lambda: _deep(500), id="500-levels"),
 ])
 def test_huge_and_deep_values_round_trip(tmp_path, kind, make):
     backends = _backends(kind, tmp_path)
@@ -451,7 +439,6 @@ def test_huge_value_through_parameters_and_conditions(tmp_path, kind):
     assert ctx["__operational__"]["signals"] == ["START", "BIG", "LONG"]
 
 
-@pytest.mark.xfail(strict=True, reason=_DEEP_BUG)
 @pytest.mark.parametrize("kind", ["memory", "files"])
 def test_deep_context_is_visible_to_templates(tmp_path, kind):
     backends = _backends(kind, tmp_path)
@@ -464,10 +451,7 @@ def test_deep_context_is_visible_to_templates(tmp_path, kind):
     assert ctx["__operational__"]["signals"] == ["START", "DEEP"]
 
 
-@pytest.mark.parametrize("kind", [
-    pytest.param("memory", marks=pytest.mark.xfail(strict=True, reason=_DEEP_MEMORY_BUG)),
-    "files",
-])
+@pytest.mark.parametrize("kind", ["memory", "files"])
 def test_deep_value_written_by_a_tool_round_trips(tmp_path, kind):
     """The 500-level value is produced inside the run, so only the backend and the tool node handle it."""
     backends = _backends(kind, tmp_path)

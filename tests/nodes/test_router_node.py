@@ -241,11 +241,8 @@ def test_accumulated_matches_by_value_first_field_wins(backends):
     assert emitted(backends, eid) == ["A_HISTORY"]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "soe/lib/templating.py: the 'accumulated' filter is not marked pass_context, so Jinja's optimizer "
-    "constant-folds `'lit' | accumulated` at compile time (validation compiles with no context -> ['lit']) "
-    "and the compiled template is cached, so a literal never searches the context (SPEC 6.4)"))
 def test_accumulated_of_a_literal_searches_the_context(backends):
+    # A literal is a value like any other: it must not be constant-folded at compile time.
     config = {"wf": {"R": router(("LITERAL", "{{ ('lit_same' | accumulated) == ['x', 'lit_same'] }}"))}}
     eid = with_history(backends, {"a": "x"}, {"a": "lit_same"}, config=config)
     assert emitted(backends, eid) == ["LITERAL"]

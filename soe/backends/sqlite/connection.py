@@ -25,7 +25,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from soe.backends.sqlite.schema import Migrations, migrate
+from soe.backends.sqlite.schema import Migrations, migrate, needs_migration
 
 __all__ = ["SqliteDatabase"]
 
@@ -101,8 +101,9 @@ class SqliteDatabase:
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = NORMAL")
             if not self._migrated:
-                with self._locked():
-                    migrate(conn, self._migrations)
+                if needs_migration(conn, self._migrations):
+                    with self._locked():
+                        migrate(conn, self._migrations)
                 self._migrated = True
         except BaseException:
             conn.close()

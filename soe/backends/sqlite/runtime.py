@@ -223,7 +223,7 @@ class SqliteRuntimeStore:
                 for table, column in _PER_EXECUTION:
                     conn.execute(f"DELETE FROM {table} WHERE {column} = ?", (execution_id,))
             conn.executemany("DELETE FROM trees WHERE main_execution_id = ?",
-                             [(main,) for main in mains])
+                             [(tree,) for tree in {*ids, *mains}])
         self._prune_side(ids, mains)
         return len(ids)
 
@@ -235,7 +235,7 @@ class SqliteRuntimeStore:
                              (execution_id, execution_id, execution_id + ":",
                               execution_id + ";"))
             conn.executemany("DELETE FROM leases WHERE main_execution_id = ?",
-                             [(main,) for main in mains])
+                             [(tree,) for tree in {*ids, *mains}])
 
     def cleanup_all(self) -> None:
         with self._db.transaction() as conn:

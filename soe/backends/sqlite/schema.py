@@ -19,7 +19,14 @@ from __future__ import annotations
 import sqlite3
 from datetime import datetime, timezone
 
-__all__ = ["MAIN_MIGRATIONS", "SIDE_MIGRATIONS", "Migrations", "migrate", "schema_version"]
+__all__ = [
+    "MAIN_MIGRATIONS",
+    "SIDE_MIGRATIONS",
+    "Migrations",
+    "migrate",
+    "needs_migration",
+    "schema_version",
+]
 
 Migrations = tuple[tuple[str, ...], ...]
 
@@ -139,6 +146,16 @@ def schema_version(conn: sqlite3.Connection) -> int:
     """The highest migration applied to the database (0 for a new file)."""
     row = conn.execute("SELECT COALESCE(MAX(version), 0) FROM schema_version").fetchone()
     return int(row[0])
+
+
+def needs_migration(conn: sqlite3.Connection, migrations: Migrations) -> bool:
+    """Whether ``migrate`` has work to do (or a refusal to make), found by reading only.
+
+    Opening an up-to-date file thus never waits for the writer slot.
+    """
+    exists = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' "
+                          "AND name = 'schema_version'").fetchone()
+    return exists is None or schema_version(conn) != len(migrations)
 
 
 def migrate(conn: sqlite3.Connection, migrations: Migrations) -> None:

@@ -10,9 +10,8 @@ from typing import Any
 from pydantic import BaseModel
 
 from soe._errors import PASSTHROUGH_ERRORS
-from soe.engine.output import save_output_to_context
+from soe.engine.output import store_output
 from soe.engine.telemetry import register_event
-from soe.lib.context_fields import set_field
 from soe.lib.jinja_render import get_context_for_prompt, render_prompt
 from soe.llm.contract import (
     RouterResponse,
@@ -82,7 +81,8 @@ def _call_tool_function(function: Callable[..., Any], args: dict[str, Any], max_
 def create_agent_node_caller(backends: Any, tools: list[dict[str, Any]], call_llm: Any,
                              broadcast_signals_caller: Any) -> NodeCallerFn:
     """Build the agent caller; its tools are known by function name, fixed at factory time."""
-    registry = {entry["function"].__name__: entry for entry in tools}
+    # Tools are known by function name; a callable without one (a partial) cannot be named by an agent.
+    registry = {entry["function"].__name__: entry for entry in tools if hasattr(entry["function"], "__name__")}
 
     @node_caller(backends)
     def agent(execution_id: str, node_config: dict) -> None:
@@ -174,10 +174,8 @@ def create_agent_node_caller(backends: Any, tools: list[dict[str, Any]], call_ll
         if result is None:
             return
         output = extract_output(result, output_field)
-        save_output_to_context(backends, run.execution_id, run.ctx, output_field, output)
-        if output_field:
-            set_field(run.ctx, output_field, output)
-        complete(broadcast_signals_caller, run.execution_id, config, mode, run.ctx,
+        ctx = store_output(backends, run.execution_id, run.ctx, output_field, output)
+        complete(broadcast_signals_caller, run.execution_id, config, mode, ctx,
                  extract_selected_signals(result))
 
     def _use_tool(run: AgentRun, loop: AgentLoop, tool_name: str | None) -> None:

@@ -6,9 +6,8 @@ import json
 from typing import Any
 
 from soe._errors import PASSTHROUGH_ERRORS
-from soe.engine.output import save_output_to_context
+from soe.engine.output import store_output
 from soe.engine.telemetry import register_event
-from soe.lib.context_fields import set_field
 from soe.lib.jinja_render import get_context_for_prompt, render_prompt
 from soe.llm.contract import (
     build_response_model,
@@ -34,17 +33,6 @@ __all__ = ["create_llm_node_caller"]
 
 def _history_text(history: list[dict]) -> str:
     return "\n".join(f"[{entry.get('role')}]: {entry.get('content')}" for entry in history)
-
-
-def _with_output(ctx: dict[str, Any], field: str, value: Any) -> dict[str, Any]:
-    """``ctx`` with ``value`` appended to ``field``, sharing no changed list or dict with ``ctx``."""
-    view = dict(ctx)
-    history = view.get(field)
-    if isinstance(history, list):
-        view[field] = [*history, value]
-    else:
-        set_field(view, field, value)
-    return view
 
 
 def create_llm_node_caller(backends: Any, call_llm: Any, broadcast_signals_caller: Any) -> NodeCallerFn:
@@ -77,12 +65,7 @@ def create_llm_node_caller(backends: Any, call_llm: Any, broadcast_signals_calle
             result = call_structured(call_llm, payload, response_model, node_config.get("retries", 3),
                                      node_config, after_call=usage_recorder(backends, execution_id))
             output = extract_output(result, output_field)
-            # The in-process view for conditions is built before the store: a
-            # backend whose get_context returns its stored object would
-            # otherwise see the output appended twice (Q2).
-            view = _with_output(ctx, output_field, output) if output_field else ctx
-            save_output_to_context(backends, execution_id, ctx, output_field, output)
-            ctx = view
+            ctx = store_output(backends, execution_id, ctx, output_field, output)
             if history_key is not None:
                 history += [{"role": "user", "content": rendered}, {"role": "assistant", "content": str(output)}]
                 backends.conversation_history.save_conversation_history(history_key, history)

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from soe._errors import PASSTHROUGH_ERRORS
-from soe.engine.output import save_output_to_context
+from soe.engine.output import save_output_to_context, store_output
 from soe.engine.telemetry import register_event
 from soe.lib.context_fields import get_field, unwrapped_view
 from soe.lib.templating import has_template_syntax, render_template
@@ -53,8 +53,8 @@ def create_tool_node_caller(backends: Any, tools_registry: dict[str, Any],
                     register_event(backends, execution_id, "node_error",
                                    {"tool_name": tool_name, "retry_attempt": attempt + 1, "error": str(exc)})
                 continue
-            save_output_to_context(backends, execution_id, ctx, output_field, result)
-            _emit(execution_id, node_config, ctx, result)
+            pre_tool = store_output(backends, execution_id, ctx, output_field, result, appended=False)
+            _emit(execution_id, node_config, pre_tool, result)
             return
         save_output_to_context(backends, execution_id, ctx, output_field, str(last_error))
         register_event(backends, execution_id, "node_error", {"tool_name": tool_name, "error": str(last_error)})
