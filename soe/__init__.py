@@ -6,6 +6,7 @@ one context per execution. Start with :func:`orchestrate` and
 """
 
 from soe._errors import (
+    BudgetExceeded,
     SoeError,
     StepBudgetExceeded,
     TemplateRenderError,
@@ -65,4 +66,5 @@ __all__ = [
     "get_execution_status",
     "list_executions",
     "prune",
+    "BudgetExceeded",
 ]

@@ -9,7 +9,7 @@ are used when present and replaced by a documented fallback otherwise.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Protocol, Union, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from pydantic import BaseModel
 
@@ -165,8 +165,5 @@ class OrchestrateCaller(Protocol):
     ) -> str: ...
 
 
-CallLlm = Union[
-    Callable[[list[dict], type[BaseModel] | None], str | BaseModel],
-    Callable[[str, dict], str],
-]
+CallLlm = Callable[[list[dict], type[BaseModel] | None], str | BaseModel] | Callable[[str, dict], str]
 """Either call form of SPEC §7.1: ``(messages, response_model)`` or ``(prompt, config)``."""

@@ -35,6 +35,7 @@ __all__ = [
     "scalar_value",
     "validate_file",
     "validate_text",
+    "value_at",
     "walk_path",
     "workflow_nodes",
 ]
@@ -152,6 +153,21 @@ def walk_path(node: Node | None, path: list[Any]) -> Node | None:
             break
         target, current = pair
     return target
+
+
+def value_at(node: Node | None, path: list[Any]) -> Node | None:
+    """The value node (not the key) at ``path``, or ``None`` when any step is missing."""
+    current = node
+    for step in path:
+        if isinstance(step, int):
+            items = current.value if isinstance(current, SequenceNode) else []
+            current = items[step] if 0 <= step < len(items) else None
+        else:
+            pair = mapping_value(current, step)
+            current = pair[1] if pair is not None else None
+        if current is None:
+            return None
+    return current
 
 
 def compose_text(text: str) -> Node | None:

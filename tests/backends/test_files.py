@@ -34,7 +34,7 @@ def _names(directory) -> list[str]:
 # --- construction and layout -----------------------------------------------------------------
 
 @pytest.mark.parametrize("cls, sub", list(zip(ALL_CLASSES, ["contexts", "workflows", "telemetry",
-                                                       "conversations", "schemas", "identities"])))
+                                                       "conversations", "schemas", "identities"], strict=False)))
 def test_default_directory_and_created_storage_dir(cls, sub, tmp_path):
     default = inspect.signature(cls).parameters["storage_dir"].default
     assert default == f"./orchestration_data/{sub}"

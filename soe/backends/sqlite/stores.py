@@ -147,7 +147,8 @@ class SqliteTelemetryBackend:
             "SELECT event_type, data_json FROM telemetry_events WHERE execution_id = ? "
             "ORDER BY seq", (execution_id,)).fetchall()
         datas = decode_many(data_json for _, data_json in rows)
-        return [{"event_type": event_type, **data} for (event_type, _), data in zip(rows, datas)]
+        return [{"event_type": event_type, **data}
+                for (event_type, _), data in zip(rows, datas, strict=True)]
 
     def cleanup_all(self) -> None:
         with self._db.transaction() as conn:

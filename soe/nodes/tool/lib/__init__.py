@@ -1,0 +1,1 @@
+"""Optional helpers for tool authors; the engine itself does not call them."""
