@@ -13,6 +13,7 @@ from typing import Any
 from soe._errors import WorkflowValidationError
 from soe.backends._ids import check_id
 from soe.backends._snapshot import fast_copy
+from soe.engine import status as execution_status
 from soe.engine.config import load_config
 from soe.engine.items import Activation, ParentSignals, WorkItem
 from soe.engine.limits import remember_tree_limits, resolve_limits
@@ -171,8 +172,10 @@ def _execution_facts(execution_id: str, backends: Any) -> tuple[str, Any]:
             return known
     ctx = validate_operational(execution_id, backends)
     facts = (ctx["__operational__"]["main_execution_id"], ctx.get("__parent__"))
-    if runner is not None:
+    if runner is not None and execution_id not in runner.known_executions:
         runner.known_executions[execution_id] = facts
+        if runner.store is not None:  # a child started inside the tree is findable while it runs
+            execution_status.record(backends, execution_id, facts[0], "running")
     return facts
 
 

@@ -61,7 +61,6 @@ class TreeRunner:
     frames: list[deque[WorkItem]] = field(default_factory=lambda: [deque()])
     # execution id -> (main execution id, __parent__), learned from a validated read
     known_executions: dict[str, tuple[str, Any]] = field(default_factory=dict)
-    touched: dict[str, None] = field(default_factory=dict)
     outcome_recorded: bool = False
     llm_calls: int = 0
     tokens: int = 0
@@ -86,7 +85,6 @@ class TreeRunner:
         with self._lock:
             if self.steps < self.limits.max_steps:
                 self.steps += 1
-                self.touched.setdefault(activation.execution_id)
                 return self.steps
         budget = self.limits.max_steps
         register_event(activation.backends, activation.execution_id, "step_budget_exceeded",
@@ -176,15 +174,18 @@ class TreeRunner:
         with ExitStack() as stack:
             if self.store is not None:
                 stack.enter_context(self.store.transaction())
-            for execution_id in dict.fromkeys([self.main_execution_id, *self.touched]):
+            for execution_id in self.executions():
                 execution_status.record(self.backends, execution_id, self.main_execution_id, outcome, message)
             self.save_state()
         self.outcome_recorded = True
 
+    def executions(self) -> list[str]:
+        """The root and every execution that received a broadcast in this run."""
+        return list(dict.fromkeys([self.main_execution_id, *self.known_executions]))
+
     def start(self) -> None:
         """Record that the tree runs and what it will run first."""
-        for execution_id in dict.fromkeys([self.main_execution_id, *self.touched]):
-            execution_status.record(self.backends, execution_id, self.main_execution_id, "running")
+        execution_status.record(self.backends, self.main_execution_id, self.main_execution_id, "running")
         self.save_state()
 
 

@@ -116,10 +116,14 @@ class Model:
         return False
 
     def finding(self, code: str, severity: Severity, site: Site, message: str,
-                hint: str) -> Finding:
-        """A finding at ``site`` = ``(workflow, node, key, ...)``, located in the YAML text."""
+                hint: str, *, at_value: bool = False) -> Finding:
+        """A finding at ``site`` = ``(workflow, node, key, ...)``, located in the YAML text.
+
+        A key is pointed at by its key node unless ``at_value`` asks for the value.
+        """
         line = column = None
-        target = walk_path(self.root, [*self.prefix, *site]) if self.root is not None else None
+        path = [*self.prefix, *site]
+        target = (value_at if at_value else walk_path)(self.root, path) if self.root is not None else None
         if target is not None:
             line, column = node_position(target)
         node = str(site[1]) if len(site) > 1 else None
@@ -311,7 +315,7 @@ def check_yaml_booleans(model: Model) -> Iterator[Finding]:
                 token = scalar.value if scalar is not None else str(value)
                 yield model.finding("SOE007", "warning", site,
                                     f"signal name {token} is read as the boolean {value} (YAML 1.1)",
-                                    f"quote it: \"{token}\"")
+                                    f"quote it: \"{token}\"", at_value=True)
 
 
 # --------------------------------------------------------------------------- conditions
