@@ -10,7 +10,7 @@ back only ``signals_to_parent`` (§4.2, §4.3).
 from __future__ import annotations
 
 import difflib
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -100,6 +100,7 @@ class Model:
                 yield from ((wf, n, c) for n, c in nodes_.items() if isinstance(c, Mapping))
 
     def children(self) -> Iterator[tuple[Any, Any, Mapping[str, Any]]]:
+        """``(workflow, node name, node)`` of every child node."""
         return ((wf, n, c) for wf, n, c in self.nodes() if c.get("node_type") == "child")
 
     def starters(self, workflow: Any) -> list[tuple[Any, Any, Mapping[str, Any]]]:
@@ -107,10 +108,12 @@ class Model:
         return [t for t in self.children() if t[2].get("child_workflow_name") == workflow]
 
     def uses_tools(self, workflow: Any, names: frozenset[str]) -> bool:
-        """Whether a tool node or agent in ``workflow`` may call one of ``names`` (built-ins that
-        rewrite the registry or the context defeat static analysis)."""
+        """Whether a tool node or agent in ``workflow`` may call one of ``names``.
+
+        Built-ins that rewrite the registry or the context defeat static analysis.
+        """
         for _, _, node in self.nodes(workflow):
-            tools = [node.get("tool_name")] + list(node.get("tools") or [])
+            tools = [node.get("tool_name"), *_list(node.get("tools"))]
             if any(isinstance(t, str) and t in names for t in tools):
                 return True
         return False
@@ -176,16 +179,16 @@ def check_unheard_signals(model: Model) -> Iterator[Finding]:
             yield model.finding("SOE002", "info" if quiet else "warning",
                                 _emission_site(wf, name, emission),
                                 f"signal '{signal}' is emitted but no node in workflow '{wf}' "
-                                "listens for it", hint)
+                                "listens for it", hint, at_value=True)
 
 
 def _reachable(model: Model, wf: Any) -> set[Any]:
     """Signals that can be broadcast in ``wf``: emissions, children's, initial and child-start ones."""
-    found = {e.signal for _, _, n in model.nodes(wf) for e in emissions_of(n)}
-    found |= {s for _, _, n in model.nodes(wf) if n.get("node_type") == "child"
-              for s in _list(n.get("signals_to_parent"))}
-    found |= set(model.initial_signals)
-    found |= {s for _, _, c in model.starters(wf) for s in _list(c.get("child_initial_signals"))}
+    found = [e.signal for _, _, n in model.nodes(wf) for e in emissions_of(n)]
+    found += [s for _, _, n in model.nodes(wf) if n.get("node_type") == "child"
+              for s in _list(n.get("signals_to_parent"))]
+    found += list(model.initial_signals)
+    found += [s for _, _, c in model.starters(wf) for s in _list(c.get("child_initial_signals"))]
     return {s for s in found if is_signal(s)}
 
 
@@ -226,7 +229,8 @@ def check_children(model: Model) -> Iterator[Finding]:
             yield model.finding("SOE004", "error", (wf, name, "child_workflow_name"),
                                 f"child workflow '{target}' does not exist",
                                 f"define workflow '{target}' or use one of "
-                                f"{[str(w) for w in model.workflows]}" + suggest(target, model.workflows))
+                                f"{[str(w) for w in model.workflows]}" + suggest(target, model.workflows),
+                                at_value=True)
         for index, signal in enumerate(_list(node.get("signals_to_parent"))):
             if is_signal(signal) and not listeners(model.workflows[wf], signal):
                 yield model.finding("SOE005", "warning", (wf, name, "signals_to_parent", index),

@@ -89,15 +89,15 @@ def _templates(wf: Any, name: Any, node: Mapping[str, Any]) -> Iterator[tuple[Si
 
 def _provided(model: Model, wf: Any) -> set[str]:
     """Fields some node, child or start can put into ``wf``'s context."""
-    fields = set(model.initial_fields)
+    fields: list[Any] = list(model.initial_fields)
     for _, _, node in model.nodes(wf):
         output = node.get("output_field")
         if isinstance(output, str):
-            fields.add(output)
-        fields.update(_list(node.get("context_updates_to_parent")))
+            fields.append(output)
+        fields.extend(_list(node.get("context_updates_to_parent")))
     for _, _, child in model.starters(wf):
-        fields.update(_list(child.get("input_fields")))
-        fields.add(child.get("child_input_field"))
+        fields.extend(_list(child.get("input_fields")))
+        fields.append(child.get("child_input_field"))
     return {f for f in fields if isinstance(f, str)}
 
 

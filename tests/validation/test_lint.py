@@ -145,10 +145,10 @@ def test_unheard_signal_is_a_warning_with_a_suggestion() -> None:
             tool_name: t
         """)
     warning = only(findings, "SOE002")
-    assert summary(warning) == [("SOE002", "warning", 6, 11)]
+    assert summary(warning) == [("SOE002", "warning", 6, 22)]
     assert (warning[0].workflow, warning[0].node) == ("main", "A")
     assert "did you mean 'PROCESS'" in warning[0].hint
-    assert summary(only(findings, "SOE003")) == [("SOE003", "warning", 9, 23)]
+    assert summary(only(findings, "SOE003")) == [("SOE003", "warning", 9, 22)]
     assert "can never run" in only(findings, "SOE003")[0].message
 
 
@@ -161,7 +161,7 @@ def test_terminal_looking_unheard_signal_is_info(signal: str) -> None:
             event_triggers: [START]
             event_emissions: [{{signal_name: {signal}}}]
         """)
-    assert summary(findings) == [("SOE002", "info", 5, 31)]
+    assert summary(findings) == [("SOE002", "info", 5, 37)]
 
 
 def test_llm_failure_signal_counts_as_an_emission() -> None:
@@ -173,7 +173,7 @@ def test_llm_failure_signal_counts_as_an_emission() -> None:
             prompt: hi
             llm_failure_signal: RETRY_LATER
         """)
-    assert summary(findings) == [("SOE002", "warning", 6, 5)]
+    assert summary(findings) == [("SOE002", "warning", 6, 25)]
 
 
 def test_failure_named_trigger_is_info() -> None:
@@ -189,7 +189,7 @@ def test_failure_named_trigger_is_info() -> None:
             event_emissions: [{signal_name: DONE}]
         """)
     dead = only(findings, "SOE003")
-    assert summary(dead) == [("SOE003", "info", 8, 23)]
+    assert summary(dead) == [("SOE003", "info", 8, 22)]
     assert "failure_signal" in dead[0].message
 
 
@@ -201,7 +201,7 @@ def test_initial_signals_parameter_makes_triggers_reachable() -> None:
             event_triggers: [KICKOFF]
             tool_name: t
         """
-    assert summary(lint(text)) == [("SOE003", "warning", 4, 23)]
+    assert summary(lint(text)) == [("SOE003", "warning", 4, 22)]
     assert lint(text, initial_signals=["KICKOFF"]) == []
 
 
@@ -220,11 +220,11 @@ def test_missing_child_workflow_and_unheard_signals_to_parent() -> None:
             event_triggers: [GO]
             event_emissions: [{signal_name: HELPED}]
         """)
-    assert summary(only(findings, "SOE004")) == [("SOE004", "error", 5, 5)]
+    assert summary(only(findings, "SOE004")) == [("SOE004", "error", 5, 26)]
     assert "did you mean 'helper'" in only(findings, "SOE004")[0].hint
     assert summary(only(findings, "SOE005")) == [("SOE005", "warning", 7, 25)]
     # 'helper' is no longer started by anyone, so GO is dead there and HELPED unheard
-    assert summary(only(findings, "SOE003")) == [("SOE003", "warning", 11, 23)]
+    assert summary(only(findings, "SOE003")) == [("SOE003", "warning", 11, 22)]
 
 
 def test_signal_forwarded_to_a_listening_parent_is_heard() -> None:
@@ -302,8 +302,8 @@ def test_llm_selection_guards_a_loop_but_a_single_emission_does_not() -> None:
         """
     assert [f.code for f in lint(single)] == ["SOE006"]
     selection = single.replace("[{signal_name: REVISE}]",
-                               "[{signal_name: REVISE}, {signal_name: ACCEPTED}]")
-    assert summary(lint(selection)) == [("SOE002", "info", 6, 62)]
+                               "[{signal_name: REVISE}, {signal_name: COMPLETED}]")
+    assert summary(lint(selection)) == [("SOE002", "info", 6, 60)]
 
 
 def test_self_loop_is_found() -> None:
@@ -327,7 +327,7 @@ def test_yaml_booleans_reported_with_their_token() -> None:
             event_emissions:
               - signal_name: YES
         """)
-    assert summary(findings) == [("SOE007", "warning", 4, 29), ("SOE007", "warning", 6, 26)]
+    assert summary(findings) == [("SOE007", "warning", 4, 29), ("SOE007", "warning", 6, 22)]
     assert "signal name NO is read as the boolean False" in findings[0].message
     assert findings[0].hint == 'quote it: "NO"'
     assert "YES" in findings[1].message
