@@ -17,7 +17,6 @@ from soe._errors import ResumeError
 from soe.engine import status as execution_status
 from soe.engine.durability import runtime_store
 from soe.engine.items import item_from_json
-from soe.engine.limits import Limits
 from soe.engine.orchestrate import orchestrate
 from soe.engine.runner import run_tree
 
@@ -74,9 +73,7 @@ def resume(execution_id: str, backends: Any, broadcast_signals_caller: Callable[
     start_child = _orchestrate_caller(broadcast_signals_caller)
     frames = [deque(item_from_json(item, nodes=nodes, backends=backends, orchestrate_caller=start_child)
                     for item in frame) for frame in state["queue"]]
-    usage = state.get("usage") or {}
-    run_tree(main_id, [], backends, steps=state["steps"], limits=Limits(**state["limits"]), frames=frames,
-             usage=(usage.get("llm_calls", 0), usage.get("tokens", 0)))
+    run_tree(main_id, [], backends, frames=frames)
     return execution_id
 
 

@@ -58,6 +58,8 @@ class TreeRunner:
     limits: Limits
     backends: Any
     steps: int = 0
+    # activations of the tree over all calls: journal keys stay unique when a later call runs a node again
+    sequence: int = 0
     frames: list[deque[WorkItem]] = field(default_factory=lambda: [deque()])
     # execution id -> (main execution id, __parent__), learned from a validated read
     known_executions: dict[str, tuple[str, Any]] = field(default_factory=dict)
@@ -85,7 +87,8 @@ class TreeRunner:
         with self._lock:
             if self.steps < self.limits.max_steps:
                 self.steps += 1
-                return self.steps
+                self.sequence += 1
+                return self.sequence
         budget = self.limits.max_steps
         register_event(activation.backends, activation.execution_id, "step_budget_exceeded",
                        {"max_steps": budget, "steps": budget})
@@ -162,7 +165,7 @@ class TreeRunner:
             return
         with self._lock:
             queue = [[item.to_json() for item in frame] for frame in self.frames if frame]
-            state = {"steps": self.steps, "limits": self.limits.__dict__, "queue": queue,
+            state = {"steps": self.steps, "sequence": self.sequence, "limits": self.limits.__dict__, "queue": queue,
                      "usage": {"llm_calls": self.llm_calls, "tokens": self.tokens}}
         store.save_tree(self.main_execution_id, state)
 
@@ -180,8 +183,12 @@ class TreeRunner:
         self.outcome_recorded = True
 
     def executions(self) -> list[str]:
-        """The root and every execution that received a broadcast in this run."""
-        return list(dict.fromkeys([self.main_execution_id, *self.known_executions]))
+        """The root, every execution broadcast to in this run, and (durable) any still marked running."""
+        found = [self.main_execution_id, *self.known_executions]
+        if self.store is not None:  # children that finished before a crash, when this run is a resume
+            found += [r["execution_id"] for r in self.store.list_executions("running")
+                      if r["main_execution_id"] == self.main_execution_id]
+        return list(dict.fromkeys(found))
 
     def start(self) -> None:
         """Record that the tree runs and what it will run first."""
@@ -248,18 +255,18 @@ _TREE_LOCKS = _TreeLocks()
 
 
 def run_tree(main_execution_id: str, items: Iterable[WorkItem], backends: Any, *,
-             steps: int = 0, limits: Limits | None = None, frames: list[deque[WorkItem]] | None = None,
-             usage: tuple[int, int] | None = None) -> None:
-    """Become the runner of a tree: drain its queue, starting with ``items`` (or stored ``frames``).
+             frames: list[deque[WorkItem]] | None = None) -> None:
+    """Become the runner of a tree: drain its queue, starting with ``items``.
 
-    A second runner of the same tree waits for the first (threads of this
-    process) or is refused while another process holds the tree's lease.
+    ``frames`` (a stored queue) makes this a resume: the interrupted call's step
+    count continues. A second runner of the same tree waits for the first
+    (threads of this process) or is refused while another process holds the
+    tree's lease.
     """
     with ExitStack() as stack:
         stack.enter_context(_TREE_LOCKS.hold(main_execution_id))
         stack.enter_context(held_lease(runtime_store(backends), main_execution_id))
-        runner = TreeRunner(main_execution_id, limits or _tree_limits(main_execution_id, backends), backends, steps)
-        runner.llm_calls, runner.tokens = usage if usage is not None else _tree_usage(main_execution_id)
+        runner = _new_runner(main_execution_id, backends, resuming=frames is not None)
         if frames is not None:
             runner.frames = frames or [deque()]
         runner.enqueue(items)
@@ -278,25 +285,27 @@ def run_tree(main_execution_id: str, items: Iterable[WorkItem], backends: Any, *
             _remember_usage(runner)
 
 
-def _tree_usage(main_execution_id: str) -> tuple[int, int]:
+def _new_runner(main_execution_id: str, backends: Any, *, resuming: bool) -> TreeRunner:
+    """A runner carrying what earlier calls left: limits, LLM usage and the activation sequence.
+
+    A durable store's committed tree state wins (it survives the process);
+    otherwise this process's memory of the tree, otherwise defaults.
+    """
     from soe.engine.budgets import usage_for_tree
 
-    return usage_for_tree(main_execution_id)
+    store = runtime_store(backends)
+    state = (store.load_tree(main_execution_id) if store is not None else None) or {}
+    limits = Limits(**state["limits"]) if state.get("limits") else limits_for_tree(main_execution_id)
+    usage = state.get("usage")
+    llm_calls, tokens = (usage["llm_calls"], usage["tokens"]) if usage else usage_for_tree(main_execution_id)
+    return TreeRunner(main_execution_id, limits, backends, steps=state.get("steps", 0) if resuming else 0,
+                      sequence=state.get("sequence", 0), llm_calls=llm_calls, tokens=tokens)
 
 
 def _remember_usage(runner: TreeRunner) -> None:
     from soe.engine.budgets import remember_usage
 
     remember_usage(runner)
-
-
-def _tree_limits(main_execution_id: str, backends: Any) -> Limits:
-    """Limits kept in this process, else the ones a durable store recorded with the tree."""
-    store = runtime_store(backends)
-    state = store.load_tree(main_execution_id) if store is not None else None
-    if state and state.get("limits"):
-        return Limits(**state["limits"])
-    return limits_for_tree(main_execution_id)
 
 
 def submit(main_execution_id: str, items: Iterable[WorkItem], backends: Any) -> None:

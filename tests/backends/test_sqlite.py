@@ -110,6 +110,19 @@ def test_context_round_trips_exactly_including_key_order(sb):
     assert str(got["numbers"][5]) == "-0.0"
 
 
+def test_long_histories_keep_their_order(sb):
+    values = [{"i": i} if i % 3 else f"v{i}" for i in range(5000)]
+    signals = [f"S{i}" for i in range(3000)]
+    sb.context.save_context("e", {"b": values[:10], "a": [],
+                                  "__operational__": {**new_operational("e"), "signals": signals}})
+    for value in values[10:]:
+        sb.context.append_to_field("e", "b", value)
+    sb.context.update_operational("e", "signals_broadcast", {"signals": ["LAST"]})
+    got = sb.context.get_context("e")
+    assert got["b"] == values and got["a"] == []
+    assert got["__operational__"]["signals"] == [*signals, "LAST"]
+
+
 def test_save_context_replaces_everything(sb):
     sb.context.save_context("e", ODD_CONTEXT)
     sb.context.save_context("e", {"only": [1], "__operational__": 5})
@@ -584,6 +597,7 @@ def _execution(sb, execution_id, main_id, status):
     _write_everything(sb, execution_id)
     sb.runtime.set_status(execution_id, main_id, status, "err" if status == "failed" else None)
     sb.runtime.journal_put(f"{execution_id}:call", 1)
+    sb.runtime.journal_put(f"{execution_id}/Node/1/llm/0", {"value": "x"})
     sb.runtime.journal_put(f"other-{execution_id}", 2, execution_id=execution_id)
     sb.runtime.acquire_lease(main_id, "owner", 60)
 
@@ -602,6 +616,7 @@ def test_prune_deletes_finished_trees(sb, db_path):
     for gone in ("done", "done-child"):
         assert _nothing_of(sb, gone)
         assert sb.runtime.journal_get(f"{gone}:call") is MISSING
+        assert sb.runtime.journal_get(f"{gone}/Node/1/llm/0") is MISSING
         assert sb.runtime.journal_get(f"other-{gone}") is MISSING
     assert sb.runtime.lease_is_fresh("done") is False
     assert sb.runtime.journal_get("done-unrelated") == 3
@@ -609,6 +624,7 @@ def test_prune_deletes_finished_trees(sb, db_path):
         assert sb.runtime.get_status(kept) is not None
         assert sb.context.get_context(kept) != {}
     assert sb.runtime.journal_get("bad:call") == 1
+    assert sb.runtime.journal_get("bad/Node/1/llm/0") == {"value": "x"}
 
     naive_future = datetime.now(timezone.utc).replace(tzinfo=None) + timedelta(minutes=1)
     assert sb.runtime.prune(naive_future, keep_failed=False) == 1

@@ -73,9 +73,9 @@ def test_required_files_and_subdirectory() -> None:
 
 def test_every_chapter_is_indexed() -> None:
     chapters = sorted(p.name for p in (REPO / "soe" / "docs").glob("guide_*.md"))
-    assert len(chapters) == 15
+    assert len(chapters) >= 19
     assert chapters[0] == "guide_00_getting_started.md"
-    assert chapters[-1] == "guide_14_runner_and_limits.md"
+    assert [f"guide_{i:02d}" for i in range(len(chapters))] == [name[:8] for name in chapters]
     for name in chapters:
         assert ITEMS[f"soe/docs/{name}"]["children"], name
 

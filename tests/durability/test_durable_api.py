@@ -153,3 +153,39 @@ def test_fan_out_of_64_children_writing_one_parent_field_on_sqlite(store):
                       max_concurrency=8, execution_id="fan")
     assert sorted(store.context.get_context(eid)["result"]) == list(range(64))
     assert get_execution_status(eid, store)["status"] == "completed"
+
+
+def test_children_finished_before_a_crash_are_completed_by_resume(store):
+    config = {
+        "parent": {"Spawn": {"node_type": "child", "event_triggers": ["START"], "child_workflow_name": "kid",
+                             "child_initial_signals": ["START"], "signals_to_parent": ["KID_DONE"]},
+                   "After": {"node_type": "_crash", "event_triggers": ["KID_DONE"]}},
+        "kid": {"Work": {"node_type": "router", "event_triggers": ["START"],
+                         "event_emissions": [{"signal_name": "KID_DONE"}]}},
+    }
+
+    class Crash(BaseException):
+        """Stands in for a kill: not an Exception, so nothing is committed as a failure."""
+
+    nodes, broadcast = create_all_nodes(store)
+    nodes["_crash"] = lambda eid, cfg: (_ for _ in ()).throw(Crash())
+    with pytest.raises(Crash):
+        orchestrate(config, "parent", ["START"], {}, store, broadcast, execution_id="root")
+    store.runtime.release_lease("root", store.runtime.lease_owner("root"))
+    running = [r["execution_id"] for r in list_executions(store, status="running")]
+    assert "root" in running and len(running) == 2
+    nodes["_crash"] = lambda eid, cfg: None
+    resume("root", store, broadcast)
+    assert list_executions(store, status="running") == []
+    assert {r["status"] for r in list_executions(store)} == {"completed"}
+
+
+def test_a_later_call_runs_a_journaled_node_again(store):
+    calls = []
+    config = {"wf": {"T": {"node_type": "tool", "tool_name": "tick", "event_triggers": ["START", "AGAIN"],
+                           "output_field": "ticks"}}}
+    nodes, broadcast = create_all_nodes(store, tools_registry={"tick": lambda: calls.append(1) or len(calls)})
+    orchestrate(config, "wf", ["START"], {}, store, broadcast, execution_id="again")
+    broadcast("again", ["AGAIN"])
+    assert len(calls) == 2
+    assert store.context.get_context("again")["ticks"] == [1, 2]

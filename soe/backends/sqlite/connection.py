@@ -52,7 +52,7 @@ class _Handle:
     def close(self) -> None:
         try:
             self.conn.close()
-        except sqlite3.Error:
+        except Exception:  # noqa: BLE001 - also runs from __del__, possibly at shutdown
             pass
 
     def __del__(self) -> None:

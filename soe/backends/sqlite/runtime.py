@@ -11,7 +11,8 @@ lock the same process holds, hence a second file.
 
 Journal keys are the runner's. ``prune`` deletes the entries recorded with a
 pruned ``execution_id`` and those whose key is a pruned execution id or starts
-with ``"<execution id>:"``.
+with ``"<execution id>/"`` (the runner's form) or ``"<execution id>:"``; an
+execution id never contains ``/``, so the prefix cannot match another id.
 """
 
 from __future__ import annotations
@@ -57,6 +58,11 @@ def _cutoff(older_than: datetime | timedelta) -> float:
     if older_than.tzinfo is None:
         older_than = older_than.replace(tzinfo=timezone.utc)
     return older_than.timestamp()
+
+
+def _key_range(execution_id: str, separator: str) -> tuple[str, str]:
+    """Bounds of the journal keys starting with ``<execution_id><separator>`` (an index range)."""
+    return execution_id + separator, execution_id + chr(ord(separator) + 1)
 
 
 def _status_record(row: Sequence[Any]) -> dict[str, Any]:
@@ -231,9 +237,9 @@ class SqliteRuntimeStore:
         with self._side.transaction() as conn:
             for execution_id in ids:
                 conn.execute("DELETE FROM journal WHERE execution_id = ? OR key = ? "
-                             "OR (key >= ? AND key < ?)",
-                             (execution_id, execution_id, execution_id + ":",
-                              execution_id + ";"))
+                             "OR (key >= ? AND key < ?) OR (key >= ? AND key < ?)",
+                             (execution_id, execution_id, *_key_range(execution_id, "/"),
+                              *_key_range(execution_id, ":")))
             conn.executemany("DELETE FROM leases WHERE main_execution_id = ?",
                              [(tree,) for tree in {*ids, *mains}])
 

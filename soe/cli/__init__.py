@@ -1,0 +1,19 @@
+"""The ``soe`` command line (``pip install soe-ai[cli]``): run, validate, lint, graph, inspect, resume, signal.
+
+This package is the only place that imports Typer and Rich, so the engine
+keeps its three dependencies; ``soe.cli.app`` explains how to install the
+extra when they are missing.
+"""
+
+from __future__ import annotations
+
+__all__ = ["CLI_EXTRA_MESSAGE", "main"]
+
+CLI_EXTRA_MESSAGE = "The soe command needs the cli extra: pip install soe-ai[cli]"
+
+
+def main() -> None:
+    """Run the ``soe`` command (see :func:`soe.cli.app.main`)."""
+    from soe.cli.app import main as app_main
+
+    app_main()

@@ -1,0 +1,485 @@
+"""The ``soe`` command: a thin shell over SOE's public API (Typer for arguments, Rich for output).
+
+Each command reads its inputs with :mod:`soe.cli.inputs`, calls the same
+functions a Python program would (``orchestrate``, ``resume``, the caller from
+``create_all_nodes``, ``get_execution_status``, the validators) and prints with
+:mod:`soe.cli.render`. Exit codes are the contract scripts rely on:
+0 completed (or nothing wrong), 1 the run failed (its context is still
+printed), 2 the input was bad and nothing ran, 130 interrupted.
+
+Typer and Rich come from the ``cli`` extra; without them ``soe`` prints how
+to install it instead of a traceback, and the engine never imports them.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+from soe._errors import SoeError, WorkflowValidationError
+from soe.cli import CLI_EXTRA_MESSAGE
+from soe.cli.inputs import (
+    DEFAULT_STORE,
+    apply_budgets,
+    build_initial_context,
+    close_store,
+    first_workflow,
+    load_tools,
+    missing_tools,
+    needs_llm,
+    open_store,
+    parse_context_pairs,
+    read_config,
+)
+
+try:
+    import typer
+    from rich.console import Console
+
+    from soe.cli import render
+except ModuleNotFoundError as exc:  # the cli extra is not installed
+    _MISSING: ModuleNotFoundError | None = exc
+else:
+    _MISSING = None
+
+__all__ = ["EXIT_BAD_INPUT", "EXIT_FAILED", "EXIT_INTERRUPTED", "EXIT_OK", "app", "main"]
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_BAD_INPUT = 2
+EXIT_INTERRUPTED = 130
+
+_BAD_INPUT_ERRORS = (SoeError, ValueError, OSError)
+
+
+# --------------------------------------------------------------------------- shared plumbing
+
+
+def _error_console() -> Console:
+    return Console(stderr=True, highlight=False)
+
+
+def _fail(message: str, code: int = EXIT_BAD_INPUT) -> NoReturn:
+    render.print_error(_error_console(), message)
+    raise typer.Exit(code)
+
+
+@contextmanager
+def _bad_input() -> Iterator[None]:
+    """Turn a user mistake (SoeError, ValueError, OSError) into ``Error: <Type>: <message>``, exit 2."""
+    try:
+        yield
+    except _BAD_INPUT_ERRORS as exc:
+        _fail(f"{type(exc).__name__}: {exc}")
+
+
+def _check_valid(text: str, filename: str) -> None:
+    """Refuse an invalid config before anything is stored, pointing at the line and column."""
+    from soe.validation.locate import validate_text
+
+    failure = validate_text(text, filename)
+    if failure is not None:
+        raise WorkflowValidationError(str(failure))
+
+
+def _workflow_to_start(text: str, requested: str | None) -> str:
+    """``--workflow`` if the config has it, else the first workflow."""
+    from soe.validation.graph import extract_workflows
+
+    if requested is None:
+        return first_workflow(text)
+    names = [str(name) for name in extract_workflows(text)]
+    if requested not in names:
+        raise WorkflowValidationError(f"Workflow '{requested}' not found in config. "
+                                      f"Available workflows: {', '.join(names)}")
+    return requested
+
+
+def _call_llm(spec: str | None, workflows: Any) -> Any:
+    """The ``call_llm`` for ``--llm``; refuses early when LLM nodes exist and none was given."""
+    from soe.llm.providers import llm_from_spec
+
+    if spec:
+        return llm_from_spec(spec)
+    if needs_llm(workflows):
+        raise ValueError("This workflow has llm or agent nodes: pass --llm SPEC "
+                        "(e.g. --llm echo offline, or --llm openai:gpt-4o-mini) or set SOE_LLM")
+    return None
+
+
+def _check_tools(workflows: Any, registry: dict[str, Any]) -> None:
+    """Refuse to start when a tool node or agent names a tool nobody provides."""
+    missing = missing_tools(workflows, registry)
+    if missing:
+        raise ValueError(f"Tools not found: {', '.join(missing)}; pass --tools MODULE:ATTR "
+                         "(a dict of tools, a callable or a list of callables)")
+
+
+@dataclass
+class _Session:
+    """Opened backends and node callers for one command, plus how the user named the store."""
+
+    backends: Any
+    broadcast: Callable[[str, list], None]
+    store: str
+
+    @property
+    def durable(self) -> bool:
+        return self.store.strip() != "memory"
+
+
+@contextmanager
+def _session(store: str, llm: str | None, tools: Sequence[str], workflows: Any = None, *,
+             must_exist: bool = False, registry_of: str | None = None) -> Iterator[_Session]:
+    """Open the store and build the node callers; the store is closed when the command ends.
+
+    ``registry_of`` names a stored execution whose registry decides whether ``--llm`` is needed.
+    """
+    from soe import create_all_nodes
+
+    call_llm: Any = None
+    with _bad_input():
+        registry = load_tools(tools)
+        if registry_of is None:  # checked before the store is created, so bad input leaves no trace
+            _check_tools(workflows, registry)
+            call_llm = _call_llm(llm, workflows)
+        backends = open_store(store, must_exist=must_exist)
+    try:
+        with _bad_input():
+            if registry_of is not None:
+                workflows = _stored_registry(backends, registry_of)
+                _check_tools(workflows, registry)
+                call_llm = _call_llm(llm, workflows)
+            _, broadcast = create_all_nodes(backends, call_llm=call_llm, tools_registry=registry)
+        yield _Session(backends, broadcast, store)
+    finally:
+        close_store(backends)
+
+
+def _stored_registry(backends: Any, execution_id: str) -> Any:
+    """A stored execution's workflows; unknown ids are bad input."""
+    registry = backends.workflow.get_workflows_registry(execution_id)
+    if not registry and not backends.context.get_context(execution_id):
+        raise ValueError(f"Execution '{execution_id}' not found in this store")
+    return registry
+
+
+def _screen(json_output: bool) -> tuple[render.Screen, str]:
+    """The output screen and the monitor mode: quiet for ``--json``, live on a terminal, else plain."""
+    screen = render.Screen(Console(highlight=False))
+    if json_output:
+        return screen, "quiet"
+    return screen, ("plain" if screen.plain else "live")
+
+
+def _report(session: _Session, execution_id: str, error: BaseException | None) -> render.RunReport:
+    from soe import get_execution_status
+
+    record = get_execution_status(execution_id, session.backends)
+    status = record["status"] if record else "completed"
+    if error is not None and not isinstance(error, KeyboardInterrupt):
+        status = "failed"
+    context = session.backends.context.get_context(execution_id) or {}
+    return render.RunReport(execution_id, status, dict(context), error)
+
+
+def _drive(session: _Session, execution_id: str, label: str, title: str, action: Callable[[], Any], *,
+           json_output: bool, history: bool) -> NoReturn:
+    """Run ``action`` under the monitor, then print the outcome and exit with its code.
+
+    An exception that left the execution's status untouched happened before
+    anything ran (unknown id, bad signal list...): that is bad input, exit 2.
+    One raised while the tree ran marks it failed: exit 1, context printed.
+    """
+    from soe import get_execution_status
+
+    screen, mode = _screen(json_output)
+    before = get_execution_status(execution_id, session.backends)
+    monitor = render.RunMonitor(screen.console, mode=mode, title=title, execution_id=execution_id, label=label)
+    if mode == "plain":
+        screen.line(title)
+    error: BaseException | None = None
+    try:
+        with monitor.watching(session.backends):
+            action()
+    except KeyboardInterrupt as exc:
+        error = exc
+    except Exception as exc:  # noqa: BLE001 - sorted into bad input or run failure just below
+        if get_execution_status(execution_id, session.backends) == before:
+            _fail(f"{type(exc).__name__}: {exc}")
+        error = exc
+    report = _report(session, execution_id, error)
+    _print_outcome(screen, report, monitor, session, json_output=json_output, history=history)
+    if isinstance(error, KeyboardInterrupt):
+        raise typer.Exit(EXIT_INTERRUPTED)
+    raise typer.Exit(EXIT_OK if report.status == "completed" else EXIT_FAILED)
+
+
+def _print_outcome(screen: render.Screen, report: render.RunReport, monitor: render.RunMonitor,
+                   session: _Session, *, json_output: bool, history: bool) -> None:
+    if json_output:
+        typer.echo(json.dumps(report.document(history=history), indent=2, ensure_ascii=False, default=str))
+        return
+    store = session.store if session.durable else None
+    render.print_report(screen, report, history=history, summary=monitor.summary(),
+                        elapsed=monitor.elapsed, store=store)
+    if isinstance(report.error, KeyboardInterrupt) and store is not None:
+        screen.line(f"interrupted: continue it with soe resume {report.execution_id} --store {store}",
+                    style="bold yellow")
+
+
+# --------------------------------------------------------------------------- options
+
+if _MISSING is None:
+    StoreOption = Annotated[str, typer.Option(
+        "--store", envvar="SOE_STORE", metavar="STORE",
+        help="Where executions are kept: sqlite:PATH, a directory (local files) or memory.")]
+    LlmOption = Annotated[str | None, typer.Option(
+        "--llm", envvar="SOE_LLM", metavar="SPEC", help="The model: echo (offline), openai:MODEL, anthropic:MODEL, litellm:MODEL.")]
+    ToolsOption = Annotated[list[str] | None, typer.Option(
+        "--tools", metavar="MODULE:ATTR", help="module:attribute (or path/file.py:attribute) naming a dict of tools or one callable; "
+                        "repeatable.")]
+    JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document instead of text.")]
+    HistoryOption = Annotated[bool, typer.Option("--history", help="Show every value of each field, not the last.")]
+    SignalOption = Annotated[list[str] | None, typer.Option("--signal", "-s", metavar="SIGNAL", help="Initial signal; repeatable (default START).")]
+    FilesArgument = Annotated[list[Path], typer.Argument(exists=True, dir_okay=False, metavar="FILE", help="Workflow YAML files.")]
+    FileArgument = Annotated[Path, typer.Argument(exists=True, dir_okay=False, metavar="FILE", help="A workflow YAML file.")]
+
+
+# --------------------------------------------------------------------------- commands
+
+
+def run(
+    file: FileArgument,
+    workflow: Annotated[str | None, typer.Option("--workflow", "-w", metavar="NAME", help="Workflow to start (default: the first).")] = None,
+    signal: SignalOption = None,
+    context: Annotated[list[str] | None, typer.Option(
+        "--context", "-c", metavar="KEY=VALUE", help="A string value; repeatable; wins over --context-file.")] = None,
+    context_file: Annotated[Path | None, typer.Option(
+        "--context-file", exists=True, dir_okay=False, metavar="FILE", help="JSON or YAML mapping of typed initial values.")] = None,
+    tools: ToolsOption = None,
+    llm: LlmOption = None,
+    store: StoreOption = DEFAULT_STORE,
+    max_concurrency: Annotated[int | None, typer.Option(min=1, metavar="N", help="Activations run at once (default 1).")] = None,
+    max_steps: Annotated[int | None, typer.Option(min=1, metavar="N", help="Node runs allowed (default 100000).")] = None,
+    max_llm_calls: Annotated[int | None, typer.Option(min=1, metavar="N", help="LLM requests allowed in the tree.")] = None,
+    max_tokens: Annotated[int | None, typer.Option(min=1, metavar="N", help="Reported tokens allowed in the tree.")] = None,
+    json_output: JsonOption = False,
+    history: HistoryOption = False,
+) -> None:
+    """Run a workflow file until it finishes, then print its context and execution id."""
+    from soe import orchestrate
+    from soe.validation.graph import extract_workflows
+
+    with _bad_input():
+        text = read_config(file)
+        _check_valid(text, str(file))
+        name = _workflow_to_start(text, workflow)
+        config = apply_budgets(text, max_llm_calls=max_llm_calls, max_tokens=max_tokens)
+        initial = build_initial_context(context_file, context or [])
+    execution_id = str(uuid.uuid4())
+    with _session(store, llm, tools or [], extract_workflows(text)) as session:
+        def start() -> None:
+            orchestrate(config, name, list(signal or ["START"]), initial, session.backends, session.broadcast,
+                        max_steps=max_steps, max_concurrency=max_concurrency, execution_id=execution_id)
+
+        title = f"soe run {file}: workflow {name}, execution {execution_id}, store {store}"
+        _drive(session, execution_id, name, title, start, json_output=json_output, history=history)
+
+
+def resume_command(
+    execution_id: Annotated[str, typer.Argument(metavar="EXECUTION_ID", help="The interrupted execution.")],
+    store: StoreOption = DEFAULT_STORE,
+    llm: LlmOption = None,
+    tools: ToolsOption = None,
+    json_output: JsonOption = False,
+    history: HistoryOption = False,
+) -> None:
+    """Continue an interrupted execution from its stored queue (completed nodes do not run again)."""
+    from soe import resume
+
+    with _session(store, llm, tools or [], must_exist=True, registry_of=execution_id) as session:
+        label = _workflow_name(session, execution_id)
+        title = f"soe resume {execution_id} (workflow {label}), store {store}"
+        _drive(session, execution_id, label, title,
+               lambda: resume(execution_id, session.backends, session.broadcast),
+               json_output=json_output, history=history)
+
+
+def signal_command(
+    execution_id: Annotated[str, typer.Argument(metavar="EXECUTION_ID", help="The stored execution to signal.")],
+    signals: Annotated[list[str], typer.Argument(metavar="SIGNAL", help="Signals to broadcast, in order.")],
+    store: StoreOption = DEFAULT_STORE,
+    llm: LlmOption = None,
+    tools: ToolsOption = None,
+    context: Annotated[list[str] | None, typer.Option(
+        "--context", "-c", metavar="KEY=VALUE", help="A string value appended to the context first (e.g. a person's answer).")] = None,
+    json_output: JsonOption = False,
+    history: HistoryOption = False,
+) -> None:
+    """Send signals to a stored execution: how a person answers a workflow that waits for them."""
+    with _bad_input():
+        updates = parse_context_pairs(context or [])
+    with _session(store, llm, tools or [], must_exist=True, registry_of=execution_id) as session:
+        label = _workflow_name(session, execution_id)
+        title = f"soe signal {execution_id} {' '.join(signals)} (workflow {label}), store {store}"
+
+        def send() -> None:
+            if updates:
+                _append_context(session.backends, execution_id, updates)
+            session.broadcast(execution_id, list(signals))
+
+        _drive(session, execution_id, label, title, send, json_output=json_output, history=history)
+
+
+def _append_context(backends: Any, execution_id: str, updates: dict[str, Any]) -> None:
+    """Append values the way a node would (the built-in ``soe_update_context`` does exactly that)."""
+    from soe.builtin_tools.soe_update_context import create_soe_update_context_tool
+
+    create_soe_update_context_tool(backends, execution_id)(updates)
+
+
+def _workflow_name(session: _Session, execution_id: str) -> str:
+    try:
+        return str(session.backends.workflow.get_current_workflow_name(execution_id) or execution_id[:8])
+    except Exception:  # noqa: BLE001 - only a label
+        return execution_id[:8]
+
+
+def validate(files: FilesArgument) -> None:
+    """Check workflow files against every validation rule: the first error per file, as file:line:col."""
+    from soe.validation.locate import validate_file
+
+    failed = False
+    for path in files:
+        with _bad_input():
+            failure = validate_file(path)
+        typer.echo(str(failure) if failure is not None else f"{path}: OK")
+        failed = failed or failure is not None
+    raise typer.Exit(EXIT_FAILED if failed else EXIT_OK)
+
+
+def lint(
+    files: FilesArgument,
+    signal: SignalOption = None,
+    context_field: Annotated[list[str] | None, typer.Option(
+        "--context-field", metavar="FIELD", help="A field the initial context provides; repeatable.")] = None,
+    strict: Annotated[bool, typer.Option("--strict", help="Exit 1 on warnings too.")] = False,
+) -> None:
+    """Find problems between nodes (unheard signals, unreachable triggers, loops...), each with a fix."""
+    from soe.validation.lint import has_errors, lint_file
+
+    screen, _ = _screen(False)
+    failed = False
+    for path in files:
+        with _bad_input():
+            findings = lint_file(path, initial_signals=signal or ["START"],
+                                 initial_context_fields=context_field or [])
+        render.print_findings(screen, findings, str(path))
+        failed = failed or has_errors(findings) or (strict and bool(findings))
+    raise typer.Exit(EXIT_FAILED if failed else EXIT_OK)
+
+
+def graph(
+    file: FileArgument,
+    format: Annotated[str, typer.Option("--format", "-f", metavar="FORMAT", help="mermaid or dot.")] = "mermaid",
+    signal: SignalOption = None,
+) -> None:
+    """Draw how signals flow between nodes, as Mermaid or Graphviz DOT text."""
+    from soe.validation.graph import to_dot, to_mermaid
+
+    renderers = {"mermaid": to_mermaid, "dot": to_dot}
+    with _bad_input():
+        if format not in renderers:
+            raise ValueError(f"Unknown --format '{format}': use mermaid or dot")
+        text = read_config(file)
+        _check_valid(text, str(file))
+        typer.echo(renderers[format](text, initial_signals=signal or ["START"]).rstrip("\n"))
+
+
+def inspect(
+    execution_id: Annotated[str, typer.Argument(metavar="EXECUTION_ID", help="The execution to show.")],
+    store: StoreOption = DEFAULT_STORE,
+    json_output: JsonOption = False,
+) -> None:
+    """Show a stored execution: status, context history, __operational__, timeline and registry revisions."""
+    with _bad_input():
+        backends = open_store(store, must_exist=True)
+    try:
+        with _bad_input():
+            inspection = _inspection(backends, execution_id)
+    finally:
+        close_store(backends)
+    if json_output:
+        typer.echo(json.dumps(inspection.document(), indent=2, ensure_ascii=False, default=str))
+        return
+    screen, _ = _screen(False)
+    render.print_inspection(screen, inspection)
+
+
+def _inspection(backends: Any, execution_id: str) -> render.Inspection:
+    from soe import get_execution_status, get_registry_revisions, list_executions
+
+    status = get_execution_status(execution_id, backends)
+    context = backends.context.get_context(execution_id) or {}
+    if status is None and not context:
+        raise ValueError(f"Execution '{execution_id}' not found in this store")
+    telemetry = backends.telemetry
+    events = list(telemetry.get_events(execution_id)) if telemetry is not None else []
+    main_id = (status or {}).get("main_execution_id") or execution_id
+    tree = [entry for entry in list_executions(backends) if entry.get("main_execution_id") == main_id]
+    return render.Inspection(execution_id, status, backends.workflow.get_current_workflow_name(execution_id),
+                             dict(context), events, get_registry_revisions(execution_id, backends), tree)
+
+
+# --------------------------------------------------------------------------- app
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            typer.echo(f"soe {version('soe-ai')}")
+        except PackageNotFoundError:
+            typer.echo("soe (version unknown)")
+        raise typer.Exit()
+
+
+def _root(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Print the version and exit.")] = False,
+) -> None:
+    """SOE, the Signal-driven Orchestration Engine: run, check and inspect YAML workflows."""
+
+
+def build_app() -> typer.Typer:
+    """The Typer application with every command registered."""
+    application = typer.Typer(name="soe", add_completion=False, no_args_is_help=True,
+                              pretty_exceptions_show_locals=False, rich_markup_mode=None)
+    application.callback()(_root)
+    application.command("run")(run)
+    application.command("validate")(validate)
+    application.command("lint")(lint)
+    application.command("graph")(graph)
+    application.command("inspect")(inspect)
+    application.command("resume")(resume_command)
+    application.command("signal")(signal_command)
+    return application
+
+
+app: Any = build_app() if _MISSING is None else None
+
+
+def main() -> None:
+    """Console-script entry point (``soe`` and ``python -m soe``)."""
+    if _MISSING is not None:
+        sys.stderr.write(f"{CLI_EXTRA_MESSAGE} (missing module: {_MISSING.name})\n")
+        raise SystemExit(EXIT_FAILED)
+    app(prog_name="soe")

@@ -1,0 +1,308 @@
+"""Turning command-line text into what the public API takes: backends, context, tools, config.
+
+Everything here is plain Python (no Typer, no Rich) so the rules for reading
+``--store``, ``--context``, ``--context-file`` and ``--tools`` can be tested and
+reused without a terminal. Every user mistake raises ``ValueError`` with a
+message that says what was expected; the command line turns it into exit 2.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import json
+import os
+import sys
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import yaml
+
+from soe.lib.yaml_parser import parse_yaml
+from soe.validation.graph import extract_workflows
+
+__all__ = [
+    "DEFAULT_STORE",
+    "LLM_NODE_TYPES",
+    "apply_budgets",
+    "build_initial_context",
+    "close_store",
+    "first_workflow",
+    "load_attribute",
+    "load_context_file",
+    "load_tools",
+    "missing_tools",
+    "needs_llm",
+    "open_store",
+    "parse_context_pairs",
+    "plain",
+    "read_config",
+    "user_fields",
+]
+
+DEFAULT_STORE = "sqlite:.soe/soe.db"
+"""Runs are kept by default, so ``soe inspect``/``resume``/``signal`` work on them afterwards."""
+
+LLM_NODE_TYPES = frozenset({"llm", "agent"})
+_SQLITE_PREFIX = "sqlite:"
+_MEMORY = "memory"
+
+
+# --------------------------------------------------------------------------- store
+
+
+def open_store(spec: str, *, must_exist: bool = False) -> Any:
+    """Backends for ``memory``, ``sqlite:PATH`` or a bare PATH (a local-file base directory).
+
+    ``must_exist`` is for commands that read an earlier run (inspect, resume,
+    signal): opening a store that is not there would silently create an empty
+    one and then report "not found", which hides a mistyped path.
+    """
+    from soe.local_backends import create_in_memory_backends, create_local_backends
+
+    spec = spec.strip()
+    if spec == _MEMORY:
+        if must_exist:
+            raise ValueError("The 'memory' store keeps nothing between commands; "
+                             "use --store sqlite:PATH or a directory")
+        return create_in_memory_backends()
+    if spec.startswith(_SQLITE_PREFIX):
+        return _open_sqlite(spec[len(_SQLITE_PREFIX):], must_exist)
+    if not spec:
+        raise ValueError("Empty --store: use 'memory', 'sqlite:PATH' or a directory")
+    if must_exist and not Path(spec).is_dir():
+        raise ValueError(f"No local-file store at '{spec}' (expected a directory)")
+    return create_local_backends(spec)
+
+
+def _open_sqlite(path: str, must_exist: bool) -> Any:
+    from soe.backends.sqlite import create_sqlite_backends
+
+    if not path:
+        raise ValueError("--store sqlite: needs a path, e.g. sqlite:.soe/soe.db")
+    if must_exist and not Path(path).is_file():
+        raise ValueError(f"No SQLite store at '{path}'")
+    return create_sqlite_backends(path)
+
+
+def close_store(backends: Any) -> None:
+    """Close what the store holds open (SQLite connections); other stores have nothing to close."""
+    close = getattr(backends, "close", None)
+    if callable(close):
+        close()
+
+
+# --------------------------------------------------------------------------- context
+
+
+def parse_context_pairs(pairs: Iterable[str]) -> dict[str, str]:
+    """``KEY=VALUE`` flags to a dict of strings; a later flag for the same key wins."""
+    context: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise ValueError(f"Invalid --context '{pair}': expected KEY=VALUE")
+        context[key] = value
+    return context
+
+
+def load_context_file(path: str | Path) -> dict[str, Any]:
+    """A JSON (``.json``) or YAML (anything else) file holding one mapping of typed values."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ValueError(f"Cannot read --context-file '{path}': {exc.strerror or exc}") from exc
+    try:
+        data = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
+    except (json.JSONDecodeError, yaml.YAMLError) as exc:
+        raise ValueError(f"Invalid --context-file '{path}': {exc}") from exc
+    if data is None:
+        return {}
+    if not isinstance(data, Mapping):
+        raise ValueError(f"--context-file '{path}' must hold a mapping of field names to values, "
+                         f"got {type(data).__name__}")
+    return dict(data)
+
+
+def build_initial_context(context_file: str | Path | None, pairs: Iterable[str]) -> dict[str, Any]:
+    """The file's values, then the ``--context`` flags on top (flags win)."""
+    context = load_context_file(context_file) if context_file else {}
+    context.update(parse_context_pairs(pairs))
+    return context
+
+
+# --------------------------------------------------------------------------- tools
+
+
+def _import_file(path: Path) -> ModuleType:
+    """Import a ``.py`` file as a module; its folder joins ``sys.path`` so it can import siblings."""
+    if not path.is_file():
+        raise ValueError(f"No such file: '{path}'")
+    folder = str(path.resolve().parent)
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
+    name = f"soe_cli_tools_{path.stem}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise ValueError(f"Cannot import '{path}'")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def _import_module(name: str) -> ModuleType:
+    """Import a dotted module name the way ``python -m`` would: the current folder comes first."""
+    cwd = os.getcwd()
+    if cwd not in sys.path:
+        sys.path.insert(0, cwd)
+    return importlib.import_module(name)
+
+
+def load_attribute(spec: str) -> Any:
+    """``package.module:attribute`` or ``path/to/file.py:attribute`` to the object it names."""
+    module_part, sep, attribute = spec.rpartition(":")
+    if not sep or not module_part or not attribute:
+        raise ValueError(f"Invalid --tools '{spec}': expected module:attribute "
+                         "(e.g. myproject.tools:TOOLS or examples/tools.py:TOOLS)")
+    try:
+        if module_part.endswith(".py") or os.sep in module_part or "/" in module_part:
+            target: Any = _import_file(Path(module_part))
+        else:
+            target = _import_module(module_part)
+        for part in attribute.split("."):
+            target = getattr(target, part)
+    except (ImportError, AttributeError) as exc:
+        raise ValueError(f"Cannot load --tools '{spec}': {exc}") from exc
+    return target
+
+
+def _tools_from(value: Any, spec: str) -> dict[str, Any]:
+    """A registry from a dict of tools, one callable, or a list of callables (keyed by name)."""
+    if isinstance(value, Mapping):
+        return dict(value)
+    if callable(value):
+        return {value.__name__: value}
+    if isinstance(value, (list, tuple)) and all(callable(item) for item in value):
+        return {item.__name__: item for item in value}
+    raise ValueError(f"--tools '{spec}' must name a dict of tools, a callable or a list of callables, "
+                     f"got {type(value).__name__}")
+
+
+def load_tools(specs: Sequence[str]) -> dict[str, Any]:
+    """One tools registry from every ``--tools`` flag; later flags win on a name clash.
+
+    Always a dict (possibly empty) so tool nodes can still call the built-in tools.
+    """
+    registry: dict[str, Any] = {}
+    for spec in specs:
+        registry.update(_tools_from(load_attribute(spec), spec))
+    return registry
+
+
+# --------------------------------------------------------------------------- config
+
+
+def read_config(path: str | Path) -> str:
+    """The config file's text (UTF-8)."""
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ValueError(f"Cannot read '{path}': {exc.strerror or exc}") from exc
+
+
+def first_workflow(config: Any) -> str:
+    """The workflow ``soe run`` starts when ``--workflow`` is not given: the first one."""
+    workflows = extract_workflows(config)
+    if not workflows:
+        raise ValueError("The config defines no workflow")
+    return str(next(iter(workflows)))
+
+
+def needs_llm(workflows: Mapping[Any, Any] | None) -> bool:
+    """Whether any node is an LLM or agent node, so running without ``--llm`` would fail later."""
+    return any(node.get("node_type") in LLM_NODE_TYPES for node in _nodes(workflows))
+
+
+def _nodes(workflows: Mapping[Any, Any] | None) -> list[Mapping[str, Any]]:
+    return [node for workflow in (workflows or {}).values() if isinstance(workflow, Mapping)
+            for node in workflow.values() if isinstance(node, Mapping)]
+
+
+def _tool_names_used(node: Mapping[str, Any]) -> list[Any]:
+    if node.get("node_type") == "tool":
+        return [node.get("tool_name")]
+    if node.get("node_type") == "agent" and isinstance(node.get("tools"), list):
+        return list(node["tools"])
+    return []
+
+
+def _function_name(entry: Any) -> str | None:
+    function = entry.get("function") if isinstance(entry, Mapping) else entry
+    return getattr(function, "__name__", None)
+
+
+def missing_tools(workflows: Mapping[Any, Any] | None, registry: Mapping[str, Any]) -> list[str]:
+    """Tool names that tool and agent nodes use but neither ``--tools`` nor the built-ins provide.
+
+    Checked before a run because a tool missing at run time fails the
+    execution for good (a forgotten ``--tools`` on ``soe resume`` would lose it).
+    """
+    from soe.builtin_tools import BUILTIN_TOOLS
+
+    known = set(BUILTIN_TOOLS) | set(registry) | {_function_name(entry) for entry in registry.values()}
+    missing: list[str] = []
+    for node in _nodes(workflows):
+        for name in _tool_names_used(node):
+            if isinstance(name, str) and name not in known and name not in missing:
+                missing.append(name)
+    return missing
+
+
+def apply_budgets(config: Any, **budgets: int | None) -> Any:
+    """The config with ``limits`` budgets set from flags; unchanged when no flag is given.
+
+    The engine reads ``max_llm_calls``/``max_tokens`` only from config ``limits``,
+    so a flag is written there, winning over the file's value.
+    """
+    given = {name: value for name, value in budgets.items() if value is not None}
+    if not given:
+        return config
+    parsed = parse_yaml(config)
+    if not isinstance(parsed, Mapping):
+        return config  # let orchestrate report the shape error
+    limits = parsed.get("limits")
+    merged = dict(limits) if isinstance(limits, Mapping) else {}
+    merged.update(given)
+    return {**parsed, "limits": merged}
+
+
+# --------------------------------------------------------------------------- results
+
+
+def plain(value: Any) -> Any:
+    """JSON-ready data: mappings to dicts, sequences to lists, anything else unknown to ``str``."""
+    if isinstance(value, Mapping):
+        return {str(key): plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [plain(item) for item in value]
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    return str(value)
+
+
+def user_fields(context: Mapping[str, Any] | None, *, history: bool = False) -> dict[str, Any]:
+    """The context without engine fields (``__``): last value per field, or every value."""
+    fields: dict[str, Any] = {}
+    for key, values in (context or {}).items():
+        if str(key).startswith("__"):
+            continue
+        if isinstance(values, list):
+            fields[key] = plain(values) if history else plain(values[-1] if values else None)
+        else:
+            fields[key] = plain(values)
+    return fields

@@ -1,0 +1,490 @@
+"""What the ``soe`` command prints: a live view of a run, results, findings and inspections.
+
+Two audiences read this output. A person at a terminal gets Rich tables and a
+live panel that follows the run; a pipe, a CI log or a test gets plain lines
+that are stable, greppable and never wrapped or boxed. :class:`Screen` makes
+that choice once, so every command renders the same data both ways.
+
+The live view learns what happens from telemetry: :class:`RunMonitor` puts a
+tap in front of ``backends.telemetry`` for the length of the run, so it sees
+the events of the whole tree (children log on their own execution ids) the
+moment they are logged, without polling the store.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections import Counter, deque
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from rich import box
+from rich.console import Console, Group, RenderableType
+from rich.live import Live
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from soe.cli.inputs import plain, user_fields
+
+__all__ = [
+    "Inspection",
+    "RunMonitor",
+    "RunReport",
+    "Screen",
+    "TelemetryTap",
+    "print_error",
+    "print_findings",
+    "print_inspection",
+    "print_report",
+    "short",
+]
+
+_VALUE_WIDTH = 100
+_RECENT_LINES = 12
+EventListener = Callable[[str, str, Mapping[str, Any]], None]
+
+
+def short(value: Any, width: int = _VALUE_WIDTH) -> str:
+    """One line for a value: strings as they are, everything else as compact JSON, cut to ``width``."""
+    text = value if isinstance(value, str) else json.dumps(plain(value), ensure_ascii=False, default=str)
+    text = text.replace("\r", "").replace("\n", "\\n")
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}" if count == 1 else f"{count} {word}s"
+
+
+# --------------------------------------------------------------------------- screen
+
+
+class Screen:
+    """A console plus the choice between Rich rendering (terminal) and plain lines (anything else)."""
+
+    def __init__(self, console: Console, *, plain_text: bool | None = None) -> None:
+        self.console = console
+        terminal = console.is_terminal and not console.is_dumb_terminal
+        self.plain = (not terminal) if plain_text is None else plain_text
+
+    def line(self, text: str = "", style: str | None = None) -> None:
+        """One line, never wrapped or interpreted as markup."""
+        if self.plain:
+            self.console.out(text, highlight=False)
+        else:
+            self.console.print(Text(text, style=style or ""), soft_wrap=True)
+
+    def table(self, title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]], *,
+              header: bool = True) -> None:
+        """A titled table; in plain mode, space-aligned columns under the title."""
+        cells = [[str(cell) for cell in row] for row in rows]
+        if self.plain:
+            self._plain_table(title, list(columns) if header else None, cells)
+            return
+        table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, show_header=header)
+        for index, column in enumerate(columns):
+            table.add_column(column, overflow="fold", no_wrap=index < len(columns) - 1)
+        for row in cells:
+            table.add_row(*(Text(cell) for cell in row))
+        self.console.print(table)
+
+    def _plain_table(self, title: str, header: list[str] | None, rows: list[list[str]]) -> None:
+        self.console.out(title, highlight=False)
+        body = ([header] if header else []) + rows
+        if not body:
+            self.console.out("  (none)", highlight=False)
+            return
+        widths = [max(len(row[i]) for row in body if i < len(row)) for i in range(len(body[0]))]
+        for row in body:
+            padded = [cell.ljust(widths[i]) for i, cell in enumerate(row[:-1])] + row[-1:]
+            self.console.out(("  " + "  ".join(padded)).rstrip(), highlight=False)
+
+
+def print_error(console: Console, message: str) -> None:
+    """``Error: <message>`` on the error console, unwrapped so the message stays one line."""
+    console.print(Text.assemble(("Error: ", "bold red"), message), soft_wrap=True, highlight=False)
+
+
+# --------------------------------------------------------------------------- live view
+
+
+class TelemetryTap:
+    """Stands in for a telemetry backend: logs to it, then tells a listener what was logged."""
+
+    def __init__(self, inner: Any, listener: EventListener) -> None:
+        self._inner = inner
+        self._listener = listener
+
+    def log_event(self, execution_id: str, event_type: str, **event_data: Any) -> None:
+        self._inner.log_event(execution_id, event_type, **event_data)
+        try:
+            self._listener(execution_id, event_type, event_data.get("context") or {})
+        except Exception:  # noqa: BLE001 - a display problem must never fail the run
+            pass
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
+@dataclass
+class _Tally:
+    """What the run did so far, as the live view and the summary line show it."""
+
+    nodes: dict[tuple[str, str], list[Any]] = field(default_factory=dict)
+    counts: Counter = field(default_factory=Counter)
+    recent: deque = field(default_factory=lambda: deque(maxlen=_RECENT_LINES))
+
+
+class RunMonitor:
+    """Follows one execution tree through its telemetry and shows it as it runs.
+
+    ``mode`` is ``live`` (a Rich panel refreshed in place), ``plain`` (one line
+    per event, for logs) or ``quiet`` (nothing, for ``--json``).
+    """
+
+    def __init__(self, console: Console, *, mode: str, title: str, execution_id: str, label: str) -> None:
+        self.console = console
+        self.mode = mode
+        self.title = title
+        self.main_id = execution_id
+        self._labels = {execution_id: label}
+        self._last_node: dict[str, str] = {}
+        self._per_workflow: Counter = Counter()
+        self._tally = _Tally()
+        self._lock = threading.Lock()
+        self._started = time.monotonic()
+
+    @property
+    def elapsed(self) -> float:
+        return time.monotonic() - self._started
+
+    @contextmanager
+    def watching(self, backends: Any) -> Iterator[None]:
+        """Tap the backends' telemetry for the block (live panel on a terminal)."""
+        original = getattr(backends, "telemetry", None)
+        if original is not None:
+            backends.telemetry = TelemetryTap(original, self.on_event)
+        self._started = time.monotonic()
+        try:
+            if self.mode == "live":
+                with Live(console=self.console, get_renderable=self.renderable, refresh_per_second=8,
+                          transient=False):
+                    yield
+            else:
+                yield
+        finally:
+            if original is not None:
+                backends.telemetry = original
+
+    def on_event(self, execution_id: str, event_type: str, data: Mapping[str, Any]) -> None:
+        """Count the event and, in plain mode, print its line."""
+        with self._lock:
+            text = self._describe(execution_id, event_type, data)
+            if text is None:
+                return
+            if execution_id != self.main_id:
+                text += f"  [{self._label(execution_id)}]"
+            line = f"{self.elapsed:8.3f}s  {text}"
+            if self.mode == "plain":
+                self.console.out(line, highlight=False)
+            self._tally.recent.append(line)
+
+    def _label(self, execution_id: str) -> str:
+        return self._labels.get(execution_id) or execution_id[:8]
+
+    def _describe(self, execution_id: str, event_type: str, data: Mapping[str, Any]) -> str | None:
+        """The line for an event (``None``: counted or ignored, not shown); updates the tally."""
+        handler = _DESCRIBERS.get(event_type)
+        return handler(self, execution_id, data) if handler is not None else None
+
+    # Each describer: (monitor, execution id, event data) -> line or None.
+
+    def _started_execution(self, execution_id: str, data: Mapping[str, Any]) -> str | None:
+        if execution_id in self._labels:
+            return None
+        workflow = str(data.get("workflow_name"))
+        self._per_workflow[workflow] += 1
+        self._labels[execution_id] = f"{workflow}#{self._per_workflow[workflow]}"
+        self._tally.counts["children"] += 1
+        return f"child    {workflow} started"
+
+    def _signals(self, execution_id: str, data: Mapping[str, Any]) -> str:
+        signals = [str(signal) for signal in data.get("signals") or []]
+        self._tally.counts["signals"] += len(signals)
+        return f"signals  {', '.join(signals)}"
+
+    def _node(self, execution_id: str, data: Mapping[str, Any]) -> str | None:
+        if "tool" in data:
+            details = ", ".join(f"{k}={v}" for k, v in data.items() if k != "tool")
+            return f"builtin  {data['tool']}" + (f" ({details})" if details else "")
+        if "node_name" not in data:
+            return None
+        node, node_type = str(data["node_name"]), str(data.get("node_type"))
+        self._last_node[execution_id] = node
+        row = self._tally.nodes.setdefault((self._label(execution_id), node), [node_type, 0])
+        row[1] += 1
+        self._tally.counts["nodes"] += 1
+        return f"node     {node} ({node_type})"
+
+    def _llm(self, execution_id: str, data: Mapping[str, Any]) -> str:
+        self._tally.counts["llm_calls"] += 1
+        node = self._last_node.get(execution_id, "?")
+        stage = data.get("stage")
+        return f"llm      {node}" + (f" ({stage} stage)" if stage else "")
+
+    def _usage(self, execution_id: str, data: Mapping[str, Any]) -> None:
+        tokens = int(data.get("prompt_tokens") or 0) + int(data.get("completion_tokens") or 0)
+        self._tally.counts["tokens"] += tokens
+        return None
+
+    def _tool(self, execution_id: str, data: Mapping[str, Any]) -> str:
+        self._tally.counts["tool_calls"] += 1
+        if "meta_tool" in data:
+            return f"tool     {data.get('invoked_tool')} (via soe_call_tool)"
+        return f"tool     {data.get('tool_name')}"
+
+    def _agent_tool(self, execution_id: str, data: Mapping[str, Any]) -> str:
+        self._tally.counts["tool_calls"] += 1
+        return f"tool     {data.get('tool_name')} (agent {data.get('node_name')})"
+
+    def _error(self, execution_id: str, data: Mapping[str, Any]) -> str:
+        self._tally.counts["errors"] += 1
+        return f"error    {short(data.get('error', data), 120)}"
+
+    def _missing_tool(self, execution_id: str, data: Mapping[str, Any]) -> str:
+        self._tally.counts["errors"] += 1
+        return f"error    agent {data.get('node_name')}: no tool '{data.get('tool_name')}'"
+
+    def _to_parent(self, execution_id: str, data: Mapping[str, Any]) -> str:
+        return f"parent   {', '.join(str(s) for s in data.get('signals') or [])} sent to the parent"
+
+    def _empty_fan_out(self, execution_id: str, data: Mapping[str, Any]) -> str:
+        return f"note     {data.get('node_name')}: '{data.get('fan_out_field')}' is empty, no child started"
+
+    def _step_budget(self, execution_id: str, data: Mapping[str, Any]) -> str:
+        return f"error    step budget of {data.get('max_steps')} node runs spent"
+
+    # ---------------------------------------------------------------- summaries
+
+    def summary(self) -> str:
+        """``2 nodes, 1 LLM call, ...`` for the status line."""
+        counts = self._tally.counts
+        parts = [_plural(counts["nodes"], "node"), _plural(counts["llm_calls"], "LLM call"),
+                 _plural(counts["tool_calls"], "tool call")]
+        if counts["children"]:
+            parts.append(_plural(counts["children"], "child execution"))
+        if counts["tokens"]:
+            parts.append(_plural(counts["tokens"], "token"))
+        return ", ".join(parts)
+
+    def renderable(self) -> RenderableType:
+        """The live panel: nodes run so far, the latest events, the counters."""
+        with self._lock:
+            nodes = Table(box=box.SIMPLE_HEAD, expand=False)
+            for column in ("execution", "node", "type", "runs"):
+                nodes.add_column(column)
+            for (label, node), (node_type, runs) in self._tally.nodes.items():
+                nodes.add_row(label, node, node_type, str(runs))
+            recent = Text("\n".join(self._tally.recent), style="dim")
+            footer = Text(f"{self.elapsed:.1f}s · {self.summary()} · {self._tally.counts['signals']} signals")
+        return Panel(Group(nodes, recent, footer), title=self.title, title_align="left")
+
+
+_DESCRIBERS: dict[str, Callable[[RunMonitor, str, Mapping[str, Any]], str | None]] = {
+    "orchestration_start": RunMonitor._started_execution,
+    "signals_broadcast": RunMonitor._signals,
+    "node_execution": RunMonitor._node,
+    "llm_call": RunMonitor._llm,
+    "llm_usage": RunMonitor._usage,
+    "tool_call": RunMonitor._tool,
+    "agent_tool_call": RunMonitor._agent_tool,
+    "agent_tool_not_found": RunMonitor._missing_tool,
+    "node_error": RunMonitor._error,
+    "template_security_error": RunMonitor._error,
+    "signals_to_parent": RunMonitor._to_parent,
+    "child_fan_out_empty": RunMonitor._empty_fan_out,
+    "step_budget_exceeded": RunMonitor._step_budget,
+}
+
+
+# --------------------------------------------------------------------------- results
+
+
+@dataclass
+class RunReport:
+    """How a run, resume or signal ended: what ``--json`` prints and the human view shows."""
+
+    execution_id: str
+    status: str
+    context: dict[str, Any]
+    error: BaseException | None = None
+
+    def document(self, *, history: bool) -> dict[str, Any]:
+        """The ``--json`` document."""
+        error = None if self.error is None else {"type": type(self.error).__name__,
+                                                  "message": str(self.error)}
+        return {
+            "execution_id": self.execution_id,
+            "status": self.status,
+            "context": user_fields(self.context, history=history),
+            "operational": plain(self.context.get("__operational__")),
+            "error": error,
+        }
+
+
+def _context_rows(context: Mapping[str, Any], history: bool) -> list[list[str]]:
+    rows: list[list[str]] = []
+    for key, value in user_fields(context, history=history).items():
+        if history and isinstance(value, list):
+            rows.extend([key if i == 0 else "", f"[{i}]", short(item)] for i, item in enumerate(value))
+        else:
+            rows.append([key, short(value)])
+    return rows
+
+
+def print_report(screen: Screen, report: RunReport, *, history: bool, summary: str, elapsed: float,
+                 store: str | None) -> None:
+    """Status line, the context (last values, or every value with ``history``) and the execution id."""
+    ok = report.status == "completed"
+    status = f"{report.status} in {elapsed:.3f}s: {summary}"
+    screen.line(status, style="bold green" if ok else "bold yellow")
+    if report.error is not None:
+        message = str(report.error)
+        name = type(report.error).__name__
+        screen.line(f"{name}: {message}" if message else name, style="bold red")
+    screen.line()
+    columns = ("field", "#", "value") if history else ("field", "value")
+    screen.table("Context", columns, _context_rows(report.context, history), header=False)
+    screen.line()
+    screen.line(f"execution {report.execution_id}", style="bold")
+    if store is not None:
+        screen.line(f"inspect it: soe inspect {report.execution_id} --store {store}", style="dim")
+
+
+# --------------------------------------------------------------------------- lint
+
+
+def print_findings(screen: Screen, findings: Sequence[Any], filename: str) -> None:
+    """Lint findings: one ``Finding.format`` line each in plain mode, a table on a terminal."""
+    if not findings:
+        screen.line(f"{filename}: no findings", style="green")
+        return
+    if screen.plain:
+        for finding in findings:
+            screen.line(finding.format(filename))
+        return
+    rows = [[f"{filename}:{f.line}:{f.column}" if f.line is not None else filename, f.severity, f.code,
+             "/".join(str(p) for p in (f.workflow, f.node) if p is not None), f.message, f.hint]
+            for f in findings]
+    screen.table(filename, ("location", "severity", "code", "where", "message", "fix"), rows)
+
+
+# --------------------------------------------------------------------------- inspect
+
+
+@dataclass
+class Inspection:
+    """Everything ``soe inspect`` shows about one stored execution."""
+
+    execution_id: str
+    status: dict[str, Any] | None
+    workflow: str | None
+    context: dict[str, Any]
+    events: list[dict[str, Any]]
+    revisions: list[dict[str, Any]]
+    tree: list[dict[str, Any]]
+
+    def document(self) -> dict[str, Any]:
+        """The ``--json`` document of ``soe inspect``."""
+        return plain({
+            "execution_id": self.execution_id,
+            "status": self.status,
+            "workflow": self.workflow,
+            "context": user_fields(self.context, history=True),
+            "operational": self.context.get("__operational__"),
+            "parent": self.context.get("__parent__"),
+            "events": self.events,
+            "revisions": self.revisions,
+            "tree": self.tree,
+        })
+
+
+def _time_of(stamp: Any) -> str:
+    """``HH:MM:SS.mmm`` from a §12.1 timestamp."""
+    text = str(stamp or "")
+    clock = text.partition("T")[2].rstrip("Z")
+    return clock[:12] if clock else text
+
+
+def _event_rows(events: Sequence[Mapping[str, Any]]) -> list[list[str]]:
+    rows = []
+    for index, event in enumerate(events):
+        data = event.get("context")
+        if data is None:
+            data = {k: v for k, v in event.items() if k not in ("event_type", "timestamp")}
+        rows.append([str(index), _time_of(event.get("timestamp")), str(event.get("event_type")),
+                     short(data, 100)])
+    return rows
+
+
+def _revision_rows(revisions: Sequence[Mapping[str, Any]]) -> list[list[str]]:
+    rows = []
+    for revision in revisions:
+        changes = ", ".join(f"{d.get('op')} {d.get('path')}" for d in revision.get("diff") or [])
+        rows.append([str(revision.get("revision")), str(revision.get("author")),
+                     str(revision.get("operation")), _time_of(revision.get("timestamp")), changes])
+    return rows
+
+
+def _operational_rows(operational: Mapping[str, Any]) -> list[list[str]]:
+    rows = []
+    for key, value in operational.items():
+        if key == "nodes" and isinstance(value, Mapping):
+            value = ", ".join(f"{name}×{count}" for name, count in value.items())
+        elif key == "signals" and isinstance(value, list):
+            value = ", ".join(str(signal) for signal in value)
+        rows.append([str(key), short(value)])
+    return rows
+
+
+def _header_rows(inspection: Inspection) -> list[list[str]]:
+    status = inspection.status or {}
+    rows = [["execution", inspection.execution_id],
+            ["status", str(status.get("status", "unknown (this store keeps no statuses)"))],
+            ["workflow", str(inspection.workflow)]]
+    main_id = status.get("main_execution_id")
+    if main_id and main_id != inspection.execution_id:
+        rows.append(["main execution", str(main_id)])
+    parent = inspection.context.get("__parent__")
+    if isinstance(parent, Mapping) and parent.get("parent_execution_id"):
+        rows.append(["parent", str(parent["parent_execution_id"])])
+    if status.get("updated_at"):
+        rows.append(["updated", str(status["updated_at"])])
+    if status.get("error"):
+        rows.append(["error", str(status["error"])])
+    return rows
+
+
+def print_inspection(screen: Screen, inspection: Inspection) -> None:
+    """Status, context with history, ``__operational__``, timeline, revisions and the tree."""
+    screen.table("Execution", ("", ""), _header_rows(inspection), header=False)
+    screen.line()
+    screen.table("Context (every value, oldest first)", ("field", "#", "value"),
+                 _context_rows(inspection.context, True), header=False)
+    screen.line()
+    screen.table("__operational__", ("", ""),
+                 _operational_rows(inspection.context.get("__operational__") or {}), header=False)
+    screen.line()
+    screen.table("Timeline", ("#", "time", "event", "data"), _event_rows(inspection.events))
+    screen.line()
+    screen.table("Registry revisions", ("rev", "author", "operation", "time", "changes"),
+                 _revision_rows(inspection.revisions))
+    others = [entry for entry in inspection.tree if entry.get("execution_id") != inspection.execution_id]
+    if others:
+        screen.line()
+        screen.table("Other executions in this tree", ("execution", "status"),
+                     [[str(e.get("execution_id")), str(e.get("status"))] for e in others])
