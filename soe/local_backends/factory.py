@@ -36,7 +36,7 @@ _DIR_KEYS = (
 _SUBDIRS = ("contexts", "workflows", "telemetry", "conversations", "schemas", "identities")
 _KEYWORD_DEFAULTS: dict[str, StrPath | None] = {
     key: (None if sub == "telemetry" else f"./orchestration_data/{sub}")
-    for key, sub in zip(_DIR_KEYS, _SUBDIRS)
+    for key, sub in zip(_DIR_KEYS, _SUBDIRS, strict=True)
 }
 
 
@@ -103,7 +103,7 @@ def create_local_backends(
     """
     given = (context_storage_dir, workflow_storage_dir, telemetry_storage_dir,
              conversation_history_storage_dir, context_schema_storage_dir, identity_storage_dir)
-    explicit = {key: value for key, value in zip(_DIR_KEYS, given) if value is not _UNSET}
+    explicit = {key: value for key, value in zip(_DIR_KEYS, given, strict=True) if value is not _UNSET}
     if schema_storage_dir is not _UNSET:
         if "context_schema_storage_dir" in explicit:
             raise TypeError("create_local_backends() got both 'context_schema_storage_dir' "
@@ -131,9 +131,9 @@ def _positional_dirs(directories: tuple, explicit: dict[str, Any]) -> dict[str, 
             raise TypeError("create_local_backends() base directory must be a path, "
                             f"not {directories[0]!r}")
         base = Path(directories[0])
-        return {key: base / sub for key, sub in zip(_DIR_KEYS, _SUBDIRS)}
+        return {key: base / sub for key, sub in zip(_DIR_KEYS, _SUBDIRS, strict=True)}
     chosen = dict(_KEYWORD_DEFAULTS)
-    for key, value in zip(_DIR_KEYS, directories):
+    for key, value in zip(_DIR_KEYS, directories, strict=False):
         if key in explicit:
             raise TypeError(f"create_local_backends() got multiple values for argument '{key}'")
         chosen[key] = value
