@@ -21,6 +21,7 @@ from typing import Any
 import yaml
 
 from soe.backends._ids import check_id
+from soe.backends._keyed_objects import ContextSchemaMethods, IdentityMethods
 from soe.backends._snapshot import thaw
 from soe.lib.context_fields import set_field
 from soe.lib.operational import apply_operational_event
@@ -245,7 +246,7 @@ class _CachedYamlBackend(_FileBackend):
             _atomic_write(path, yaml.dump(thaw(value), default_flow_style=False))
             self._cache[execution_id] = value
 
-    def _load(self, execution_id: str) -> Any:
+    def _get(self, execution_id: str) -> Any:
         path = self._path(execution_id, ".yaml")
         with self._lock:
             if execution_id in self._cache:
@@ -258,7 +259,7 @@ class _CachedYamlBackend(_FileBackend):
             return value
 
     def _entry(self, execution_id: str, name: str) -> Any:
-        stored = self._load(execution_id)
+        stored = self._get(execution_id)
         return stored.get(name) if isinstance(stored, dict) else None
 
     def _forget(self, execution_id: str) -> tuple[bool, bool]:
@@ -273,25 +274,15 @@ class _CachedYamlBackend(_FileBackend):
             return cached, True
 
 
-class LocalContextSchemaBackend(_CachedYamlBackend):
+class LocalContextSchemaBackend(ContextSchemaMethods, _CachedYamlBackend):
     """Context schemas (field name -> definition) as YAML."""
 
     def __init__(self, storage_dir: StrPath = "./orchestration_data/schemas") -> None:
         super().__init__(storage_dir)
 
-    def save_context_schema(self, execution_id: str, schema: dict) -> None:
-        self._save(execution_id, schema)
-
-    def get_context_schema(self, execution_id: str) -> dict | None:
-        return self._load(execution_id)
-
     def delete_context_schema(self, execution_id: str) -> bool:
         """``True`` only if a file was deleted (a cache-only entry does not count)."""
         return self._forget(execution_id)[1]
-
-    def get_field_schema(self, execution_id: str, field_name: str) -> Any:
-        """The field's definition, or ``None`` when there is no schema or no such field."""
-        return self._entry(execution_id, field_name)
 
     def cleanup_all(self) -> None:
         with self._lock:
@@ -300,20 +291,11 @@ class LocalContextSchemaBackend(_CachedYamlBackend):
             self._cache.clear()
 
 
-class LocalIdentityBackend(_CachedYamlBackend):
+class LocalIdentityBackend(IdentityMethods, _CachedYamlBackend):
     """Identities (name -> system prompt) as YAML."""
 
     def __init__(self, storage_dir: StrPath = "./orchestration_data/identities") -> None:
         super().__init__(storage_dir)
-
-    def save_identities(self, execution_id: str, identities: dict) -> None:
-        self._save(execution_id, identities)
-
-    def get_identities(self, execution_id: str) -> dict | None:
-        return self._load(execution_id)
-
-    def get_identity(self, execution_id: str, name: str) -> str | None:
-        return self._entry(execution_id, name)
 
     def delete_identities(self, execution_id: str) -> bool:
         """``True`` if the identities were cached or had a file."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+from soe.backends._keyed_objects import ContextSchemaMethods, IdentityMethods
 from soe.backends._snapshot import FrozenDict, fast_copy, freeze
 from soe.lib.context_fields import is_internal, set_field
 from soe.lib.operational import apply_operational_event
@@ -260,34 +261,10 @@ class _ObjectStore:
             self._objects.clear()
 
 
-class InMemoryContextSchemaBackend(_ObjectStore):
+class InMemoryContextSchemaBackend(ContextSchemaMethods, _ObjectStore):
     """Context schemas (field name -> definition) per execution id."""
 
-    def save_context_schema(self, execution_id: str, schema: dict) -> None:
-        self._save(execution_id, schema)
 
-    def get_context_schema(self, execution_id: str) -> dict | None:
-        return self._get(execution_id)
-
-    def delete_context_schema(self, execution_id: str) -> bool:
-        return self._delete(execution_id)
-
-    def get_field_schema(self, execution_id: str, field_name: str) -> Any:
-        """The field's definition, or ``None`` when there is no schema or no such field."""
-        return self._entry(execution_id, field_name)
-
-
-class InMemoryIdentityBackend(_ObjectStore):
+class InMemoryIdentityBackend(IdentityMethods, _ObjectStore):
     """Identities (name -> system prompt) per execution id."""
 
-    def save_identities(self, execution_id: str, identities: dict) -> None:
-        self._save(execution_id, identities)
-
-    def get_identities(self, execution_id: str) -> dict | None:
-        return self._get(execution_id)
-
-    def get_identity(self, execution_id: str, name: str) -> str | None:
-        return self._entry(execution_id, name)
-
-    def delete_identities(self, execution_id: str) -> bool:
-        return self._delete(execution_id)

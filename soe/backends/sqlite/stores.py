@@ -15,6 +15,7 @@ from collections import OrderedDict
 from typing import Any
 
 from soe.backends._ids import check_id
+from soe.backends._keyed_objects import ContextSchemaMethods, IdentityMethods
 from soe.backends._snapshot import FrozenDict, freeze
 from soe.backends.sqlite.codec import decode, decode_many, encode
 from soe.backends.sqlite.connection import SqliteDatabase
@@ -232,38 +233,14 @@ class _JsonObjectStore:
             conn.execute(f"DELETE FROM {self._table}")
 
 
-class SqliteContextSchemaBackend(_JsonObjectStore):
+class SqliteContextSchemaBackend(ContextSchemaMethods, _JsonObjectStore):
     """Context schemas (field name -> definition) per execution id."""
 
     _table = "context_schemas"
 
-    def save_context_schema(self, execution_id: str, schema: dict) -> None:
-        self._save(execution_id, schema)
 
-    def get_context_schema(self, execution_id: str) -> dict | None:
-        return self._get(execution_id)
-
-    def delete_context_schema(self, execution_id: str) -> bool:
-        return self._delete(execution_id)
-
-    def get_field_schema(self, execution_id: str, field_name: str) -> Any:
-        """The field's definition, or ``None`` when there is no schema or no such field."""
-        return self._entry(execution_id, field_name)
-
-
-class SqliteIdentityBackend(_JsonObjectStore):
+class SqliteIdentityBackend(IdentityMethods, _JsonObjectStore):
     """Identities (name -> system prompt) per execution id."""
 
     _table = "identities"
 
-    def save_identities(self, execution_id: str, identities: dict) -> None:
-        self._save(execution_id, identities)
-
-    def get_identities(self, execution_id: str) -> dict | None:
-        return self._get(execution_id)
-
-    def get_identity(self, execution_id: str, name: str) -> str | None:
-        return self._entry(execution_id, name)
-
-    def delete_identities(self, execution_id: str) -> bool:
-        return self._delete(execution_id)
