@@ -1,25 +1,27 @@
 """The work a runner executes. Every item can be written down as JSON and rebuilt.
 
 Three kinds exist: a node activation, the hand-over of signals to a parent
-execution (SPEC §4.2 step 5) and the start of one child (SPEC §4.7 (g)). A
-durable runner stores the pending ones after every item, so ``resume`` can
-rebuild its queue; in-process references (node callers, backends) are
-supplied again when an item is rebuilt.
+execution (SPEC §4.2 step 5) and the start of one child (SPEC §4.7 (g)). An
+item runs as *steps* (``soe.lib.effects``): transitions separated by waits.
+A durable runner stores the pending and the in-flight ones after every
+transition, so ``resume`` can rebuild its queue; in-process references (node
+callers, backends) are supplied again when an item is rebuilt.
 """
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from soe.backends._snapshot import fast_copy
-from soe.engine.journal import activation_journal
 from soe.engine.telemetry import register_event
+from soe.lib.effects import Steps, Wait
 
 if TYPE_CHECKING:
-    from soe.engine.runner import TreeRunner
+    from soe.engine.runner import Task, TreeRunner
 
 __all__ = ["Activation", "ParentSignals", "SpawnChild", "WorkItem", "item_from_json"]
 
@@ -32,8 +34,27 @@ class WorkItem:
     def run(self, runner: TreeRunner) -> None:  # pragma: no cover - interface
         raise NotImplementedError
 
+    def steps(self, runner: TreeRunner, task: Task) -> Steps[None]:
+        """The item as transitions and waits; by default a single transition."""
+        self.run(runner)
+        return
+        yield  # a generator that never waits
+
     def to_json(self) -> dict[str, Any]:  # pragma: no cover - interface
         raise NotImplementedError
+
+
+def node_steps(caller: Callable[[str, dict], Any], execution_id: str, node_config: dict) -> Steps[None]:
+    """Run any node caller as steps: its generator when it has one, else one plain call.
+
+    A user's own node caller (or a wrapper around ours) has no ``steps``: it
+    runs as a single transition, and whatever it waits for does not overlap.
+    """
+    steps = getattr(caller, "steps", None)
+    if steps is not None:
+        return (yield from steps(execution_id, node_config))
+    caller(execution_id, node_config)
+    return None
 
 
 @dataclass(frozen=True, eq=False)
@@ -46,17 +67,18 @@ class Activation(WorkItem):
     nodes: Mapping[str, Callable[[str, dict], None]]
     backends: Any
 
-    def run(self, runner: TreeRunner) -> None:
-        step = runner.count_step(self)
+    def steps(self, runner: TreeRunner, task: Task) -> Steps[None]:
+        if task.sequence is None:  # a replayed activation keeps its number and its step
+            task.sequence = runner.count_step(self)
         node_type = self.node_config["node_type"]
         executor = self.nodes[node_type]
         register_event(self.backends, self.execution_id, "node_execution",
                        {"node_name": self.node_name, "node_type": node_type})
         config = dict(self.node_config)
         config["name"] = self.node_name
-        with runner.running_node(self.execution_id, self.node_name), \
-                activation_journal(runner.store, self.execution_id, self.node_name, step):
-            executor(self.execution_id, config)
+        runner.start_journal(task, f"{self.execution_id}/{self.node_name}/{task.sequence}")
+        runner.mark_running_node(self.execution_id, self.node_name)
+        yield from node_steps(executor, self.execution_id, config)
 
     def to_json(self) -> dict[str, Any]:
         return {"kind": "activation", "execution_id": self.execution_id, "node_name": self.node_name,
@@ -94,12 +116,12 @@ class SpawnChild(WorkItem):
     orchestrate_caller: OrchestrateCaller
     backends: Any
 
-    def run(self, runner: TreeRunner) -> None:
+    def steps(self, runner: TreeRunner, task: Task) -> Steps[None]:
         # Sequential children start one after another, so each waits one interval;
         # concurrent ones start together, so the i-th waits i intervals.
         pause = self.delay * (self.index if runner.concurrent else min(self.index, 1))
         if pause > 0:
-            time.sleep(pause)
+            yield Wait("delay", functools.partial(time.sleep, pause), journaled=False)
         self.orchestrate_caller(config=self.config, initial_workflow_name=self.workflow_name,
                                 initial_signals=list(self.signals), initial_context=self.initial_context,
                                 backends=self.backends)

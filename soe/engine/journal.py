@@ -1,31 +1,41 @@
-"""The journal: LLM and tool results recorded per activation, replayed on resume.
+"""The journal: results of waits (LLM and tool calls) recorded per activation, replayed on resume.
 
-Inside an activation run by a durable runner, each call gets a key built from
-the execution, node, activation (its step number) and the call's index, so a
-re-run of the same activation after a crash finds the same keys. A journaled
-result is returned instead of calling again: a completed LLM call is never
-paid for twice. Results that are not JSON-able are not journaled (they run
-again on resume).
+Every activation of a durable run gets a key prefix naming its execution, node
+and tree-wide activation number; its waits are numbered per kind in the order
+it yields them. A re-run of the same activation after a crash yields the same
+waits in the same order, so it finds the same keys and gets the recorded
+results back instead of calling again: a completed call is never paid twice.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import BaseModel
-
 from soe.engine.durability import MISSING, RuntimeStore
+from soe.lib.effects import Wait
 
-__all__ = ["activation_journal", "idempotency_key", "journaled"]
+__all__ = ["JournalCursor", "idempotency_key"]
+
+_KEY: ContextVar[str | None] = ContextVar("soe_idempotency_key", default=None)
+
+
+def idempotency_key() -> str | None:
+    """A key that is the same when a crashed activation runs again: tools may dedupe on it.
+
+    It names the activation (execution, node, step) of the wait running in this
+    context; ``None`` outside a durable run.
+    """
+    return _KEY.get()
 
 
 @dataclass
-class _Cursor:
+class JournalCursor:
+    """Numbers one activation's waits and looks their results up in the store."""
+
     store: RuntimeStore
     prefix: str
     counts: dict[str, int] = field(default_factory=dict)
@@ -35,61 +45,22 @@ class _Cursor:
         self.counts[kind] = index + 1
         return f"{self.prefix}/{kind}/{index}"
 
+    def recorded(self, key: str, wait: Wait) -> Any:
+        """The recorded result for ``key`` (decoded), or ``MISSING``."""
+        record = self.store.journal_get(key)
+        return MISSING if record is MISSING else wait.decode(record)
 
-_CURSOR: ContextVar[_Cursor | None] = ContextVar("soe_journal_cursor", default=None)
+    def record(self, key: str, wait: Wait, result: Any) -> None:
+        """Journal ``result`` at once, before anything depends on it (when it can be encoded)."""
+        entry = wait.encode(result)
+        if entry is not None:
+            self.store.journal_put(key, entry)
 
-
-@contextmanager
-def activation_journal(store: RuntimeStore | None, execution_id: str, node_name: str,
-                       step: int) -> Iterator[None]:
-    """Journal the calls made while this activation runs (no-op without a store)."""
-    if store is None:
-        yield
-        return
-    token = _CURSOR.set(_Cursor(store, f"{execution_id}/{node_name}/{step}"))
-    try:
-        yield
-    finally:
-        _CURSOR.reset(token)
-
-
-def idempotency_key() -> str | None:
-    """A key that is the same when a crashed activation runs again: tools may dedupe on it.
-
-    It names the activation (execution, node, step); ``None`` outside a durable run.
-    """
-    cursor = _CURSOR.get()
-    return cursor.prefix if cursor is not None else None
-
-
-def _encode(value: Any) -> Any:
-    if isinstance(value, BaseModel):
-        value = value.model_dump(mode="json")
-    json.dumps(value)  # raises TypeError/ValueError for values that cannot be journaled
-    return value
-
-
-def journaled(kind: str, call: Callable[[], Any], *,
-              replayed: Callable[[dict[str, Any]], None] | None = None,
-              extra: Callable[[], dict[str, Any]] | None = None) -> Any:
-    """Run ``call`` once per journal key; a recorded result is returned instead.
-
-    ``extra`` adds JSON-able facts to the record (e.g. reported token usage) and
-    ``replayed`` receives the record when a result is replayed.
-    """
-    cursor = _CURSOR.get()
-    if cursor is None:
-        return call()
-    key = cursor.next_key(kind)
-    record = cursor.store.journal_get(key)
-    if record is not MISSING:
-        if replayed is not None:
-            replayed(record)
-        return record["value"]
-    value = call()
-    try:
-        entry = {"value": _encode(value), **(extra() if extra else {})}
-    except (TypeError, ValueError):
-        return value
-    cursor.store.journal_put(key, entry)
-    return value
+    @contextmanager
+    def calling(self) -> Iterator[None]:
+        """Expose this activation's key to the call being made (``idempotency_key``)."""
+        token = _KEY.set(self.prefix)
+        try:
+            yield
+        finally:
+            _KEY.reset(token)

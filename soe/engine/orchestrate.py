@@ -18,7 +18,7 @@ from soe.engine.config import load_config
 from soe.engine.items import Activation, ParentSignals, WorkItem
 from soe.engine.limits import remember_tree_limits, resolve_limits
 from soe.engine.listeners import listeners_for
-from soe.engine.runner import current_execution_id, draining_runner, submit
+from soe.engine.runner import current_execution_id, deferred_start, draining_runner, submit
 from soe.engine.telemetry import register_event
 from soe.lib.context_fields import set_field, wrap_context
 from soe.lib.operational import new_operational
@@ -59,27 +59,30 @@ def orchestrate(
     validate_orchestrate_params(initial_workflow_name, initial_signals)
     if config is None and inherit_config_from_id is None:
         raise WorkflowValidationError("Either 'config' or 'inherit_config_from_id' must be provided")
-    new_id = _new_execution_id(execution_id, backends)
-    registry: Mapping[str, Any] = {}
-    config_limits: dict[str, int] = {}
-    if inherit_config_from_id:
-        registry = _inherit_config(new_id, inherit_config_from_id, backends)
-    if config:
-        loaded = load_config(config)
-        registry, config_limits = loaded.workflows, loaded.limits
-        _save_if_present(backends.context_schema, "save_context_schema", new_id, loaded.fresh_schema())
-        _save_if_present(backends.identity, "save_identities", new_id, loaded.fresh_identities())
-    register_event(backends, new_id, "orchestration_start", {"workflow_name": initial_workflow_name})
-    backends.workflow.save_workflows_registry(new_id, registry)
-    record_initial_revision(new_id, registry, backends)
-    validate_initial_workflow(initial_workflow_name, registry)
-    backends.workflow.save_current_workflow_name(new_id, initial_workflow_name)
-    context = _prepare_context(new_id, initial_context or {}, inherit_context_from_id, backends)
-    if "__parent__" not in context:
-        limits = resolve_limits(config_limits, max_steps=max_steps, max_concurrency=max_concurrency)
-        remember_tree_limits(context["__operational__"]["main_execution_id"], limits)
-    backends.context.save_context(new_id, context)
-    broadcast_signals_caller(new_id, list(initial_signals))
+    with deferred_start(backends) as start:
+        new_id = _new_execution_id(execution_id, backends)
+        registry: Mapping[str, Any] = {}
+        config_limits: dict[str, int] = {}
+        if inherit_config_from_id:
+            registry = _inherit_config(new_id, inherit_config_from_id, backends)
+        if config:
+            loaded = load_config(config)
+            registry, config_limits = loaded.workflows, loaded.limits
+            _save_if_present(backends.context_schema, "save_context_schema", new_id, loaded.fresh_schema())
+            _save_if_present(backends.identity, "save_identities", new_id, loaded.fresh_identities())
+        register_event(backends, new_id, "orchestration_start", {"workflow_name": initial_workflow_name})
+        backends.workflow.save_workflows_registry(new_id, registry)
+        record_initial_revision(new_id, registry, backends)
+        validate_initial_workflow(initial_workflow_name, registry)
+        backends.workflow.save_current_workflow_name(new_id, initial_workflow_name)
+        context = _prepare_context(new_id, initial_context or {}, inherit_context_from_id, backends)
+        if "__parent__" not in context:
+            limits = resolve_limits(config_limits, max_steps=max_steps, max_concurrency=max_concurrency)
+            remember_tree_limits(context["__operational__"]["main_execution_id"], limits)
+        backends.context.save_context(new_id, context)
+        broadcast_signals_caller(new_id, list(initial_signals))
+    if start.opened is not None:  # a new tree: its preparation committed, now run it
+        start.opened.drain()
     return new_id
 
 

@@ -1,8 +1,9 @@
 """Finding and continuing stored executions (SPEC §15 "Durability").
 
 ``resume`` rebuilds an interrupted tree's queue from the durable store and
-drains it: finished activations are not run again, and the journal replays
-LLM and tool results of the activation that was in flight.
+drains it: finished activations are not run again, and the items that were
+in flight are brought back to the wait they were in (``TreeRunner._replay``)
+with their journaled LLM and tool results.
 """
 
 from __future__ import annotations
@@ -16,9 +17,9 @@ from typing import Any
 from soe._errors import ResumeError
 from soe.engine import status as execution_status
 from soe.engine.durability import runtime_store
-from soe.engine.items import item_from_json
+from soe.engine.items import WorkItem, item_from_json
 from soe.engine.orchestrate import orchestrate
-from soe.engine.runner import run_tree
+from soe.engine.runner import Task, run_tree
 
 __all__ = ["aorchestrate", "aresume", "get_execution_status", "list_executions", "prune", "resume"]
 
@@ -71,9 +72,13 @@ def resume(execution_id: str, backends: Any, broadcast_signals_caller: Callable[
     if nodes is None:
         raise ResumeError("resume needs the broadcast_signals_caller returned by create_all_nodes")
     start_child = _orchestrate_caller(broadcast_signals_caller)
-    frames = [deque(item_from_json(item, nodes=nodes, backends=backends, orchestrate_caller=start_child)
-                    for item in frame) for frame in state["queue"]]
-    run_tree(main_id, [], backends, frames=frames)
+    def rebuild(item: dict[str, Any]) -> WorkItem:
+        return item_from_json(item, nodes=nodes, backends=backends, orchestrate_caller=start_child)
+
+    frames = [deque(rebuild(item) for item in frame) for frame in state["queue"]]
+    in_flight = [Task(rebuild(entry["item"]), sequence=entry["sequence"], replay_until=entry["waits"])
+                 for entry in state.get("in_flight", [])]
+    run_tree(main_id, [], backends, frames=frames, in_flight=in_flight)
     return execution_id
 
 

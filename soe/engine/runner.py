@@ -1,42 +1,59 @@
-"""The runner: the one place that starts node activations.
+"""The runner: the one place that starts work items and applies their transitions.
 
 Emitting signals only queues work; a runner drains the queue of one execution
 tree (a root execution and all its descendants). The queue is a stack of FIFO
-frames: work queued while an item runs goes into a new frame on top, so it all
+frames: work queued by a transition goes into a new frame on top, so it all
 runs before anything that was already waiting. That reproduces upstream's
 recursive depth-first order with a loop, so chains, loops and nested children
 of any length run in constant Python stack (SPEC §4.7, §15).
 
-With ``max_concurrency > 1`` the items of one frame (the listeners of one
-broadcast, the children of one fan-out) run at once on worker threads, each
-as its own depth-first branch (``soe.engine.concurrency``). With a durable
-store (``backends.runtime``) every item commits together with the state it
-produced and the queue that remains (``soe.engine.durability``).
+Items run as steps (``soe.lib.effects``): transitions separated by waits. The
+core loop applies one transition at a time, each atomically — inside one
+store transaction with the queue it leaves — and never holds a transaction
+across a wait. With ``max_concurrency`` 1 a wait is performed at once, in this
+thread. With more, waits run on up to ``max_concurrency`` worker threads while
+the loop starts the next queued items; a finished wait's continuation is
+applied only when no queued item is left to start, so everything a completion
+causes without waiting runs before the next completion is applied. The run is
+therefore the sequential run in which the calls completed in the order they
+did: a join fires exactly once (SPEC §15 "Concurrency").
+
+With a durable store, in-flight items are saved with the number of waits they
+reached; ``resume`` re-runs such an item inside a transaction it rolls back,
+feeding it its journaled results, until it reaches the wait that was in flight
+— so nothing it wrote before the crash is written twice.
 """
 
 from __future__ import annotations
 
+import contextvars
+import queue
 import threading
 from collections import deque
 from collections.abc import Iterable, Iterator, Mapping
-from contextlib import ExitStack, contextmanager
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import AbstractContextManager, ExitStack, contextmanager, nullcontext
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
 from soe._errors import StepBudgetExceeded
 from soe.engine import status as execution_status
-from soe.engine.durability import RuntimeStore, runtime_store
+from soe.engine.durability import MISSING, RuntimeStore, runtime_store
 from soe.engine.items import Activation, WorkItem
+from soe.engine.journal import JournalCursor
 from soe.engine.leases import held_lease
 from soe.engine.limits import Limits, limits_for_tree
 from soe.engine.telemetry import register_event
+from soe.lib.effects import Steps, Wait
 
 __all__ = [
+    "Task",
     "TreeRunner",
     "active_runner",
     "current_execution_id",
     "current_node_name",
+    "deferred_start",
     "draining_runner",
     "run_tree",
     "submit",
@@ -45,9 +62,54 @@ __all__ = [
 
 _ACTIVE: ContextVar[Mapping[str, TreeRunner] | None] = ContextVar("soe_active_runners", default=None)
 _DRAINING: ContextVar[TreeRunner | None] = ContextVar("soe_draining_runner", default=None)
-_SINKS: ContextVar[Mapping[int, deque[WorkItem]] | None] = ContextVar("soe_runner_sinks", default=None)
 _CURRENT_NODE: ContextVar[str | None] = ContextVar("soe_current_node", default=None)
 _CURRENT_EXECUTION: ContextVar[str | None] = ContextVar("soe_current_execution", default=None)
+
+
+@dataclass(frozen=True)
+class _Result:
+    value: Any
+
+
+@dataclass(frozen=True)
+class _Raised:
+    error: Exception
+
+
+_START = _Result(None)
+Outcome = _Result | _Raised
+
+
+class _Rollback(Exception):
+    """Raised inside a replay's transaction so that it commits nothing."""
+
+
+@dataclass(eq=False)
+class Task:
+    """One item being run: its generator, its own context variables and how far it got."""
+
+    item: WorkItem
+    context: contextvars.Context = field(default_factory=contextvars.copy_context)
+    sequence: int | None = None  # an activation's tree-wide number (journal keys)
+    steps: Steps[None] | None = None
+    journal: JournalCursor | None = None
+    waits: int = 0  # waits yielded so far
+    replay_until: int = 0  # restored from a crash: the wait that was in flight
+
+    def to_json(self) -> dict[str, Any]:
+        return {"item": self.item.to_json(), "sequence": self.sequence, "waits": self.waits}
+
+
+def _advance(steps: Steps[None], outcome: Outcome) -> Wait | None:
+    """Run ``steps`` up to its next wait (returned) or its end (``None``)."""
+    try:
+        if outcome is _START:
+            return next(steps)
+        if isinstance(outcome, _Raised):
+            return steps.throw(outcome.error)
+        return steps.send(outcome.value)
+    except StopIteration:
+        return None
 
 
 @dataclass(eq=False)
@@ -67,7 +129,14 @@ class TreeRunner:
     llm_calls: int = 0
     tokens: int = 0
     usage_lock: threading.Lock = field(default_factory=threading.Lock)
+    in_flight: list[Task] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _sink: deque[WorkItem] | None = None
+    _late: list[deque[WorkItem]] = field(default_factory=list)
+    _completed: queue.SimpleQueue[tuple[Task, Future[Outcome]]] = field(default_factory=queue.SimpleQueue)
+    _waiting: int = 0
+    _pool: ThreadPoolExecutor | None = None
+    _thread: int | None = None  # the core loop's thread: the only one that applies transitions
 
     @property
     def store(self) -> RuntimeStore | None:
@@ -77,10 +146,37 @@ class TreeRunner:
     def concurrent(self) -> bool:
         return self.limits.max_concurrency > 1
 
+    # -- queueing ---------------------------------------------------------------------------
     def enqueue(self, items: Iterable[WorkItem]) -> None:
-        """Queue behind the item now running (in this context), or on top when none runs."""
-        sink = (_SINKS.get() or {}).get(id(self))
-        (sink if sink is not None else self.frames[-1]).extend(items)
+        """Queue behind the transition now being applied, else as a new frame on top.
+
+        Work queued from outside a transition (a tool calling ``broadcast_signals``
+        while it runs) is merged by the core loop before it picks the next item.
+        """
+        sink = self._sink
+        if sink is not None and threading.get_ident() == self._thread:
+            sink.extend(items)
+            return
+        with self._lock:
+            self._late.append(deque(items))
+
+    def _merge_late(self) -> None:
+        with self._lock:
+            late, self._late = self._late, []
+        self.frames.extend(frame for frame in late if frame)
+
+    def _pop(self) -> WorkItem | None:
+        frames = self.frames
+        while frames:
+            frame = frames[-1]
+            if not frame:
+                frames.pop()
+                continue
+            item = frame.popleft()
+            if not frame:
+                frames.pop()  # a tail position needs no frame of its own
+            return item
+        return None
 
     def count_step(self, activation: Activation) -> int:
         """Charge one step and return its number, or refuse once the budget is spent."""
@@ -94,89 +190,194 @@ class TreeRunner:
                        {"max_steps": budget, "steps": budget})
         raise StepBudgetExceeded(activation.execution_id, self.main_execution_id, budget, budget)
 
-    @contextmanager
-    def running_node(self, execution_id: str, node_name: str) -> Iterator[None]:
-        """Mark which node runs in this context (revision authors, own-broadcast shortcut)."""
-        node_token = _CURRENT_NODE.set(node_name)
-        execution_token = _CURRENT_EXECUTION.set(execution_id)
-        try:
-            yield
-        finally:
-            _CURRENT_EXECUTION.reset(execution_token)
-            _CURRENT_NODE.reset(node_token)
+    def start_journal(self, task: Task, prefix: str) -> None:
+        """Give an activation its journal keys (durable runs only)."""
+        store = self.store
+        if store is not None:
+            task.journal = JournalCursor(store, prefix)
 
-    def execute(self, item: WorkItem) -> deque[WorkItem]:
-        """Run one item; returns the work it queued (its new frame)."""
-        new: deque[WorkItem] = deque()
-        token = _SINKS.set({**(_SINKS.get() or {}), id(self): new})
-        try:
-            item.run(self)
-        finally:
-            _SINKS.reset(token)
-        return new
+    @staticmethod
+    def mark_running_node(execution_id: str, node_name: str) -> None:
+        """Mark which node runs in this task (revision authors, own-broadcast shortcut).
 
-    def drain(self) -> None:
+        Each task has its own copy of the context variables, so nothing needs resetting.
+        """
+        _CURRENT_NODE.set(node_name)
+        _CURRENT_EXECUTION.set(execution_id)
+
+    # -- the core loop ----------------------------------------------------------------------
+    def drain(self, restored: Iterable[Task] = ()) -> None:
         """Run until the queue is empty; on failure drop the rest (SPEC §4.5) and re-raise."""
-        if self.concurrent:
-            from soe.engine.concurrency import drain_concurrently
-
-            drain_concurrently(self)
-        else:
-            self._drain_in_order()
+        self._thread = threading.get_ident()
+        try:
+            for task in restored:
+                self._replay(task)
+            while True:
+                self._merge_late()
+                item = self._pop()
+                if item is not None:
+                    self._run(Task(item))
+                    continue
+                if not self._waiting:
+                    break
+                task, future = self._completed.get()
+                self._waiting -= 1
+                self._continue(task, future.result())
+        finally:
+            if self._pool is not None:
+                self._pool.shutdown(wait=False, cancel_futures=True)
         self._finish(None)
 
-    def _drain_in_order(self) -> None:
-        frames = self.frames
-        while frames:
-            frame = frames[-1]
-            if not frame:
-                frames.pop()
-                continue
-            item = frame.popleft()
-            if not frame:
-                frames.pop()  # a tail position needs no frame of its own
-            self._step(item)
+    def _run(self, task: Task) -> None:
+        task.steps = task.item.steps(self, task)
+        self._continue(task, _START)
 
-    def _step(self, item: WorkItem) -> None:
-        store = self.store
-        if store is None:
-            self._push(self.execute(item))
-            return
+    def _continue(self, task: Task, outcome: Outcome | None) -> None:
+        """Apply transitions of ``task`` until it finishes or waits on a worker."""
+        while outcome is not None:
+            wait = self._transition(task, outcome)
+            if wait is None:
+                return
+            outcome = self._wait(task, wait, self._journal_key(task, wait))
+
+    def _transition(self, task: Task, outcome: Outcome) -> Wait | None:
+        """One atomic state transition: the task's code up to its next wait, plus the queue it leaves."""
+        sink: deque[WorkItem] = deque()
         error: Exception | None = None
-        with store.transaction():  # the item's writes and the queue it leaves commit together
+        wait: Wait | None = None
+        with self._transaction():
+            self._sink = sink
             try:
-                self._push(self.execute(item))
+                assert task.steps is not None
+                wait = task.context.run(_advance, task.steps, outcome)
             except Exception as exc:  # committed as the failure it is; a crash rolls back instead
                 error = exc
                 self._finish(exc)
             else:
+                if sink:
+                    self.frames.append(sink)
+                self._track(task, wait)
                 self.save_state()
+            finally:
+                self._sink = None
         if error is not None:
             raise error
+        return wait
 
-    def _push(self, new: deque[WorkItem]) -> None:
-        if new:
-            self.frames.append(new)
+    def _track(self, task: Task, wait: Wait | None) -> None:
+        if wait is None:
+            if task in self.in_flight:
+                self.in_flight.remove(task)
+            return
+        task.waits += 1
+        if task not in self.in_flight:
+            self.in_flight.append(task)
 
+    def _journal_key(self, task: Task, wait: Wait) -> str | None:
+        return task.journal.next_key(wait.kind) if task.journal is not None and wait.journaled else None
+
+    def _wait(self, task: Task, wait: Wait, key: str | None) -> Outcome | None:
+        """The wait's outcome now (journaled, or sequential), or ``None`` once handed to a worker."""
+        if key is not None:
+            assert task.journal is not None
+            recorded = task.journal.recorded(key, wait)
+            if recorded is not MISSING:
+                return _Result(recorded)
+        if not self.concurrent:
+            return task.context.copy().run(self._perform, task, wait, key)
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self.limits.max_concurrency, thread_name_prefix="soe-wait")
+        future = self._pool.submit(task.context.copy().run, self._perform, task, wait, key)
+        self._waiting += 1
+        future.add_done_callback(lambda done, task=task: self._completed.put((task, done)))
+        return None
+
+    @staticmethod
+    def _perform(task: Task, wait: Wait, key: str | None) -> Outcome:
+        """Make the call, outside every transaction; journal its result before anything uses it.
+
+        A failure to journal is not the call's failure: it propagates and fails the tree.
+        """
+        with task.journal.calling() if task.journal is not None else nullcontext():
+            try:
+                value = wait.call()
+            except Exception as exc:  # the node's to handle, as if raised at its yield
+                return _Raised(exc)
+        if key is not None:
+            assert task.journal is not None
+            task.journal.record(key, wait, value)
+        return _Result(value)
+
+    def _replay(self, task: Task) -> None:
+        """Bring a task that was waiting at a crash back to that wait, then let it go on.
+
+        Its code runs again from the start inside a transaction that is rolled
+        back, fed the journaled results of its earlier waits, so the writes and
+        the queueing it did before the crash (already committed) are not repeated.
+        """
+        task.context = contextvars.copy_context()  # this runner's, not the one that rebuilt the task
+        task.steps = task.item.steps(self, task)
+        counters = (self.steps, self.sequence, self.llm_calls, self.tokens)
+        outcome: Outcome = _START
+        wait: Wait | None = None
+        sink: deque[WorkItem] = deque()
+        try:
+            with self._transaction():
+                self._sink = sink
+                while True:
+                    wait = task.context.run(_advance, task.steps, outcome)
+                    if wait is None:  # diverged and ended early: keep what it did
+                        break
+                    task.waits += 1
+                    if task.waits >= task.replay_until:
+                        raise _Rollback
+                    outcome = self._replayed_outcome(task, wait)
+        except _Rollback:
+            self.steps, self.sequence, self.llm_calls, self.tokens = counters
+        finally:
+            self._sink = None
+        if wait is None:
+            if sink:
+                self.frames.append(sink)
+            self._track(task, None)
+            return
+        self._continue(task, self._wait(task, wait, self._journal_key(task, wait)))
+
+    def _replayed_outcome(self, task: Task, wait: Wait) -> Outcome:
+        """An earlier wait's result during a replay: journaled, else made again (not journal-able)."""
+        key = self._journal_key(task, wait)
+        if key is not None:
+            assert task.journal is not None
+            recorded = task.journal.recorded(key, wait)
+            if recorded is not MISSING:
+                return _Result(recorded)
+        return task.context.copy().run(self._perform, task, wait, key)
+
+    def _transaction(self) -> AbstractContextManager[Any]:
+        store = self.store
+        return store.transaction() if store is not None else nullcontext()
+
+    # -- persisted state and outcome -------------------------------------------------------
     def save_state(self) -> None:
-        """Persist the steps taken and the pending queue (durable stores only)."""
+        """Persist the steps taken, the pending queue and the in-flight items (durable stores only)."""
         store = self.store
         if store is None:
             return
         with self._lock:
-            queue = [[item.to_json() for item in frame] for frame in self.frames if frame]
-            state = {"steps": self.steps, "sequence": self.sequence, "limits": self.limits.__dict__, "queue": queue,
+            pending = [[item.to_json() for item in frame] for frame in self.frames if frame]
+            pending += [[item.to_json() for item in frame] for frame in self._late if frame]
+            state = {"steps": self.steps, "sequence": self.sequence, "limits": self.limits.__dict__,
+                     "queue": pending, "in_flight": [task.to_json() for task in self.in_flight],
                      "usage": {"llm_calls": self.llm_calls, "tokens": self.tokens}}
         store.save_tree(self.main_execution_id, state)
 
     def _finish(self, error: Exception | None) -> None:
         """Record the outcome for every execution the tree ran; a failure drops the queue."""
         self.frames.clear()
+        self.in_flight.clear()
         outcome = "completed" if error is None else "failed"
         message = None if error is None else str(error)
-        with ExitStack() as stack:
-            if self.store is not None:
-                stack.enter_context(self.store.transaction())
+        with self._transaction():
             for execution_id in self.executions():
                 execution_status.record(self.backends, execution_id, self.main_execution_id, outcome, message)
             self.save_state()
@@ -254,35 +455,103 @@ class _TreeLocks:
 _TREE_LOCKS = _TreeLocks()
 
 
-def run_tree(main_execution_id: str, items: Iterable[WorkItem], backends: Any, *,
-             frames: list[deque[WorkItem]] | None = None) -> None:
-    """Become the runner of a tree: drain its queue, starting with ``items``.
+@dataclass(eq=False)
+class _OpenTree:
+    """A tree whose runner is started (lock, lease, first state saved) but not yet drained."""
 
-    ``frames`` (a stored queue) makes this a resume: the interrupted call's step
-    count continues. A second runner of the same tree waits for the first
-    (threads of this process) or is refused while another process holds the
-    tree's lease.
-    """
-    with ExitStack() as stack:
+    runner: TreeRunner
+    stack: ExitStack
+    restored: list[Task]
+
+    def drain(self) -> None:
+        with self.stack:
+            runner = self.runner
+            active = _ACTIVE.set({**(_ACTIVE.get() or {}), runner.main_execution_id: runner})
+            draining = _DRAINING.set(runner)
+            deferred = _DEFERRED.set(None)
+            try:
+                runner.drain(self.restored)
+            except Exception as exc:
+                if not runner.outcome_recorded:
+                    runner._finish(exc)
+                raise
+            finally:
+                _DEFERRED.reset(deferred)
+                _DRAINING.reset(draining)
+                _ACTIVE.reset(active)
+                _remember_usage(runner)
+
+
+def _open_tree(main_execution_id: str, items: Iterable[WorkItem], backends: Any, *,
+               frames: list[deque[WorkItem]] | None, in_flight: list[Task]) -> _OpenTree:
+    stack = ExitStack()
+    try:
         stack.enter_context(_TREE_LOCKS.hold(main_execution_id))
         stack.enter_context(held_lease(runtime_store(backends), main_execution_id))
         runner = _new_runner(main_execution_id, backends, resuming=frames is not None)
         if frames is not None:
             runner.frames = frames or [deque()]
         runner.enqueue(items)
+        runner._merge_late()
+        runner.in_flight = list(in_flight)
         runner.start()
-        active = _ACTIVE.set({**(_ACTIVE.get() or {}), main_execution_id: runner})
-        draining = _DRAINING.set(runner)
-        try:
-            runner.drain()
-        except Exception as exc:
-            if not runner.outcome_recorded:
-                runner._finish(exc)
-            raise
-        finally:
-            _DRAINING.reset(draining)
-            _ACTIVE.reset(active)
-            _remember_usage(runner)
+    except BaseException:
+        stack.close()
+        raise
+    return _OpenTree(runner, stack, list(in_flight))
+
+
+class _Deferred:
+    """Holds the tree ``orchestrate`` opened inside its preparation transaction."""
+
+    opened: _OpenTree | None = None
+
+
+_DEFERRED: ContextVar[_Deferred | None] = ContextVar("soe_deferred_start", default=None)
+
+
+@contextmanager
+def deferred_start(backends: Any) -> Iterator[_Deferred]:
+    """Make ``orchestrate``'s preparation and its tree's first saved state one transaction.
+
+    A root started inside the block is opened but not drained; the caller
+    drains ``holder.opened`` after the block committed. A crash inside the
+    block therefore leaves no execution at all, never one that cannot resume.
+    A Python exception still commits what was written before it (SPEC §4.1).
+    """
+    holder = _Deferred()
+    token = _DEFERRED.set(holder)
+    store = runtime_store(backends)
+    error: Exception | None = None
+    try:
+        with store.transaction() if store is not None else nullcontext():
+            try:
+                yield holder
+            except Exception as exc:
+                error = exc
+    finally:
+        _DEFERRED.reset(token)
+    if error is not None:
+        if holder.opened is not None:
+            holder.opened.stack.close()
+        raise error
+
+
+def run_tree(main_execution_id: str, items: Iterable[WorkItem], backends: Any, *,
+             frames: list[deque[WorkItem]] | None = None, in_flight: list[Task] | None = None) -> None:
+    """Become the runner of a tree: drain its queue, starting with ``items``.
+
+    ``frames`` and ``in_flight`` (a stored queue) make this a resume: the
+    interrupted call's step count continues. A second runner of the same tree
+    waits for the first (threads of this process) or is refused while another
+    process holds the tree's lease.
+    """
+    opened = _open_tree(main_execution_id, items, backends, frames=frames, in_flight=in_flight or [])
+    holder = _DEFERRED.get()
+    if holder is not None and holder.opened is None:
+        holder.opened = opened
+        return
+    opened.drain()
 
 
 def _new_runner(main_execution_id: str, backends: Any, *, resuming: bool) -> TreeRunner:

@@ -8,15 +8,17 @@ node needs a single import.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import weakref
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from pydantic import BaseModel
 
-from soe.engine.awaitables import resolve
-from soe.engine.journal import journaled
+from soe.lib.awaitables import resolve
+from soe.lib.effects import Steps, Wait, journal_value
 from soe.llm.models import RouterResponse, build_response_model, parameter_model_for, signal_options
 from soe.llm.parsing import (
     coerce_response,
@@ -33,11 +35,12 @@ from soe.llm.prompts import (
     retry_suffix,
     router_instructions,
 )
-from soe.llm.usage import Usage, collect_usage, report_usage
+from soe.llm.usage import Usage, collect_usage
 
 __all__ = [
     "ROUTER_INSTRUCTIONS",
     "CallForm",
+    "LlmOutcome",
     "RouterResponse",
     "Usage",
     "build_prompt_text",
@@ -49,6 +52,7 @@ __all__ = [
     "extract_output",
     "extract_selected_signals",
     "format_instructions",
+    "llm_wait",
     "parameter_model_for",
     "parse_response_text",
     "response_text",
@@ -93,27 +97,64 @@ def detect_call_form(call_llm: Callable[..., Any]) -> CallForm:
     return form
 
 
-def _invoke(call_llm: Callable[..., Any], args: tuple[Any, ...],
-            after_call: Callable[[Usage], None] | None) -> Any:
-    """One invocation, with usage collected and handed to ``after_call``.
+@dataclass(frozen=True)
+class LlmOutcome:
+    """What one ``call_llm`` invocation produced: its answer or error, and the usage it reported."""
 
-    Inside a durable run the answer (and its usage) is journaled, so a resumed
-    activation replays it instead of paying for the call again. Usage is
-    accounted even when ``call_llm`` raises: the tokens were spent, and a
-    budget check raised from ``after_call`` then takes precedence.
-    """
+    value: Any = None
     usage: Usage | None = None
+    error: Exception | None = None
+
+
+def _call_once(call_llm: Callable[..., Any], args: tuple[Any, ...]) -> LlmOutcome:
+    """The wait itself: one invocation with usage collected; never raises (the node decides)."""
+    with collect_usage() as usage:
+        try:
+            value = resolve(call_llm(*args))
+        except Exception as exc:  # returned, so the usage it reported is still accounted
+            return LlmOutcome(usage=usage if usage.reported else None, error=exc)
+    return LlmOutcome(value, usage if usage.reported else None)
+
+
+def _encode_outcome(outcome: LlmOutcome) -> dict[str, Any] | None:
+    if outcome.error is not None:
+        return None
     try:
-        with collect_usage() as usage:
-            scope = usage
-            return journaled(
-                "llm", lambda: resolve(call_llm(*args)),
-                replayed=lambda record: report_usage(*record["usage"]) if record.get("usage") else None,
-                extra=lambda: {"usage": [scope.prompt_tokens, scope.completion_tokens]} if scope.reported else {},
-            )
-    finally:
-        if after_call is not None and usage is not None and usage.reported:
-            after_call(usage)
+        record: dict[str, Any] = {"value": journal_value(outcome.value)}
+    except (TypeError, ValueError):
+        return None
+    if outcome.usage is not None:
+        record["usage"] = [outcome.usage.prompt_tokens, outcome.usage.completion_tokens]
+    return record
+
+
+def _decode_outcome(record: dict[str, Any]) -> LlmOutcome:
+    usage = None
+    if record.get("usage"):
+        usage = Usage()
+        usage.add(*record["usage"])
+    return LlmOutcome(record["value"], usage)
+
+
+def llm_wait(call_llm: Callable[..., Any], args: tuple[Any, ...]) -> Wait:
+    """One ``call_llm`` invocation as a journaled wait (a replay never pays for it twice)."""
+    return Wait("llm", functools.partial(_call_once, call_llm, args),
+                encode=_encode_outcome, decode=_decode_outcome)
+
+
+def _invoke(call_llm: Callable[..., Any], args: tuple[Any, ...],
+            after_call: Callable[[Usage], None] | None) -> Steps[Any]:
+    """One invocation; its usage goes to ``after_call`` even when ``call_llm`` raised.
+
+    The tokens were spent either way, and a budget check raised from
+    ``after_call`` then takes precedence over the call's own error.
+    """
+    outcome: LlmOutcome = yield llm_wait(call_llm, args)
+    if after_call is not None and outcome.usage is not None:
+        after_call(outcome.usage)
+    if outcome.error is not None:
+        raise outcome.error
+    return outcome.value
 
 
 def call_structured(
@@ -124,7 +165,7 @@ def call_structured(
     node_config: dict[str, Any],
     *,
     after_call: Callable[[Usage], None] | None = None,
-) -> BaseModel:
+) -> Steps[BaseModel]:
     """One structured request: at most ``retries + 1`` calls, feedback appended each time.
 
     An answer that does not validate is a failed attempt; an exception raised
@@ -140,7 +181,7 @@ def call_structured(
             args: tuple[Any, ...] = ([{"role": "user", "content": text}], response_model)
         else:
             args = (text, node_config)
-        value = _invoke(call_llm, args, after_call)
+        value = yield from _invoke(call_llm, args, after_call)
         try:
             return coerce_response(value, response_model)
         except ValueError as exc:

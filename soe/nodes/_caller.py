@@ -1,13 +1,22 @@
-"""What every node caller shares: reporting sandbox violations before they propagate."""
+"""What every node caller shares: its two ways to run, and reporting sandbox violations.
+
+A node type whose work waits (LLM, agent, tool) is written as a generator of
+waits (``soe.lib.effects``). Its caller keeps SPEC §1.6's shape,
+``caller(execution_id, node_config) -> None``, performing each wait in place,
+and also carries ``caller.steps``: the generator itself, which a runner drives
+so that waits overlap and every transition is applied atomically.
+"""
 
 from __future__ import annotations
 
 import functools
+import inspect
 from collections.abc import Callable
 from typing import Any
 
 from soe._errors import TemplateSecurityError
 from soe.engine.telemetry import register_event
+from soe.lib.effects import Steps, run_inline
 
 __all__ = ["NodeCallerFn", "node_caller"]
 
@@ -17,27 +26,46 @@ NodeCallerFn = Callable[[str, dict], None]
 _REGISTERED = "_soe_template_security_registered"
 
 
-def node_caller(backends: Any) -> Callable[[NodeCallerFn], NodeCallerFn]:
-    """Decorate a node caller so a ``TemplateSecurityError`` is registered on its execution.
+def _report(backends: Any, execution_id: str, exc: TemplateSecurityError) -> None:
+    """Register ``template_security_error`` once, on the node that rendered the template.
 
-    The event (``template_security_error``) is written once, by the node that
-    rendered the template, and the error then passes through every handler.
     A node whose own work started another tree (a tool calling ``orchestrate``)
     sees that tree's error already registered and does not register it again.
     """
+    if not getattr(exc, _REGISTERED, False):
+        setattr(exc, _REGISTERED, True)
+        register_event(backends, execution_id, "template_security_error",
+                       {"node_name": exc.node_name, "error": str(exc)})
 
-    def decorate(caller: NodeCallerFn) -> NodeCallerFn:
-        @functools.wraps(caller)
-        def run(execution_id: str, node_config: dict) -> None:
+
+def node_caller(backends: Any) -> Callable[[Callable[[str, dict], Any]], NodeCallerFn]:
+    """Decorate a node's handler (plain function or generator of waits) into its caller."""
+
+    def decorate(handler: Callable[[str, dict], Any]) -> NodeCallerFn:
+        if not inspect.isgeneratorfunction(handler):
+            @functools.wraps(handler)
+            def run(execution_id: str, node_config: dict) -> None:
+                try:
+                    handler(execution_id, node_config)
+                except TemplateSecurityError as exc:
+                    _report(backends, execution_id, exc)
+                    raise
+
+            return run
+
+        def steps(execution_id: str, node_config: dict) -> Steps[None]:
             try:
-                caller(execution_id, node_config)
+                yield from handler(execution_id, node_config)
             except TemplateSecurityError as exc:
-                if not getattr(exc, _REGISTERED, False):
-                    setattr(exc, _REGISTERED, True)
-                    register_event(backends, execution_id, "template_security_error",
-                                   {"node_name": exc.node_name, "error": str(exc)})
+                _report(backends, execution_id, exc)
                 raise
 
-        return run
+        @functools.wraps(handler)
+        def caller(execution_id: str, node_config: dict) -> None:
+            run_inline(steps(execution_id, node_config))
+
+        caller.steps = steps  # type: ignore[attr-defined]
+        return caller
 
     return decorate
+

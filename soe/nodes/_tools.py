@@ -11,10 +11,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from soe.engine.awaitables import resolve
-from soe.engine.journal import journaled
+from soe.lib.awaitables import resolve
+from soe.lib.effects import Steps, Wait
 
-__all__ = ["ToolEntry", "bind_builtin", "call_tool_function", "resolve_tool"]
+__all__ = ["ToolEntry", "bind_builtin", "call_tool", "resolve_tool"]
 
 
 @dataclass(frozen=True)
@@ -25,6 +25,7 @@ class ToolEntry:
     max_retries: int = 0
     failure_signal: str | None = None
     process_accumulated: bool = False
+    builtin: bool = False  # built-ins change SOE state: they run inside the transition, not as a wait
 
     @classmethod
     def from_registry(cls, entry: Any) -> ToolEntry:
@@ -51,13 +52,21 @@ def resolve_tool(name: str, tools_registry: Mapping[str, Any] | None, execution_
     if tools_registry and name in tools_registry:
         return ToolEntry.from_registry(tools_registry[name])
     function = bind_builtin(name, execution_id, backends, tools_registry)
-    return None if function is None else ToolEntry(function)
+    return None if function is None else ToolEntry(function, builtin=True)
 
 
-def call_tool_function(function: Callable[..., Any], params: Any, *, positional: bool = False) -> Any:
-    """Call a tool (``async def`` tools are awaited); journaled inside a durable run.
+def call_tool(function: Callable[..., Any], params: Any, *, positional: bool = False,
+              builtin: bool = False) -> Steps[Any]:
+    """Call a tool (``async def`` tools are awaited).
 
-    A resumed activation gets a journaled result back instead of running the
-    tool's side effect again.
+    A user tool is a wait: it runs outside every state transition, may overlap
+    with other branches, and its result is journaled so a replayed activation
+    does not run its side effect again. A built-in reads and writes SOE's own
+    state, so it is part of the transition and runs in place.
     """
-    return journaled("tool", lambda: resolve(function(params) if positional else function(**params)))
+    def call() -> Any:
+        return resolve(function(params) if positional else function(**params))
+
+    if builtin:
+        return call()
+    return (yield Wait("tool", call))

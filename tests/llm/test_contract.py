@@ -10,6 +10,7 @@ from typing import Any, Literal
 import pytest
 from pydantic import BaseModel, ValidationError
 
+from soe.lib.effects import run_inline
 from soe.lib.schema_validation import root_model_for_field
 from soe.llm import report_usage
 from soe.llm.contract import (
@@ -179,7 +180,7 @@ def test_detect_call_form_uninspectable_is_messages() -> None:
 def test_messages_form_call() -> None:
     llm = Recorder('{"summary": "hi"}')
     model = summary_model()
-    result = call_structured(llm, SUMMARY_PAYLOAD, model, 3, {"name": "N"})
+    result = run_inline(call_structured(llm, SUMMARY_PAYLOAD, model, 3, {"name": "N"}))
     assert llm.calls == [([{"role": "user", "content": SUMMARY_PROMPT}], model)]
     assert extract_output(result, "summary") == "hi"
 
@@ -192,7 +193,7 @@ def test_prompt_form_receives_node_config() -> None:
         seen.append((prompt, config))
         return '{"summary": "hi"}'
 
-    call_structured(call_llm, SUMMARY_PAYLOAD, summary_model(), 3, node_config)
+    run_inline(call_structured(call_llm, SUMMARY_PAYLOAD, summary_model(), 3, node_config))
     assert seen == [(SUMMARY_PROMPT, node_config)]
     assert seen[0][1] is node_config
 
@@ -202,7 +203,7 @@ def test_prompt_form_receives_node_config() -> None:
 
 def test_retry_feedback_accumulates() -> None:
     llm = Recorder("{}", "nope", '{"summary": "ok"}')
-    result = call_structured(llm, SUMMARY_PAYLOAD, summary_model(), 3, {})
+    result = run_inline(call_structured(llm, SUMMARY_PAYLOAD, summary_model(), 3, {}))
     assert extract_output(result, "summary") == "ok"
     prompts = [messages[0]["content"] for messages, _ in llm.calls]
     second = SUMMARY_PROMPT + "\n\nPrevious response: {}" + MISSING_SUMMARY_FEEDBACK
@@ -213,7 +214,7 @@ def test_retry_feedback_accumulates() -> None:
 def test_retries_exhausted() -> None:
     llm = Recorder(*["{}"] * 10)
     with pytest.raises(Exception) as exc:
-        call_structured(llm, SUMMARY_PAYLOAD, summary_model(), 2, {})
+        run_inline(call_structured(llm, SUMMARY_PAYLOAD, summary_model(), 2, {}))
     assert len(llm.calls) == 3
     assert str(exc.value).startswith(
         "Max retries (2) exceeded. Last error: 1 validation error for SummaryResponse\nsummary\n"
@@ -224,7 +225,7 @@ def test_retries_exhausted() -> None:
 def test_zero_retries_means_one_call() -> None:
     llm = Recorder("{}", '{"summary": "late"}')
     with pytest.raises(Exception, match=r"^Max retries \(0\) exceeded"):
-        call_structured(llm, SUMMARY_PAYLOAD, summary_model(), 0, {})
+        run_inline(call_structured(llm, SUMMARY_PAYLOAD, summary_model(), 0, {}))
     assert len(llm.calls) == 1
 
 
@@ -236,13 +237,13 @@ def test_call_llm_exception_not_retried() -> None:
         raise ConnectionError("down")
 
     with pytest.raises(ConnectionError, match="down"):
-        call_structured(call_llm, SUMMARY_PAYLOAD, summary_model(), 3, {})
+        run_inline(call_structured(call_llm, SUMMARY_PAYLOAD, summary_model(), 3, {}))
     assert len(calls) == 1
 
 
 def test_invalid_returned_object_uses_str_in_feedback() -> None:
     llm = Recorder({"wrong": 1}, {"summary": "ok"})
-    call_structured(llm, SUMMARY_PAYLOAD, summary_model(), 1, {})
+    run_inline(call_structured(llm, SUMMARY_PAYLOAD, summary_model(), 1, {}))
     second = llm.calls[1][0][0]["content"]
     assert second == SUMMARY_PROMPT + "\n\nPrevious response: {'wrong': 1}" + (
         "\n\nValidation failed. Fix these fields:\n  - summary: Field required\n\nRespond with valid JSON."
@@ -498,7 +499,7 @@ def test_async_call_llm_without_running_loop() -> None:
         return '{"summary": "async"}'
 
     usages = []
-    result = call_structured(call_llm, SUMMARY_PAYLOAD, summary_model(), 0, {}, after_call=usages.append)
+    result = run_inline(call_structured(call_llm, SUMMARY_PAYLOAD, summary_model(), 0, {}, after_call=usages.append))
     assert extract_output(result, "summary") == "async"
     assert [(u.prompt_tokens, u.completion_tokens) for u in usages] == [(3, 4)]
 
@@ -512,7 +513,7 @@ def test_async_call_llm_inside_running_loop() -> None:
     usages = []
 
     async def main() -> Any:
-        return call_structured(call_llm, SUMMARY_PAYLOAD, summary_model(), 0, {}, after_call=usages.append)
+        return run_inline(call_structured(call_llm, SUMMARY_PAYLOAD, summary_model(), 0, {}, after_call=usages.append))
 
     result = asyncio.run(main())
     assert extract_output(result, "summary") == "nested"
@@ -528,7 +529,7 @@ def test_usage_per_invocation() -> None:
         return next(answers)
 
     usages = []
-    call_structured(call_llm, SUMMARY_PAYLOAD, summary_model(), 3, {}, after_call=usages.append)
+    run_inline(call_structured(call_llm, SUMMARY_PAYLOAD, summary_model(), 3, {}, after_call=usages.append))
     assert [(u.reported, u.prompt_tokens, u.completion_tokens) for u in usages] == [
         (True, 15, 2),
         (True, 15, 2),
@@ -537,7 +538,7 @@ def test_usage_per_invocation() -> None:
 
 def test_no_report_no_after_call() -> None:
     usages = []
-    call_structured(Recorder('{"summary": "x"}'), SUMMARY_PAYLOAD, summary_model(), 0, {}, after_call=usages.append)
+    run_inline(call_structured(Recorder('{"summary": "x"}'), SUMMARY_PAYLOAD, summary_model(), 0, {}, after_call=usages.append))
     assert usages == []
 
 
@@ -556,7 +557,7 @@ def test_after_call_runs_before_result_is_used_and_can_stop_it() -> None:
         raise Budget("too many tokens")
 
     with pytest.raises(Budget):
-        call_structured(call_llm, SUMMARY_PAYLOAD, summary_model(), 3, {}, after_call=after_call)
+        run_inline(call_structured(call_llm, SUMMARY_PAYLOAD, summary_model(), 3, {}, after_call=after_call))
     assert len(calls) == 1
 
 
@@ -568,5 +569,5 @@ def test_usage_reported_before_call_llm_raises_is_accounted() -> None:
         raise RuntimeError("late failure")
 
     with pytest.raises(RuntimeError, match="late failure"):
-        call_structured(call_llm, SUMMARY_PAYLOAD, summary_model(), 3, {}, after_call=usages.append)
+        run_inline(call_structured(call_llm, SUMMARY_PAYLOAD, summary_model(), 3, {}, after_call=usages.append))
     assert [u.prompt_tokens for u in usages] == [7]

@@ -12,6 +12,7 @@ from pydantic import BaseModel
 from soe._errors import PASSTHROUGH_ERRORS
 from soe.engine.output import store_output
 from soe.engine.telemetry import register_event
+from soe.lib.effects import Steps
 from soe.lib.jinja_render import get_context_for_prompt, render_prompt
 from soe.llm.contract import (
     RouterResponse,
@@ -32,7 +33,7 @@ from soe.nodes._llm_common import (
     register_llm_call,
     usage_recorder,
 )
-from soe.nodes._tools import call_tool_function
+from soe.nodes._tools import call_tool
 from soe.nodes.agent.loop import AgentLoop, AgentTools, load_tools
 from soe.nodes.agent.validation import validate_node_config
 from soe.nodes.agent.validation.operational import validate_agent_node_runtime
@@ -66,16 +67,17 @@ def _preview(text: str) -> str:
     return text[:_PREVIEW_LENGTH] + "..." if len(text) > _PREVIEW_LENGTH else text
 
 
-def _call_tool_function(function: Callable[..., Any], args: dict[str, Any], max_retries: int) -> Any:
+def _call_tool_function(function: Callable[..., Any], args: dict[str, Any], max_retries: int,
+                        builtin: bool) -> Steps[Any]:
     """``function(**args)``, tried ``1 + max_retries`` times; the last failure propagates."""
     for _ in range(max_retries):
         try:
-            return call_tool_function(function, args)
+            return (yield from call_tool(function, args, builtin=builtin))
         except PASSTHROUGH_ERRORS:
             raise
         except Exception:
             continue
-    return call_tool_function(function, args)
+    return (yield from call_tool(function, args, builtin=builtin))
 
 
 def create_agent_node_caller(backends: Any, tools: list[dict[str, Any]], call_llm: Any,
@@ -85,7 +87,7 @@ def create_agent_node_caller(backends: Any, tools: list[dict[str, Any]], call_ll
     registry = {entry["function"].__name__: entry for entry in tools if hasattr(entry["function"], "__name__")}
 
     @node_caller(backends)
-    def agent(execution_id: str, node_config: dict) -> None:
+    def agent(execution_id: str, node_config: dict) -> Steps[None]:
         ctx = validate_agent_node_runtime(execution_id, backends)
         validate_node_config(node_config)
         history_key, history = open_history(backends, ctx, node_config.get("identity"))
@@ -97,7 +99,7 @@ def create_agent_node_caller(backends: Any, tools: list[dict[str, Any]], call_ll
             "agent_tools": list(run.tools.names),
             "registry_tools": run.tools.registry_tools,
         })
-        _drive(run, loop)
+        yield from _drive(run, loop)
 
     def _prepare(execution_id: str, node_config: dict[str, Any], ctx: dict[str, Any]) -> AgentRun:
         """Steps 5-6: the rendered task, context string and tools, from a fresh context read."""
@@ -110,32 +112,32 @@ def create_agent_node_caller(backends: Any, tools: list[dict[str, Any]], call_ll
                         agent_tools, _setting(node_config, "retries", 3),
                         _setting(node_config, "max_iterations", 25))
 
-    def _drive(run: AgentRun, loop: AgentLoop) -> None:
+    def _drive(run: AgentRun, loop: AgentLoop) -> Steps[None]:
         """Step 8: route until finished; errors consume ``retries``, router requests ``max_iterations``."""
         while loop.retry_count < run.max_retries:
             if loop.router_requests >= run.max_iterations:
                 limit = f"Agent execution exceeded max iterations ({run.max_iterations})."
                 _give_up(run, loop.failure_message(limit))
                 return
-            decision = _route(run, loop)
+            decision = yield from _route(run, loop)
             if decision is None:
                 return
             if decision.action == "finish":
-                _finish(run, loop)
+                yield from _finish(run, loop)
                 return
-            _use_tool(run, loop, decision.tool_name)
+            yield from _use_tool(run, loop, decision.tool_name)
         limit = f"Agent execution exceeded max retries ({run.max_retries})."
         _give_up(run, loop.failure_message(limit))
 
-    def _request(run: AgentRun, payload: dict[str, Any], model: type[BaseModel]) -> BaseModel:
+    def _request(run: AgentRun, payload: dict[str, Any], model: type[BaseModel]) -> Steps[BaseModel]:
         """One structured request; its ``llm_call`` is the caller's, retries register nothing (Q5)."""
-        return call_structured(call_llm, payload, model, run.max_retries, run.node_config,
-                               after_call=usage_recorder(backends, run.execution_id))
+        return (yield from call_structured(call_llm, payload, model, run.max_retries, run.node_config,
+                                           after_call=usage_recorder(backends, run.execution_id)))
 
-    def _guarded(run: AgentRun, payload: dict[str, Any], model: type[BaseModel]) -> BaseModel | None:
+    def _guarded(run: AgentRun, payload: dict[str, Any], model: type[BaseModel]) -> Steps[BaseModel | None]:
         """A router or response request; ``None`` when its failure was handled (Q4')."""
         try:
-            return _request(run, payload, model)
+            return (yield from _request(run, payload, model))
         except PASSTHROUGH_ERRORS:
             raise
         except Exception as exc:
@@ -146,7 +148,7 @@ def create_agent_node_caller(backends: Any, tools: list[dict[str, Any]], call_ll
             broadcast_signals_caller(run.execution_id, [signal])
             return None
 
-    def _route(run: AgentRun, loop: AgentLoop) -> RouterResponse | None:
+    def _route(run: AgentRun, loop: AgentLoop) -> Steps[RouterResponse | None]:
         """Router stage; the first request's ``llm_call`` was registered in step 3."""
         if loop.router_requests:
             register_llm_call(backends, run.execution_id, {"stage": "router"})
@@ -158,9 +160,9 @@ def create_agent_node_caller(backends: Any, tools: list[dict[str, Any]], call_ll
             "available_tools": run.tools.signature,
             "conversation_history": loop.history_text(),
         }
-        return _guarded(run, payload, RouterResponse)
+        return (yield from _guarded(run, payload, RouterResponse))
 
-    def _finish(run: AgentRun, loop: AgentLoop) -> None:
+    def _finish(run: AgentRun, loop: AgentLoop) -> Steps[None]:
         """Response stage, then store the output and emit like an LLM node."""
         config, output_field = run.node_config, run.node_config.get("output_field")
         mode = emission_mode(config.get("event_emissions"))
@@ -170,7 +172,7 @@ def create_agent_node_caller(backends: Any, tools: list[dict[str, Any]], call_ll
         register_llm_call(backends, run.execution_id, {"stage": "response"})
         payload = {"task_description": run.task, "context": run.context_string,
                    "conversation_history": loop.history_text()}
-        result = _guarded(run, payload, model)
+        result = yield from _guarded(run, payload, model)
         if result is None:
             return
         output = extract_output(result, output_field)
@@ -178,7 +180,7 @@ def create_agent_node_caller(backends: Any, tools: list[dict[str, Any]], call_ll
         complete(broadcast_signals_caller, run.execution_id, config, mode, ctx,
                  extract_selected_signals(result))
 
-    def _use_tool(run: AgentRun, loop: AgentLoop, tool_name: str | None) -> None:
+    def _use_tool(run: AgentRun, loop: AgentLoop, tool_name: str | None) -> Steps[None]:
         """A ``call_tool`` decision: only the node's own tools (Q8); failures become tool errors."""
         if not tool_name or tool_name not in run.tools.names:
             register_event(backends, run.execution_id, "agent_tool_not_found", {
@@ -188,7 +190,7 @@ def create_agent_node_caller(backends: Any, tools: list[dict[str, Any]], call_ll
             loop.system_error(f"Tool '{tool_name}' not found or not available.")
             return
         try:
-            result = _run_tool(run, loop, tool_name)
+            result = yield from _run_tool(run, loop, tool_name)
         except PASSTHROUGH_ERRORS:
             raise
         except Exception as exc:
@@ -196,16 +198,17 @@ def create_agent_node_caller(backends: Any, tools: list[dict[str, Any]], call_ll
             return
         loop.tool_response(tool_name, result)
 
-    def _run_tool(run: AgentRun, loop: AgentLoop, tool_name: str) -> Any:
+    def _run_tool(run: AgentRun, loop: AgentLoop, tool_name: str) -> Steps[Any]:
         """Parameter stage, the call itself, and its two telemetry events."""
         function = run.tools.functions[tool_name]
         register_llm_call(backends, run.execution_id, {"stage": "parameter"})
         payload = {"task_description": run.task, "context": run.context_string, "tool_name": tool_name,
                    "conversation_history": loop.history_text()}
-        args = _request(run, payload, parameter_model_for(function)).model_dump()
+        args = (yield from _request(run, payload, parameter_model_for(function))).model_dump()
         register_event(backends, run.execution_id, "agent_tool_call",
                        {"node_name": run.node_name, "tool_name": tool_name, "tool_args": args})
-        result = _call_tool_function(function, args, run.tools.max_retries[tool_name])
+        result = yield from _call_tool_function(function, args, run.tools.max_retries[tool_name],
+                                                tool_name in run.tools.builtins)
         text = str(result)
         register_event(backends, run.execution_id, "agent_tool_result", {
             "node_name": run.node_name, "tool_name": tool_name,

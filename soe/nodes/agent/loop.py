@@ -27,6 +27,7 @@ class AgentTools:
     max_retries: Mapping[str, int]
     registry_tools: list[str]
     signature: str
+    builtins: frozenset[str] = frozenset()  # run in place, inside the transition
 
 
 def load_tools(names: Sequence[str], registry: Mapping[str, Mapping[str, Any]], execution_id: str,
@@ -51,7 +52,7 @@ def load_tools(names: Sequence[str], registry: Mapping[str, Mapping[str, Any]], 
             builtins.append(name)
         functions[name], max_retries[name] = function, 0
     return AgentTools(tuple(names), functions, max_retries, [*registry, *builtins],
-                      tools_signature([functions[name] for name in names]))
+                      tools_signature([functions[name] for name in names]), frozenset(builtins))
 
 
 def _annotation(parameter: inspect.Parameter) -> str:

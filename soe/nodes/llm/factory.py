@@ -8,6 +8,7 @@ from typing import Any
 from soe._errors import PASSTHROUGH_ERRORS
 from soe.engine.output import store_output
 from soe.engine.telemetry import register_event
+from soe.lib.effects import Steps
 from soe.lib.jinja_render import get_context_for_prompt, render_prompt
 from soe.llm.contract import (
     build_response_model,
@@ -39,7 +40,7 @@ def create_llm_node_caller(backends: Any, call_llm: Any, broadcast_signals_calle
     """Build the caller that makes one structured LLM call and stores its output."""
 
     @node_caller(backends)
-    def llm(execution_id: str, node_config: dict) -> None:
+    def llm(execution_id: str, node_config: dict) -> Steps[None]:
         ctx = validate_llm_node_runtime(execution_id, backends)
         validate_node_config(node_config)
         node_name = node_config.get("name", "unknown")
@@ -62,7 +63,7 @@ def create_llm_node_caller(backends: Any, call_llm: Any, broadcast_signals_calle
             "conversation_history": _history_text(history),
         }
         try:
-            result = call_structured(call_llm, payload, response_model, node_config.get("retries", 3),
+            result = yield from call_structured(call_llm, payload, response_model, node_config.get("retries", 3),
                                      node_config, after_call=usage_recorder(backends, execution_id))
             output = extract_output(result, output_field)
             ctx = store_output(backends, execution_id, ctx, output_field, output)

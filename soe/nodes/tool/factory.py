@@ -9,11 +9,12 @@ from soe._errors import PASSTHROUGH_ERRORS
 from soe.engine.output import save_output_to_context, store_output
 from soe.engine.telemetry import register_event
 from soe.lib.context_fields import get_field, unwrapped_view
+from soe.lib.effects import Steps
 from soe.lib.templating import has_template_syntax, render_template
 from soe.lib.yaml_parser import parse_yaml
 from soe.nodes._caller import NodeCallerFn, node_caller
 from soe.nodes._emissions import evaluate_emissions
-from soe.nodes._tools import ToolEntry, call_tool_function, resolve_tool
+from soe.nodes._tools import ToolEntry, call_tool, resolve_tool
 from soe.nodes.tool.validation.config import validate_tool_node_config
 from soe.nodes.tool.validation.operational import validate_tool_node_runtime
 
@@ -25,7 +26,7 @@ def create_tool_node_caller(backends: Any, tools_registry: dict[str, Any],
     """Build the caller that runs a registered (or built-in) tool with retries."""
 
     @node_caller(backends)
-    def tool(execution_id: str, node_config: dict) -> None:
+    def tool(execution_id: str, node_config: dict) -> Steps[None]:
         validate_tool_node_config(node_config, tools_registry)
         ctx = validate_tool_node_runtime(execution_id, backends)
         node_name = node_config.get("name", "unknown")
@@ -36,15 +37,15 @@ def create_tool_node_caller(backends: Any, tools_registry: dict[str, Any],
         params = _parameters(node_config, ctx, entry, node_name)
         register_event(backends, execution_id, "tool_call",
                        {"tool_name": tool_name, "max_retries": entry.max_retries})
-        _run(execution_id, node_config, ctx, entry, params)
+        yield from _run(execution_id, node_config, ctx, entry, params)
 
-    def _run(execution_id: str, node_config: dict, ctx: dict, entry: ToolEntry, params: Any) -> None:
+    def _run(execution_id: str, node_config: dict, ctx: dict, entry: ToolEntry, params: Any) -> Steps[None]:
         tool_name = node_config["tool_name"]
         output_field = node_config.get("output_field")
         last_error: Exception | None = None
         for attempt in range(entry.max_retries + 1):
             try:
-                result = _invoke(entry, params)
+                result = yield from _invoke(entry, params)
             except PASSTHROUGH_ERRORS:
                 raise
             except Exception as exc:
@@ -78,9 +79,9 @@ def create_tool_node_caller(backends: Any, tools_registry: dict[str, Any],
     return tool
 
 
-def _invoke(entry: ToolEntry, params: Any) -> Any:
+def _invoke(entry: ToolEntry, params: Any) -> Steps[Any]:
     positional = entry.process_accumulated and isinstance(params, list)
-    return call_tool_function(entry.function, params, positional=positional)
+    return (yield from call_tool(entry.function, params, positional=positional, builtin=entry.builtin))
 
 
 def _parameters(node_config: Mapping[str, Any], ctx: dict[str, Any], entry: ToolEntry, node_name: str) -> Any:
