@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from soe.backends.memory import InMemoryContextBackend
-from soe.backends.sqlite import SqliteBackends, create_sqlite_backends, side_path
+from soe.backends.sqlite import SqliteBackends, create_sqlite_backends
 from soe.backends.sqlite.connection import SqliteDatabase
 from soe.backends.sqlite.schema import MAIN_MIGRATIONS
 from soe.engine.durability import MISSING, RuntimeStore, runtime_store
@@ -489,31 +489,17 @@ def test_other_threads_wait_for_the_transaction_then_write(sb):
 
 # --- journal ---------------------------------------------------------------------------------------
 
-def test_journal_survives_a_rolled_back_transaction(sb, db_path):
-    assert sb.runtime.journal_get("e:call:1") is MISSING
-    with pytest.raises(RuntimeError), sb.runtime.transaction():
-        sb.context.append_to_field("e", "x", 1)
-        sb.runtime.journal_put("e:call:1", {"answer": [1, "ü"]})
-        sb.runtime.journal_put("e:call:2", None)
-        raise RuntimeError
-    assert sb.context.get_context("e") == {}
-    assert sb.runtime.journal_get("e:call:1") == {"answer": [1, "ü"]}
-    assert sb.runtime.journal_get("e:call:2") is None
+def test_journal_entry_is_committed_at_once(sb, db_path):
+    """The runner journals outside every transaction: the entry is durable before anything uses it."""
+    assert sb.runtime.journal_get("e/n/1/llm/0") is MISSING
+    sb.runtime.journal_put("e/n/1/llm/0", {"answer": [1, "ü"]})
+    sb.runtime.journal_put("e/n/1/llm/1", None)
     other = create_sqlite_backends(db_path)
     try:
-        assert other.runtime.journal_get("e:call:1") == {"answer": [1, "ü"]}
-    finally:
-        other.close()
-
-
-def test_journal_entry_is_committed_while_the_transaction_is_open(sb, db_path):
-    other = create_sqlite_backends(db_path)
-    try:
-        with sb.runtime.transaction():
-            sb.runtime.journal_put("k", [1, 2])
-            assert other.runtime.journal_get("k") == [1, 2]
-        sb.runtime.journal_put("k", "replaced")
-        assert other.runtime.journal_get("k") == "replaced"
+        assert other.runtime.journal_get("e/n/1/llm/0") == {"answer": [1, "ü"]}
+        assert other.runtime.journal_get("e/n/1/llm/1") is None
+        sb.runtime.journal_put("e/n/1/llm/0", "replaced")
+        assert other.runtime.journal_get("e/n/1/llm/0") == "replaced"
     finally:
         other.close()
 
@@ -543,15 +529,18 @@ def test_lease_fresh_renewed_expired_released(sb):
     assert runtime.get_lease("m")["owner"] == "B"
 
 
-def test_lease_heartbeat_is_not_blocked_by_an_open_transaction(sb):
+def test_lease_heartbeat_waits_only_for_the_open_transaction(sb):
+    """One file, one writer: a heartbeat commits as soon as the (short) transition commits."""
     results = []
     with sb.runtime.transaction():
         sb.context.append_to_field("e", "x", 1)
         thread = threading.Thread(target=lambda: results.append(
             sb.runtime.acquire_lease("m", "A", 60)))
         thread.start()
-        thread.join(timeout=5)
-        assert results == [True]
+        thread.join(timeout=0.2)
+        assert results == []
+    thread.join(timeout=5)
+    assert results == [True]
 
 
 # --- status and tree ----------------------------------------------------------------------------
@@ -609,7 +598,7 @@ def test_prune_deletes_finished_trees(sb, db_path):
     _execution(sb, "live", "live", "running")
     _execution(sb, "mixed", "mixed", "completed")
     _execution(sb, "mixed-child", "mixed", "running")
-    sb.runtime.journal_put("done-unrelated", 3)
+    sb.runtime.journal_put("unrelated-to-done", 3)
 
     assert sb.runtime.prune(datetime.now(timezone.utc) - timedelta(hours=1)) == 0  # too recent
     assert sb.runtime.prune(timedelta(seconds=-1)) == 2
@@ -619,7 +608,7 @@ def test_prune_deletes_finished_trees(sb, db_path):
         assert sb.runtime.journal_get(f"{gone}/Node/1/llm/0") is MISSING
         assert sb.runtime.journal_get(f"other-{gone}") is MISSING
     assert sb.runtime.lease_is_fresh("done") is False
-    assert sb.runtime.journal_get("done-unrelated") == 3
+    assert sb.runtime.journal_get("unrelated-to-done") == 3
     for kept in ("bad", "live", "mixed", "mixed-child"):
         assert sb.runtime.get_status(kept) is not None
         assert sb.context.get_context(kept) != {}
@@ -647,10 +636,19 @@ def test_migrations_are_recorded_once_and_idempotent(db_path):
         backends.context.append_to_field("e", "x", 1)
         backends.runtime.journal_put("k", 1)
         backends.close()
-    assert [v for (v,) in _rows(db_path, "SELECT version FROM schema_version")] == [1]
-    assert [v for (v,) in _rows(side_path(db_path), "SELECT version FROM schema_version")] == [1]
+    assert [v for (v,) in _rows(db_path, "SELECT version FROM schema_version")] == [1, 2]
+    assert [key for (key,) in _rows(db_path, "SELECT key FROM journal")] == ["k"]
     with create_sqlite_backends(db_path) as backends:
         assert backends.context.get_context("e") == {"x": [1, 1, 1]}
+
+
+def test_the_store_is_one_file(db_path):
+    """Journal and leases live in the database itself: copying soe.db copies everything."""
+    with create_sqlite_backends(db_path) as backends:
+        backends.runtime.journal_put("k", {"value": 1})
+        assert backends.runtime.acquire_lease("tree", "me", 30)
+    assert sorted(p.name for p in db_path.parent.iterdir() if not p.name.endswith(("-wal", "-shm"))) == [db_path.name]
+    assert _rows(db_path, "SELECT owner FROM leases") == [("me",)]
 
 
 def test_a_newer_schema_is_refused(db_path):
@@ -735,5 +733,5 @@ def test_cleanup_all_empties_every_table(sb, db_path):
     assert sb.runtime.journal_get("e:call") is MISSING
     assert sb.runtime.lease_is_fresh("e") is False
     assert sb.runtime.list_executions() == []
-    assert [v for (v,) in _rows(db_path, "SELECT version FROM schema_version")] == [1]
+    assert [v for (v,) in _rows(db_path, "SELECT version FROM schema_version")] == [1, 2]
 

@@ -5,9 +5,8 @@ with the six SPEC §11.1 backends and ``runtime`` (a
 :class:`~soe.engine.durability.RuntimeStore`), built on the standard library's
 ``sqlite3``. Several threads and several processes may use the same file.
 
-Everything lives in ``path``, except what must commit while the main file's
-single writer slot is held by an open runner transaction — the call journal
-and the leases — which lives in ``<path>.side`` (see ``schema.py``).
+Everything lives in ``path`` (plus SQLite's own ``-wal`` and ``-shm``): the call
+journal and the leases included, so a copy of the file is a consistent backup.
 
 Unlike the in-memory backends, nothing is kept as a Python object: an append
 to a history field, a conversation entry or a telemetry event is one row, and a
@@ -18,12 +17,11 @@ grow with the length of a run.
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 from soe.backends.sqlite.connection import SqliteDatabase
 from soe.backends.sqlite.context import SqliteContextBackend
 from soe.backends.sqlite.runtime import SqliteRuntimeStore
-from soe.backends.sqlite.schema import MAIN_MIGRATIONS, SIDE_MIGRATIONS
+from soe.backends.sqlite.schema import MAIN_MIGRATIONS
 from soe.backends.sqlite.stores import (
     SqliteContextSchemaBackend,
     SqliteConversationHistoryBackend,
@@ -44,19 +42,13 @@ __all__ = [
     "SqliteTelemetryBackend",
     "SqliteWorkflowBackend",
     "create_sqlite_backends",
-    "side_path",
 ]
 
 
-def side_path(path: str | os.PathLike[str]) -> Path:
-    """Where the journal and leases of the database at ``path`` are kept."""
-    return Path(f"{os.fspath(path)}.side")
-
-
 class SqliteBackends(LocalBackends):
-    """The six backends and ``runtime``, all backed by one SQLite database (plus its side file)."""
+    """The six backends and ``runtime``, all backed by one SQLite database file."""
 
-    def __init__(self, db: SqliteDatabase, side: SqliteDatabase) -> None:
+    def __init__(self, db: SqliteDatabase) -> None:
         super().__init__(
             SqliteContextBackend(db),
             SqliteWorkflowBackend(db),
@@ -65,10 +57,9 @@ class SqliteBackends(LocalBackends):
             SqliteContextSchemaBackend(db),
             SqliteIdentityBackend(db),
         )
-        self.runtime = SqliteRuntimeStore(db, side)
+        self.runtime = SqliteRuntimeStore(db)
         self.path = db.path
         self._db = db
-        self._side = side
 
     def cleanup_all(self) -> None:
         """Delete every row of every table (the files and their schema stay)."""
@@ -78,7 +69,6 @@ class SqliteBackends(LocalBackends):
     def close(self) -> None:
         """Close every thread's connections; using the backends again reopens them."""
         self._db.close()
-        self._side.close()
 
     def __enter__(self) -> SqliteBackends:
         return self
@@ -93,6 +83,4 @@ def create_sqlite_backends(path: str | os.PathLike[str], *, timeout: float = 30.
     ``timeout`` bounds, in seconds, how long a write waits for the file's single
     writer slot (held by another thread or process) before failing.
     """
-    db = SqliteDatabase(path, MAIN_MIGRATIONS, timeout)
-    side = SqliteDatabase(side_path(path), SIDE_MIGRATIONS, timeout)
-    return SqliteBackends(db, side)
+    return SqliteBackends(SqliteDatabase(path, MAIN_MIGRATIONS, timeout))

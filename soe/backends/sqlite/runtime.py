@@ -1,13 +1,10 @@
 """The SQLite :class:`~soe.engine.durability.RuntimeStore`: the runner's durable state.
 
-Statuses and tree state live in the main file, so the runner commits them in
-the same transaction as the context, telemetry and registry writes of a work
-item. The journal and the leases live in the side file (see ``schema.py``):
-a journal entry must be committed the moment an LLM or tool call returns —
-before the item's transaction ends, and even if it rolls back — and a lease
-heartbeat must reach other processes while a long item holds the main file's
-only writer slot. SQLite cannot commit a second write to a file whose write
-lock the same process holds, hence a second file.
+Everything lives in the one database file: statuses and tree state commit in
+the same transaction as the context, telemetry and registry writes of a
+transition; a journal entry commits on its own the moment an LLM or tool call
+returns (no transaction is open then: the runner holds none across a wait),
+and lease heartbeats commit between transitions.
 
 Journal keys are the runner's. ``prune`` deletes the entries recorded with a
 pruned ``execution_id`` and those whose key is a pruned execution id or starts
@@ -74,9 +71,8 @@ def _status_record(row: Sequence[Any]) -> dict[str, Any]:
 class SqliteRuntimeStore:
     """Transactions, statuses, tree state, leases, the call journal and pruning."""
 
-    def __init__(self, db: SqliteDatabase, side: SqliteDatabase) -> None:
+    def __init__(self, db: SqliteDatabase) -> None:
         self._db = db
-        self._side = side
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
@@ -141,7 +137,7 @@ class SqliteRuntimeStore:
         """Take or renew the lease; ``False`` while another owner's lease is unexpired."""
         check_id(main_execution_id)
         now = time.time()
-        with self._side.transaction() as conn:
+        with self._db.transaction() as conn:
             row = conn.execute("SELECT owner, acquired_at, expires_at FROM leases "
                                "WHERE main_execution_id = ?", (main_execution_id,)).fetchone()
             if row is not None and row[0] != owner and row[2] > now:
@@ -155,13 +151,13 @@ class SqliteRuntimeStore:
 
     def release_lease(self, main_execution_id: str, owner: str) -> None:
         check_id(main_execution_id)
-        with self._side.transaction() as conn:
+        with self._db.transaction() as conn:
             conn.execute("DELETE FROM leases WHERE main_execution_id = ? AND owner = ?",
                          (main_execution_id, owner))
 
     def lease_is_fresh(self, main_execution_id: str) -> bool:
         check_id(main_execution_id)
-        row = self._side.connection().execute(
+        row = self._db.connection().execute(
             "SELECT expires_at FROM leases WHERE main_execution_id = ?",
             (main_execution_id,)).fetchone()
         return row is not None and row[0] > time.time()
@@ -169,7 +165,7 @@ class SqliteRuntimeStore:
     def lease_owner(self, main_execution_id: str) -> str | None:
         """The owner of the tree's unexpired lease, or ``None``."""
         check_id(main_execution_id)
-        row = self._side.connection().execute(
+        row = self._db.connection().execute(
             "SELECT owner, expires_at FROM leases WHERE main_execution_id = ?",
             (main_execution_id,)).fetchone()
         return row[0] if row is not None and row[1] > time.time() else None
@@ -177,7 +173,7 @@ class SqliteRuntimeStore:
     def get_lease(self, main_execution_id: str) -> dict[str, Any] | None:
         """``{"owner", "acquired_at", "heartbeat_at", "expires_at"}`` (§12.1 timestamps) or ``None``."""
         check_id(main_execution_id)
-        row = self._side.connection().execute(
+        row = self._db.connection().execute(
             "SELECT owner, acquired_at, heartbeat_at, expires_at FROM leases "
             "WHERE main_execution_id = ?", (main_execution_id,)).fetchone()
         if row is None:
@@ -188,19 +184,19 @@ class SqliteRuntimeStore:
     # -- journal --------------------------------------------------------------------------
     def journal_get(self, key: str) -> Any:
         """The recorded result for ``key``, or ``MISSING`` (a recorded ``None`` is ``None``)."""
-        row = self._side.connection().execute(
+        row = self._db.connection().execute(
             "SELECT value_json FROM journal WHERE key = ?", (key,)).fetchone()
         return MISSING if row is None else decode(row[0])
 
     def journal_put(self, key: str, value: Any, execution_id: str | None = None) -> None:
-        """Record a result, committed at once in the side file (survives any rollback).
+        """Record a result, committed at once (the runner calls it outside any transaction).
 
         ``execution_id`` (optional, beyond the protocol) ties the entry to an
         execution so ``prune`` removes it with that execution.
         """
         if execution_id is not None:
             check_id(execution_id)
-        with self._side.transaction() as conn:
+        with self._db.transaction() as conn:
             conn.execute("INSERT OR REPLACE INTO journal (key, execution_id, value_json, "
                          "created_at) VALUES (?, ?, ?, ?)",
                          (key, execution_id, encode(value), time.time()))
@@ -230,11 +226,6 @@ class SqliteRuntimeStore:
                     conn.execute(f"DELETE FROM {table} WHERE {column} = ?", (execution_id,))
             conn.executemany("DELETE FROM trees WHERE main_execution_id = ?",
                              [(tree,) for tree in {*ids, *mains}])
-        self._prune_side(ids, mains)
-        return len(ids)
-
-    def _prune_side(self, ids: list[str], mains: list[str]) -> None:
-        with self._side.transaction() as conn:
             for execution_id in ids:
                 conn.execute("DELETE FROM journal WHERE execution_id = ? OR key = ? "
                              "OR (key >= ? AND key < ?) OR (key >= ? AND key < ?)",
@@ -242,11 +233,11 @@ class SqliteRuntimeStore:
                               *_key_range(execution_id, ":")))
             conn.executemany("DELETE FROM leases WHERE main_execution_id = ?",
                              [(tree,) for tree in {*ids, *mains}])
+        return len(ids)
 
     def cleanup_all(self) -> None:
         with self._db.transaction() as conn:
             conn.execute("DELETE FROM executions")
             conn.execute("DELETE FROM trees")
-        with self._side.transaction() as conn:
             conn.execute("DELETE FROM journal")
             conn.execute("DELETE FROM leases")

@@ -6,12 +6,12 @@ entry of its list and is applied, in order, to every database whose highest
 recorded version is below ``n``. Migration 1 creates everything, so a new file
 and an old one upgraded later end up identical.
 
-Two files, because SQLite has one writer per file: the main database holds
-everything the runner commits atomically (contexts, registries, telemetry,
-histories, schemas, identities, statuses, tree state); the *side* database
-(``<path>.side``) holds what must commit at once even while this or another
-thread holds the main file's write transaction open for a whole work item —
-the LLM/tool journal and the tree leases with their heartbeats.
+One file holds everything: contexts, registries, telemetry, histories,
+schemas, identities, statuses, tree state, the LLM/tool journal and the tree
+leases. The runner never holds a write transaction across an LLM or tool call,
+so a journal entry or a lease heartbeat commits within milliseconds, and a
+copy of the file (with its -wal) is a consistent backup. (Migration 2 moved the
+journal and leases in from the ``<path>.side`` file of earlier versions.)
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ from datetime import datetime, timezone
 
 __all__ = [
     "MAIN_MIGRATIONS",
-    "SIDE_MIGRATIONS",
     "Migrations",
     "migrate",
     "needs_migration",
@@ -116,25 +115,24 @@ _RUNTIME = (
         updated_at REAL NOT NULL)""",
 )
 
-MAIN_MIGRATIONS: Migrations = (
-    _CONTEXT + _OTHER_BACKENDS + _RUNTIME,  # 1: everything
+_JOURNAL_AND_LEASES = (
+    """CREATE TABLE journal (
+        key TEXT PRIMARY KEY,
+        execution_id TEXT,
+        value_json TEXT NOT NULL,
+        created_at REAL NOT NULL)""",
+    "CREATE INDEX journal_execution ON journal (execution_id)",
+    """CREATE TABLE leases (
+        main_execution_id TEXT PRIMARY KEY,
+        owner TEXT NOT NULL,
+        acquired_at REAL NOT NULL,
+        heartbeat_at REAL NOT NULL,
+        expires_at REAL NOT NULL)""",
 )
 
-SIDE_MIGRATIONS: Migrations = (
-    (  # 1: everything
-        """CREATE TABLE journal (
-            key TEXT PRIMARY KEY,
-            execution_id TEXT,
-            value_json TEXT NOT NULL,
-            created_at REAL NOT NULL)""",
-        "CREATE INDEX journal_execution ON journal (execution_id)",
-        """CREATE TABLE leases (
-            main_execution_id TEXT PRIMARY KEY,
-            owner TEXT NOT NULL,
-            acquired_at REAL NOT NULL,
-            heartbeat_at REAL NOT NULL,
-            expires_at REAL NOT NULL)""",
-    ),
+MAIN_MIGRATIONS: Migrations = (
+    _CONTEXT + _OTHER_BACKENDS + _RUNTIME,  # 1: everything but the journal and leases
+    _JOURNAL_AND_LEASES,  # 2: they join the main file (0.1 kept them in <path>.side)
 )
 
 _VERSION_TABLE = """CREATE TABLE IF NOT EXISTS schema_version (
