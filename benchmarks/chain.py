@@ -30,7 +30,7 @@ def run_loop(iterations: int, backends) -> float:
 def main() -> None:
     quick = "--quick" in sys.argv
     chains = [200, 1_000, 10_000] if quick else [200, 1_000, 10_000, 100_000]
-    loops = [100, 1_000] if quick else [100, 1_000, 10_000]
+    loops = [100, 1_000] if quick else [100, 1_000, 20_000]
     rows = []
     base = None
     for n in chains:
