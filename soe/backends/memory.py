@@ -14,6 +14,7 @@ from typing import Any
 from soe.backends._keyed_objects import ContextSchemaMethods, IdentityMethods
 from soe.backends._snapshot import FrozenDict, fast_copy, freeze
 from soe.lib.context_fields import is_internal, set_field
+from soe.lib.history import HistoryPrefix
 from soe.lib.operational import apply_operational_event
 
 __all__ = [
@@ -82,6 +83,17 @@ def _copy_value(kind: str | None, value: Any) -> Any:
     return fast_copy(value)
 
 
+def _snapshot_value(kind: str | None, key: str, value: Any) -> Any:
+    if kind == _OPERATIONAL:
+        copied = dict(value)
+        copied["signals"] = HistoryPrefix(value["signals"], len(value["signals"]))
+        copied["nodes"] = dict(value["nodes"])
+        return copied
+    if type(value) is list and not is_internal(key):
+        return HistoryPrefix(value, len(value))
+    return _copy_value(kind, value)
+
+
 class InMemoryContextBackend:
     """Contexts per execution id; reads and writes copy, optional methods are atomic."""
 
@@ -104,6 +116,21 @@ class InMemoryContextBackend:
                 return {}
             kinds = self._kinds[id]
             return {key: _copy_value(kinds.get(key), value) for key, value in stored.items()}
+
+    def get_context_snapshot(self, id: str) -> dict:
+        """The engine's read: like ``get_context``, but histories are ``HistoryPrefix`` views.
+
+        Stored histories are only ever appended to in place (or replaced whole), so
+        a prefix view is a true snapshot taken in O(1) per field; the engine never
+        mutates what it reads. ``__operational__`` gets its small containers copied
+        and its signal list as a prefix view. Not for applications: they get copies.
+        """
+        with self._lock:
+            stored = self._contexts.get(id)
+            if stored is None:
+                return {}
+            kinds = self._kinds[id]
+            return {key: _snapshot_value(kinds.get(key), key, value) for key, value in stored.items()}
 
     def append_to_field(self, execution_id: str, field: str, value: Any) -> None:
         """``set_field`` on the stored context, in O(1) for history fields."""

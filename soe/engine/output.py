@@ -7,6 +7,7 @@ from typing import Any
 
 from soe.engine.store import append_field
 from soe.lib.context_fields import set_field
+from soe.lib.history import HistoryPrefix
 
 __all__ = ["save_output_to_context", "store_output"]
 
@@ -42,9 +43,13 @@ def store_output(backends: Any, execution_id: str, ctx: dict[str, Any], output_f
     view = dict(ctx)
     if output_field:
         history = view.get(output_field)
-        if isinstance(history, list):
-            view[output_field] = list(history)
-        if appended:
-            set_field(view, output_field, value)
+        if isinstance(history, HistoryPrefix):  # a snapshot: the write cannot show through
+            if appended:
+                view[output_field] = history.plus(value)
+        else:
+            if isinstance(history, list):
+                view[output_field] = list(history)
+            if appended:
+                set_field(view, output_field, value)
     save_output_to_context(backends, execution_id, ctx, output_field, value)
     return view

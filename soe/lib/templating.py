@@ -20,6 +20,7 @@ from jinja2.exceptions import SecurityError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from soe._errors import TemplateRenderError, TemplateSecurityError
+from soe.lib.history import HistoryPrefix
 
 __all__ = [
     "SoeSandboxedEnvironment",
@@ -43,7 +44,7 @@ def accumulated(_render_context: Any, value: Any) -> list[Any]:
     """``value | accumulated``: the history of the first field whose last value equals ``value``."""
     full = _FULL_CONTEXT.get() or {}
     for key, history in full.items():
-        if key.startswith("__") or not isinstance(history, list) or not history:
+        if key.startswith("__") or not isinstance(history, (list, HistoryPrefix)) or not history:
             continue
         if history[-1] == value:
             if len(history) == 1 and isinstance(history[0], list):

@@ -10,9 +10,10 @@ from __future__ import annotations
 from typing import Any
 
 from soe._errors import OperationalValidationError
+from soe.lib.history import HistoryPrefix
 from soe.lib.operational import REQUIRED_KEYS
 
-__all__ = ["OperationalValidationError", "validate_backends", "validate_operational"]
+__all__ = ["OperationalValidationError", "read_operational_snapshot", "validate_backends", "validate_operational"]
 
 _REQUIRED_BACKENDS = ("context", "workflow")
 
@@ -39,6 +40,8 @@ def _check_field_types(operational: dict) -> None:
     """Each counter has the type the telemetry updates assume."""
     for field, kind, article in _FIELD_TYPES:
         value = operational[field]
+        if isinstance(value, HistoryPrefix):  # a snapshot's signal list
+            continue
         if not isinstance(value, kind) or isinstance(value, bool):
             msg = (f"Invalid '__operational__.{field}' - must be {article}, "
                    f"got {type(value).__name__}")
@@ -58,7 +61,21 @@ def _check_operational(execution_id: str, operational: Any) -> None:
 
 def validate_operational(execution_id: str, backends: Any) -> dict:
     """Return the execution's context once its ``__operational__`` block is sound."""
-    context = backends.context.get_context(execution_id)
+    return _checked_context(execution_id, backends.context.get_context(execution_id))
+
+
+def read_operational_snapshot(execution_id: str, backends: Any) -> dict:
+    """``validate_operational`` for the engine's own read-only use.
+
+    A backend offering ``get_context_snapshot`` answers without copying histories,
+    so a node reading one value costs the same at step 100,000 as at step 100.
+    """
+    reader = getattr(backends.context, "get_context_snapshot", None)
+    context = reader(execution_id) if reader is not None else backends.context.get_context(execution_id)
+    return _checked_context(execution_id, context)
+
+
+def _checked_context(execution_id: str, context: dict) -> dict:
     if not context:
         msg = (f"No context found for execution_id '{execution_id}'. "
                "Context must be initialized before node execution.")

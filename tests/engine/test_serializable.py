@@ -61,6 +61,14 @@ def make_backends(kind: str, tmp_path, n: int):
     return create_sqlite_backends(tmp_path / f"join-{n}.db")
 
 
+def recorder(calls: list[str]):
+    """A merge tool that records each call in ``calls``."""
+    def merge(n):
+        calls.append(n)
+        return n
+    return merge
+
+
 def cases():
     rng = random.Random(20261204)
     for k, runs in RUNS.items():
@@ -78,7 +86,7 @@ def test_a_join_fires_once_and_equals_the_sequential_run(tmp_path, k, latency, k
         merges: list[str] = []
         llm = BranchLLM(latencies)
         backends = make_backends(kind, tmp_path, n)
-        eid = run(join_config(k), backends, call_llm=llm, tools={"merge": lambda n: merges.append(n) or n},
+        eid = run(join_config(k), backends, call_llm=llm, tools={"merge": recorder(merges)},
                   max_concurrency=k, execution_id="join")
         concurrent = backends.context.get_context(eid)
         assert concurrent["__operational__"]["signals"].count("JOINED") == 1
@@ -88,6 +96,6 @@ def test_a_join_fires_once_and_equals_the_sequential_run(tmp_path, k, latency, k
         reference = create_in_memory_backends()
         ref_merges: list[str] = []
         ref_id = run(join_config(k, llm.completed), reference, call_llm=BranchLLM({}),
-                     tools={"merge": lambda n: ref_merges.append(n) or n}, execution_id="join")
+                     tools={"merge": recorder(ref_merges)}, execution_id="join")
         assert concurrent == reference.context.get_context(ref_id)
         assert merges == ref_merges

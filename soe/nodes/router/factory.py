@@ -9,7 +9,7 @@ from soe.engine.telemetry import register_event
 from soe.nodes._caller import NodeCallerFn, node_caller
 from soe.nodes._emissions import emission_mode, evaluate_emissions
 from soe.nodes.router.validation import validate_node_config
-from soe.nodes.router.validation.operational import validate_router_node_runtime
+from soe.validation.operational import read_operational_snapshot
 
 __all__ = ["create_router_node_caller"]
 
@@ -27,7 +27,7 @@ def create_router_node_caller(backends: Any, broadcast_signals_caller: Any) -> N
 
     @node_caller(backends)
     def router(execution_id: str, node_config: dict) -> None:
-        ctx = validate_router_node_runtime(execution_id, backends) if needs_context(execution_id, node_config) else {}
+        ctx = read_operational_snapshot(execution_id, backends) if needs_context(execution_id, node_config) else {}
         validate_node_config(node_config)
         register_event(backends, execution_id, "node_execution", {"node_type": "router"})
         signals = evaluate_emissions(node_config["event_emissions"], ctx,

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from soe._errors import PASSTHROUGH_ERRORS
+from soe.backends._snapshot import fast_copy
 from soe.engine.output import save_output_to_context, store_output
 from soe.engine.telemetry import register_event
 from soe.lib.context_fields import get_field, unwrapped_view
@@ -16,7 +17,7 @@ from soe.nodes._caller import NodeCallerFn, node_caller
 from soe.nodes._emissions import evaluate_emissions
 from soe.nodes._tools import ToolEntry, call_tool, resolve_tool
 from soe.nodes.tool.validation.config import validate_tool_node_config
-from soe.nodes.tool.validation.operational import validate_tool_node_runtime
+from soe.validation.operational import read_operational_snapshot
 
 __all__ = ["create_tool_node_caller"]
 
@@ -28,7 +29,7 @@ def create_tool_node_caller(backends: Any, tools_registry: dict[str, Any],
     @node_caller(backends)
     def tool(execution_id: str, node_config: dict) -> Steps[None]:
         validate_tool_node_config(node_config, tools_registry)
-        ctx = validate_tool_node_runtime(execution_id, backends)
+        ctx = read_operational_snapshot(execution_id, backends)
         node_name = node_config.get("name", "unknown")
         tool_name = node_config["tool_name"]
         entry = resolve_tool(tool_name, tools_registry, execution_id, backends)
@@ -91,7 +92,8 @@ def _parameters(node_config: Mapping[str, Any], ctx: dict[str, Any], entry: Tool
         return _render_parameters(node_config["parameters"], ctx, view, node_name, "parameters")
     field = node_config.get("context_parameter_field")
     if field and field in ctx:
-        value = ctx.get(field) if entry.process_accumulated else get_field(ctx, field)
+        # the context is a snapshot sharing stored values: the tool gets its own copy
+        value = fast_copy(list(ctx[field]) if entry.process_accumulated else get_field(ctx, field))
         return parse_yaml(value) if isinstance(value, str) else value
     return {}
 
