@@ -6,6 +6,7 @@ import re
 import threading
 
 import pytest
+from conftest import run
 
 from soe.backends._snapshot import FrozenDict
 from soe.backends.memory import (
@@ -17,6 +18,7 @@ from soe.backends.memory import (
     InMemoryWorkflowBackend,
 )
 from soe.lib.operational import new_operational
+from soe.local_backends import create_in_memory_backends
 
 READ_ONLY = re.escape("registry snapshots are read-only; copy.deepcopy() one before changing it")
 
@@ -215,3 +217,38 @@ def test_non_mapping_schema_has_no_field_schema():
     schemas = InMemoryContextSchemaBackend()
     schemas.save_context_schema("e", ["not", "a", "mapping"])
     assert schemas.get_field_schema("e", "not") is None
+
+
+# --- snapshots: the engine's read-only view shares histories without seeing later writes ------
+
+def test_snapshot_does_not_see_later_appends():
+    backend = InMemoryContextBackend()
+    backend.save_context("e", {"n": [1], "__operational__": new_operational("e")})
+    snapshot = backend.get_context_snapshot("e")
+    backend.append_to_field("e", "n", 2)
+    assert list(snapshot["n"]) == [1]
+    assert snapshot["n"][-1] == 1
+    assert backend.get_context("e")["n"] == [1, 2]
+    assert backend.get_context_snapshot("e")["n"] == [1, 2]
+
+
+def test_snapshot_view_plus_leaves_the_store_alone():
+    backend = InMemoryContextBackend()
+    backend.save_context("e", {"n": [1, 2], "__operational__": new_operational("e")})
+    view = backend.get_context_snapshot("e")["n"].plus(3)
+    assert view == [1, 2, 3] and view[-1] == 3 and view[1:] == [2, 3]
+    assert backend.get_context("e")["n"] == [1, 2]
+
+
+def test_a_tool_changing_its_parameters_does_not_change_the_context():
+    def grab(items):
+        items.append("tampered")
+        return len(items)
+
+    backends = create_in_memory_backends()
+    config = {"main": {"Grab": {"node_type": "tool", "event_triggers": ["START"], "tool_name": "grab",
+                                "context_parameter_field": "payload", "output_field": "size"}}}
+    eid = run(config, backends, context={"payload": {"items": ["a"]}}, tools={"grab": grab})
+    context = backends.context.get_context(eid)
+    assert context["payload"] == [{"items": ["a"]}]
+    assert context["size"] == [2]
