@@ -66,6 +66,28 @@ _CURRENT_NODE: ContextVar[str | None] = ContextVar("soe_current_node", default=N
 _CURRENT_EXECUTION: ContextVar[str | None] = ContextVar("soe_current_execution", default=None)
 
 
+_POOL_LOCK = threading.Lock()
+_POOL: ThreadPoolExecutor | None = None
+_POOL_THREADS = 4096
+
+
+def _wait_pool() -> ThreadPoolExecutor:
+    """The worker threads that run waits, shared by every runner of the process.
+
+    Starting a thread costs a millisecond or more on a busy machine, so a
+    64-branch fan-out on fresh threads starts its last call tens of
+    milliseconds after its first. Threads are kept and reused instead; each
+    runner bounds its own running waits by ``max_concurrency``, and the pool's
+    own bound is high enough that a call which starts another tree (whose
+    waits need threads too) never waits for a thread.
+    """
+    global _POOL
+    with _POOL_LOCK:
+        if _POOL is None:
+            _POOL = ThreadPoolExecutor(_POOL_THREADS, thread_name_prefix="soe-wait")
+        return _POOL
+
+
 @dataclass(frozen=True)
 class _Result:
     value: Any
@@ -134,8 +156,9 @@ class TreeRunner:
     _sink: deque[WorkItem] | None = None
     _late: list[deque[WorkItem]] = field(default_factory=list)
     _completed: queue.SimpleQueue[tuple[Task, Future[Outcome]]] = field(default_factory=queue.SimpleQueue)
-    _waiting: int = 0
-    _pool: ThreadPoolExecutor | None = None
+    _waiting: int = 0  # waits handed out and not yet consumed, held ones included
+    _running: int = 0  # of those, the ones on a worker thread (at most max_concurrency)
+    _held: deque[tuple[Task, Wait, str | None]] = field(default_factory=deque)
     _thread: int | None = None  # the core loop's thread: the only one that applies transitions
 
     @property
@@ -222,10 +245,11 @@ class TreeRunner:
                     break
                 task, future = self._completed.get()
                 self._waiting -= 1
+                self._running -= 1
+                self._release_held()
                 self._continue(task, future.result())
         finally:
-            if self._pool is not None:
-                self._pool.shutdown(wait=False, cancel_futures=True)
+            self._held.clear()  # a failed tree starts nothing more; calls already running end on their own
         self._finish(None)
 
     def _run(self, task: Task) -> None:
@@ -285,12 +309,18 @@ class TreeRunner:
                 return _Result(recorded)
         if not self.concurrent:
             return task.context.copy().run(self._perform, task, wait, key)
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(self.limits.max_concurrency, thread_name_prefix="soe-wait")
-        future = self._pool.submit(task.context.copy().run, self._perform, task, wait, key)
         self._waiting += 1
-        future.add_done_callback(lambda done, task=task: self._completed.put((task, done)))
+        self._held.append((task, wait, key))
+        self._release_held()
         return None
+
+    def _release_held(self) -> None:
+        """Hand held waits to worker threads while fewer than ``max_concurrency`` run."""
+        while self._held and self._running < self.limits.max_concurrency:
+            task, wait, key = self._held.popleft()
+            self._running += 1
+            future = _wait_pool().submit(task.context.copy().run, self._perform, task, wait, key)
+            future.add_done_callback(lambda done, task=task: self._completed.put((task, done)))
 
     @staticmethod
     def _perform(task: Task, wait: Wait, key: str | None) -> Outcome:

@@ -36,6 +36,26 @@ def test_listeners_of_one_broadcast_run_at_the_same_time(backends):
     assert sorted(backends.context.get_context(eid)["met"]) == ["A", "B", "C"]
 
 
+@pytest.mark.parametrize("limit", [1, 2, 5])
+def test_max_concurrency_bounds_the_calls_running_at_once(backends, limit):
+    lock = threading.Lock()
+    running, peak = [0], [0]
+
+    def work(item: int) -> int:
+        with lock:
+            running[0] += 1
+            peak[0] = max(peak[0], running[0])
+        threading.Event().wait(0.01)
+        with lock:
+            running[0] -= 1
+        return item
+
+    eid = run(fan_out_config(12), backends, context={"items": list(range(12))}, tools={"work": work},
+              max_concurrency=limit)
+    assert sorted(int(r) for r in backends.context.get_context(eid)["result"]) == list(range(12))
+    assert peak[0] == limit
+
+
 def test_fan_out_of_64_children_writing_one_parent_field(backends):
     barrier = threading.Barrier(8, timeout=10)
 
