@@ -6,21 +6,19 @@ same tree (kept in this process, and in the tree state of a durable store).
 
 from __future__ import annotations
 
-import threading
-
 from soe._errors import BudgetExceeded
 from soe.engine.runner import TreeRunner, draining_runner
+from soe.lib.recent import RecentMap
 
 __all__ = ["charge_llm_call", "charge_tokens", "remember_usage", "usage_for_tree"]
 
-_USAGE: dict[str, tuple[int, int]] = {}
-_LOCK = threading.Lock()
+# the most recent budgeted trees of this process (a durable store keeps usage in its tree state)
+_USAGE: RecentMap[str, tuple[int, int]] = RecentMap(100_000)
 
 
 def usage_for_tree(main_execution_id: str) -> tuple[int, int]:
     """``(llm_calls, tokens)`` the tree used in earlier calls of this process."""
-    with _LOCK:
-        return _USAGE.get(main_execution_id, (0, 0))
+    return _USAGE.get(main_execution_id) or (0, 0)
 
 
 def remember_usage(runner: TreeRunner) -> None:
@@ -28,8 +26,7 @@ def remember_usage(runner: TreeRunner) -> None:
     limits = runner.limits
     if limits.max_llm_calls is None and limits.max_tokens is None:
         return
-    with _LOCK:
-        _USAGE[runner.main_execution_id] = (runner.llm_calls, runner.tokens)
+    _USAGE.put(runner.main_execution_id, (runner.llm_calls, runner.tokens))
 
 
 def charge_llm_call(execution_id: str) -> None:

@@ -7,9 +7,10 @@ copy them); the engine keeps the effective limits of each tree so that later
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass, replace
 from typing import Any
+
+from soe.lib.recent import RecentMap
 
 __all__ = ["DEFAULT_LIMITS", "Limits", "limits_for_tree", "remember_tree_limits", "resolve_limits"]
 
@@ -26,8 +27,8 @@ class Limits:
 
 DEFAULT_LIMITS = Limits()
 
-_TREE_LIMITS: dict[str, Limits] = {}
-_LOCK = threading.Lock()
+# the most recent trees of this process (a durable store keeps every tree's limits in its tree state)
+_TREE_LIMITS: RecentMap[str, Limits] = RecentMap(100_000)
 
 
 def resolve_limits(config_limits: dict[str, Any], **arguments: int | None) -> Limits:
@@ -41,11 +42,9 @@ def remember_tree_limits(main_execution_id: str, limits: Limits) -> None:
     """Keep a tree's limits for later calls; the default costs nothing to keep."""
     if limits == DEFAULT_LIMITS:
         return
-    with _LOCK:
-        _TREE_LIMITS[main_execution_id] = limits
+    _TREE_LIMITS.put(main_execution_id, limits)
 
 
 def limits_for_tree(main_execution_id: str) -> Limits:
     """The limits recorded for a tree, or the defaults."""
-    with _LOCK:
-        return _TREE_LIMITS.get(main_execution_id, DEFAULT_LIMITS)
+    return _TREE_LIMITS.get(main_execution_id) or DEFAULT_LIMITS

@@ -6,18 +6,15 @@ this process (bounded), which is enough for in-process applications.
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from typing import Any
 
 from soe.engine.durability import runtime_store
 from soe.engine.telemetry import timestamp
+from soe.lib.recent import RecentMap
 
 __all__ = ["get", "list_all", "record"]
 
-_MAX_IN_PROCESS = 100_000
-_IN_PROCESS: OrderedDict[str, dict[str, Any]] = OrderedDict()
-_LOCK = threading.Lock()
+_IN_PROCESS: RecentMap[str, dict[str, Any]] = RecentMap(100_000)
 
 
 def record(backends: Any, execution_id: str, main_execution_id: str, status: str,
@@ -29,11 +26,7 @@ def record(backends: Any, execution_id: str, main_execution_id: str, status: str
         return
     entry = {"execution_id": execution_id, "main_execution_id": main_execution_id, "status": status,
              "error": error, "updated_at": timestamp()}
-    with _LOCK:
-        _IN_PROCESS[execution_id] = entry
-        _IN_PROCESS.move_to_end(execution_id)
-        if len(_IN_PROCESS) > _MAX_IN_PROCESS:
-            _IN_PROCESS.popitem(last=False)
+    _IN_PROCESS.put(execution_id, entry)
 
 
 def get(backends: Any, execution_id: str) -> dict[str, Any] | None:
@@ -41,9 +34,8 @@ def get(backends: Any, execution_id: str) -> dict[str, Any] | None:
     store = runtime_store(backends)
     if store is not None:
         return store.get_status(execution_id)
-    with _LOCK:
-        found = _IN_PROCESS.get(execution_id)
-        return dict(found) if found is not None else None
+    found = _IN_PROCESS.get(execution_id)
+    return dict(found) if found is not None else None
 
 
 def list_all(backends: Any, status: str | None = None) -> list[dict[str, Any]]:
@@ -51,5 +43,4 @@ def list_all(backends: Any, status: str | None = None) -> list[dict[str, Any]]:
     store = runtime_store(backends)
     if store is not None:
         return store.list_executions(status)
-    with _LOCK:
-        return [dict(e) for e in _IN_PROCESS.values() if status is None or e["status"] == status]
+    return [dict(e) for e in _IN_PROCESS.values() if status is None or e["status"] == status]
