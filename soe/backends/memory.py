@@ -52,10 +52,16 @@ def _plain_operational(operational: Any) -> bool:
 
 
 def _still_plain(operational: dict, event_type: str, data: dict) -> bool:
-    """Whether a plain block stayed plain after one event, without rescanning ``signals``."""
-    if event_type == "signals_broadcast" and not _only_scalars(data["signals"]):
-        return False
-    return _only_scalars(v for k, v in operational.items() if k not in ("signals", "nodes"))
+    """Whether a plain block stayed plain after one event, looking only at what the event changed.
+
+    Only a broadcast (its signals) and a usage report (its token counts) store
+    values taken from the event; every other event increments an int.
+    """
+    if event_type == "signals_broadcast":
+        return _only_scalars(data["signals"])
+    if event_type == "llm_usage":
+        return _only_scalars((operational.get("prompt_tokens"), operational.get("completion_tokens")))
+    return True
 
 
 def _kind_of(field: str, value: Any) -> str:

@@ -99,6 +99,7 @@ class _Raised:
 
 
 _START = _Result(None)
+_NO_TRANSACTION = nullcontext()
 Outcome = _Result | _Raised
 
 
@@ -161,9 +162,10 @@ class TreeRunner:
     _held: deque[tuple[Task, Wait, str | None]] = field(default_factory=deque)
     _thread: int | None = None  # the core loop's thread: the only one that applies transitions
 
-    @property
-    def store(self) -> RuntimeStore | None:
-        return runtime_store(self.backends)
+    store: RuntimeStore | None = field(init=False)  # the backends' durable runtime store, if any
+
+    def __post_init__(self) -> None:
+        self.store = runtime_store(self.backends)
 
     @property
     def concurrent(self) -> bool:
@@ -184,6 +186,8 @@ class TreeRunner:
             self._late.append(deque(items))
 
     def _merge_late(self) -> None:
+        if not self._late:  # written by other threads only while one of our waits is in flight
+            return
         with self._lock:
             late, self._late = self._late, []
         self.frames.extend(frame for frame in late if frame)
@@ -385,7 +389,7 @@ class TreeRunner:
 
     def _transaction(self) -> AbstractContextManager[Any]:
         store = self.store
-        return store.transaction() if store is not None else nullcontext()
+        return store.transaction() if store is not None else _NO_TRANSACTION
 
     # -- persisted state and outcome -------------------------------------------------------
     def save_state(self) -> None:
