@@ -239,7 +239,8 @@ def _print_outcome(screen: render.Screen, report: render.RunReport, monitor: ren
 if _MISSING is None:
     StoreOption = Annotated[str, typer.Option(
         "--store", envvar="SOE_STORE", metavar="STORE",
-        help="Where executions are kept: sqlite:PATH, a directory (local files) or memory.")]
+        help="Where executions are kept: sqlite:PATH, postgresql://USER@HOST:PORT/DB[?schema=S], "
+             "a directory (local files) or memory.")]
     LlmOption = Annotated[str | None, typer.Option(
         "--llm", envvar="SOE_LLM", metavar="SPEC", help="The model: echo (offline), openai:MODEL, anthropic:MODEL, litellm:MODEL.")]
     ToolsOption = Annotated[list[str] | None, typer.Option(

@@ -47,6 +47,7 @@ DEFAULT_STORE = "sqlite:.soe/soe.db"
 
 LLM_NODE_TYPES = frozenset({"llm", "agent"})
 _SQLITE_PREFIX = "sqlite:"
+_POSTGRES_PREFIXES = ("postgresql://", "postgres://")
 _MEMORY = "memory"
 
 
@@ -54,7 +55,7 @@ _MEMORY = "memory"
 
 
 def open_store(spec: str, *, must_exist: bool = False) -> Any:
-    """Backends for ``memory``, ``sqlite:PATH`` or a bare PATH (a local-file base directory).
+    """Backends for ``memory``, ``sqlite:PATH``, ``postgresql://…`` or a bare PATH (local files).
 
     ``must_exist`` is for commands that read an earlier run (inspect, resume,
     signal): opening a store that is not there would silently create an empty
@@ -70,8 +71,11 @@ def open_store(spec: str, *, must_exist: bool = False) -> Any:
         return create_in_memory_backends()
     if spec.startswith(_SQLITE_PREFIX):
         return _open_sqlite(spec[len(_SQLITE_PREFIX):], must_exist)
+    if spec.startswith(_POSTGRES_PREFIXES):
+        return _open_postgres(spec, must_exist)
     if not spec:
-        raise ValueError("Empty --store: use 'memory', 'sqlite:PATH' or a directory")
+        raise ValueError("Empty --store: use 'memory', 'sqlite:PATH', 'postgresql://…' "
+                         "or a directory")
     if must_exist and not Path(spec).is_dir():
         raise ValueError(f"No local-file store at '{spec}' (expected a directory)")
     return create_local_backends(spec)
@@ -85,6 +89,15 @@ def _open_sqlite(path: str, must_exist: bool) -> Any:
     if must_exist and not Path(path).is_file():
         raise ValueError(f"No SQLite store at '{path}'")
     return create_sqlite_backends(path)
+
+
+def _open_postgres(dsn: str, must_exist: bool) -> Any:
+    try:
+        from soe.backends.postgres import create_postgres_backends
+    except ModuleNotFoundError as exc:
+        raise ValueError(f"--store {dsn.split('://')[0]}:// needs {exc.name}: "
+                         "pip install 'soe-ai[postgres]'") from None
+    return create_postgres_backends(dsn, create=not must_exist)
 
 
 def close_store(backends: Any) -> None:

@@ -112,6 +112,14 @@ def workflow(tmp_path):
     return write(tmp_path, "main.yaml", ROUTER_AND_LLM)
 
 
+@pytest.fixture(params=["sqlite", "postgres"])
+def durable_store(request, tmp_path):
+    """A ``--store`` keeping runs between commands: a SQLite file or a fresh PostgreSQL schema."""
+    if request.param == "postgres":
+        return request.getfixturevalue("postgres_url")
+    return f"sqlite:{tmp_path / 'store.db'}"
+
+
 # --------------------------------------------------------------------------- run
 
 
@@ -404,8 +412,8 @@ def test_graph_bad_input(tmp_path, workflow):
 # --------------------------------------------------------------------------- inspect
 
 
-def test_inspect_shows_status_context_operational_timeline_revisions(tmp_path, workflow):
-    store = f"sqlite:{tmp_path / 'i.db'}"
+def test_inspect_shows_status_context_operational_timeline_revisions(durable_store, workflow):
+    store = durable_store
     document = run_json(workflow, "--llm", "echo", "--store", store, "-c", "topic=owls")
     result = invoke("inspect", document["execution_id"], "--store", store)
     assert result.exit_code == 0, result.output
@@ -436,6 +444,23 @@ def test_inspect_bad_store_exits_2(tmp_path, store):
     assert result.stderr.startswith("Error: ValueError: ")
 
 
+def test_inspect_absent_postgres_schema_exits_2_and_creates_nothing(postgres_url):
+    result = invoke("inspect", "some-id", "--store", postgres_url)
+    assert result.exit_code == 2
+    schema = postgres_url.rpartition("schema=")[2]
+    assert result.stderr.startswith(f"Error: ValueError: No SOE store in schema '{schema}' "
+                                    "of PostgreSQL at 127.0.0.1:5432/test")
+    assert invoke("inspect", "some-id", "--store", postgres_url).exit_code == 2  # still absent
+
+
+def test_unreachable_postgres_is_one_line_naming_the_address(workflow):
+    result = invoke("run", workflow, "--llm", "echo", "--store", "postgres://postgres@127.0.0.1:1/test")
+    assert result.exit_code == 2
+    assert result.stderr.startswith("Error: ConnectionError: Cannot connect to PostgreSQL at "
+                                    "127.0.0.1:1/test: ")
+    assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
+
+
 def test_inspect_unknown_execution_exits_2(tmp_path, workflow):
     store = f"sqlite:{tmp_path / 'i.db'}"
     run_json(workflow, "--llm", "echo", "--store", store)
@@ -447,11 +472,11 @@ def test_inspect_unknown_execution_exits_2(tmp_path, workflow):
 # --------------------------------------------------------------------------- resume
 
 
-def _interrupted_run(tmp_path: Path) -> tuple[str, str, str]:
+def _interrupted_run(tmp_path: Path, store: str | None = None) -> tuple[str, str, str]:
     """Run a workflow whose tool is interrupted mid-run (KeyboardInterrupt): the queue stays stored."""
     path = write(tmp_path, "crash.yaml", CRASHING)
     tools = write(tmp_path, "crash_tools.py", CRASHING_TOOLS)
-    store = f"sqlite:{tmp_path / 'r.db'}"
+    store = store or f"sqlite:{tmp_path / 'r.db'}"
     tools_spec = f"{tools}:flaky"
     result = invoke("run", path, "--store", store, "--tools", tools_spec)
     assert result.exit_code == 130, result.output
@@ -460,8 +485,8 @@ def _interrupted_run(tmp_path: Path) -> tuple[str, str, str]:
     return execution_id, store, tools_spec
 
 
-def test_resume_an_interrupted_sqlite_execution(tmp_path):
-    execution_id, store, tools = _interrupted_run(tmp_path)
+def test_resume_an_interrupted_durable_execution(tmp_path, durable_store):
+    execution_id, store, tools = _interrupted_run(tmp_path, durable_store)
     status = json.loads(invoke("inspect", execution_id, "--store", store, "--json").stdout)["status"]
     assert status["status"] == "running"
     result = invoke("resume", execution_id, "--store", store, "--tools", tools, "--json")
@@ -503,9 +528,9 @@ def test_resume_of_a_failed_execution_exits_2(tmp_path, workflow):
 # --------------------------------------------------------------------------- signal
 
 
-def test_signal_answers_a_waiting_execution(tmp_path):
+def test_signal_answers_a_waiting_execution(tmp_path, durable_store):
     path = write(tmp_path, "approval.yaml", WAITING)
-    store = f"sqlite:{tmp_path / 's.db'}"
+    store = durable_store
     started = run_json(path, "--store", store)
     assert started["status"] == "completed"
     assert started["operational"]["signals"] == ["START", "WAITING_FOR_APPROVAL"]
@@ -563,6 +588,18 @@ def test_open_store_forms(tmp_path):
     assert local.telemetry is not None
     with pytest.raises(ValueError, match="keeps nothing"):
         open_store("memory", must_exist=True)
+
+
+@pytest.mark.parametrize("scheme", ["postgresql", "postgres"])
+def test_open_store_postgres_urls(postgres_url, scheme):
+    from soe.backends.postgres import PostgresBackends
+
+    url = postgres_url.replace("postgresql://", f"{scheme}://")
+    backends = open_store(url)
+    assert isinstance(backends, PostgresBackends)
+    assert backends.schema == url.rpartition("schema=")[2]
+    backends.close()
+    open_store(url, must_exist=True).close()  # now it exists
 
 
 def test_load_tools_merges_flags_later_wins():

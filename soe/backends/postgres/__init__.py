@@ -75,7 +75,7 @@ class PostgresBackends(LocalBackends):
 
 
 def create_postgres_backends(dsn: str, *, schema: str | None = None, pool_size: int = 16,
-                             timeout: float = 30.0) -> PostgresBackends:
+                             timeout: float = 30.0, create: bool = True) -> PostgresBackends:
     """PostgreSQL backends on the database ``dsn`` names; tables are created or upgraded first.
 
     Args:
@@ -86,14 +86,17 @@ def create_postgres_backends(dsn: str, *, schema: str | None = None, pool_size: 
             Separate schemas are separate stores in one database.
         pool_size: the most connections this process opens.
         timeout: seconds to wait for a connection, from the server or the pool.
+        create: create the schema and tables when missing; ``False`` refuses a
+            schema without an SOE store (what reading an earlier run wants).
 
     Raises:
         ConnectionError: the server cannot be reached; the message names its address.
-        ValueError: ``schema`` was given twice, differently.
+        ValueError: ``schema`` was given twice, differently, or (``create=False``)
+            there is no store.
     """
     dsn, url_schema = split_schema(dsn)
     if url_schema is not None and schema is not None and url_schema != schema:
         raise ValueError(f"Two schemas given for one PostgreSQL store: {url_schema!r} in the "
                          f"DSN and {schema!r} as an argument")
-    return PostgresBackends(PostgresDatabase(dsn, schema=schema or url_schema,
-                                             pool_size=pool_size, timeout=timeout))
+    return PostgresBackends(PostgresDatabase(dsn, schema=schema or url_schema, pool_size=pool_size,
+                                             timeout=timeout, create=create))

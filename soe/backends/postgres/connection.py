@@ -139,13 +139,13 @@ class PostgresDatabase:
     """
 
     def __init__(self, dsn: str, *, schema: str | None = None, pool_size: int = 16,
-                 timeout: float = 30.0) -> None:
+                 timeout: float = 30.0, create: bool = True) -> None:
         self.dsn, self.schema, self.timeout = dsn, schema, timeout
         self.address = describe_dsn(dsn)
         self._lock_prefix = f"soe/{schema or 'public'}/"
         self._state = _ThreadState()
         self._session = Session(self)
-        self._setup()
+        self._setup(create)
         self._pool = ConnectionPool(dsn, min_size=1, max_size=pool_size, timeout=timeout,
                                     kwargs={"autocommit": True}, configure=self._configure,
                                     name=f"soe-{self.address}", open=False)
@@ -155,18 +155,26 @@ class PostgresDatabase:
         if self.schema is not None:
             conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(self.schema)))
 
-    def _setup(self) -> None:
-        """Create the schema if needed and bring its tables up to date, on one short connection."""
+    def _setup(self, create: bool) -> None:
+        """Create the schema if needed and bring its tables up to date, on one short connection.
+
+        With ``create`` false a schema without SOE's tables is refused instead
+        (``ValueError``): reading a mistyped store would otherwise find it empty.
+        """
         try:
             conn = psycopg.connect(self.dsn, autocommit=True, connect_timeout=max(1, int(self.timeout)))
         except psycopg.OperationalError as exc:
             reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
             raise ConnectionError(f"Cannot connect to PostgreSQL at {self.address}: {reason}") from None
         with conn:
+            self._configure(conn)
+            if not create and conn.execute(
+                    "SELECT to_regclass('schema_version')").fetchone()[0] is None:
+                where = f"schema '{self.schema}'" if self.schema else "the default schema"
+                raise ValueError(f"No SOE store in {where} of PostgreSQL at {self.address}")
             if self.schema is not None:
                 conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(
                     sql.Identifier(self.schema)))
-                self._configure(conn)
             migrate(conn, self._lock_prefix + "migrate")
 
     # -- statements -----------------------------------------------------------------------
