@@ -36,6 +36,7 @@ from soe.cli.inputs import (
     open_store,
     parse_context_pairs,
     read_config,
+    shown_store,
 )
 
 try:
@@ -123,7 +124,7 @@ def _check_tools(workflows: Any, registry: dict[str, Any]) -> None:
 
 @dataclass
 class _Session:
-    """Opened backends and node callers for one command, plus how the user named the store."""
+    """Opened backends and node callers for one command, plus how to show the store (no password)."""
 
     backends: Any
     broadcast: Callable[[str, list], None]
@@ -157,7 +158,7 @@ def _session(store: str, llm: str | None, tools: Sequence[str], workflows: Any =
                 _check_tools(workflows, registry)
                 call_llm = _call_llm(llm, workflows)
             _, broadcast = create_all_nodes(backends, call_llm=call_llm, tools_registry=registry)
-        yield _Session(backends, broadcast, store)
+        yield _Session(backends, broadcast, shown_store(store))
     finally:
         close_store(backends)
 
@@ -290,7 +291,7 @@ def run(
             orchestrate(config, name, list(signal or ["START"]), initial, session.backends, session.broadcast,
                         max_steps=max_steps, max_concurrency=max_concurrency, execution_id=execution_id)
 
-        title = f"soe run {file}: workflow {name}, execution {execution_id}, store {store}"
+        title = f"soe run {file}: workflow {name}, execution {execution_id}, store {session.store}"
         _drive(session, execution_id, name, title, start, json_output=json_output, history=history)
 
 
@@ -307,7 +308,7 @@ def resume_command(
 
     with _session(store, llm, tools or [], must_exist=True, registry_of=execution_id) as session:
         label = _workflow_name(session, execution_id)
-        title = f"soe resume {execution_id} (workflow {label}), store {store}"
+        title = f"soe resume {execution_id} (workflow {label}), store {session.store}"
         _drive(session, execution_id, label, title,
                lambda: resume(execution_id, session.backends, session.broadcast),
                json_output=json_output, history=history)
@@ -329,7 +330,7 @@ def signal_command(
         updates = parse_context_pairs(context or [])
     with _session(store, llm, tools or [], must_exist=True, registry_of=execution_id) as session:
         label = _workflow_name(session, execution_id)
-        title = f"soe signal {execution_id} {' '.join(signals)} (workflow {label}), store {store}"
+        title = f"soe signal {execution_id} {' '.join(signals)} (workflow {label}), store {session.store}"
 
         def send() -> None:
             if updates:

@@ -17,6 +17,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from types import ModuleType
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import yaml
 
@@ -39,6 +40,7 @@ __all__ = [
     "parse_context_pairs",
     "plain",
     "read_config",
+    "shown_store",
     "user_fields",
 ]
 
@@ -98,6 +100,19 @@ def _open_postgres(dsn: str, must_exist: bool) -> Any:
         raise ValueError(f"--store {dsn.split('://')[0]}:// needs {exc.name}: "
                          "pip install 'soe-ai[postgres]'") from None
     return create_postgres_backends(dsn, create=not must_exist)
+
+
+def shown_store(spec: str) -> str:
+    """``spec`` as the command line may print it: a PostgreSQL URL's password becomes ``***``."""
+    if not spec.strip().startswith(_POSTGRES_PREFIXES):
+        return spec
+    parts = urlsplit(spec.strip())
+    netloc = parts.netloc
+    if parts.password is not None:
+        netloc = f"{parts.username or ''}:***@{netloc.rpartition('@')[2]}"
+    query = "&".join("password=***" if pair.startswith("password=") else pair
+                     for pair in parts.query.split("&"))
+    return urlunsplit(parts._replace(netloc=netloc, query=query))
 
 
 def close_store(backends: Any) -> None:

@@ -30,7 +30,6 @@ from test_sqlite import (  # noqa: F401 - collected here, run on PostgreSQL
     test_status_records_and_listing,
     test_telemetry_in_order_with_copies,
     test_tree_state,
-    test_two_threads_appending_lose_nothing,
     test_unsafe_ids_are_refused,
     test_unsafe_main_id_is_refused,
     test_update_operational_counts_exactly,

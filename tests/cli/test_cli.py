@@ -19,6 +19,7 @@ from soe.cli.inputs import (
     missing_tools,
     open_store,
     parse_context_pairs,
+    shown_store,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -451,6 +452,21 @@ def test_inspect_absent_postgres_schema_exits_2_and_creates_nothing(postgres_url
     assert result.stderr.startswith(f"Error: ValueError: No SOE store in schema '{schema}' "
                                     "of PostgreSQL at 127.0.0.1:5432/test")
     assert invoke("inspect", "some-id", "--store", postgres_url).exit_code == 2  # still absent
+
+
+def test_a_store_password_is_never_printed(postgres_url, workflow):
+    store = postgres_url.replace("postgres@", "postgres:s3cret@")  # the test server trusts local users
+    result = invoke("run", workflow, "--llm", "echo", "--store", store)
+    assert result.exit_code == 0, result.output
+    assert "s3cret" not in result.output
+    assert f"store {store.replace('s3cret', '***')}" in result.stdout
+
+
+def test_shown_store_hides_passwords_only():
+    assert shown_store("postgresql://u:pw@h:5/db?schema=s") == "postgresql://u:***@h:5/db?schema=s"
+    assert shown_store("postgres://h/db?password=pw&schema=s") == "postgres://h/db?password=***&schema=s"
+    for spec in ("postgresql://u@h/db", "sqlite:.soe/soe.db", "memory", "runs"):
+        assert shown_store(spec) == spec
 
 
 def test_unreachable_postgres_is_one_line_naming_the_address(workflow):

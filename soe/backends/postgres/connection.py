@@ -105,7 +105,7 @@ def _run(conn: psycopg.Connection, statement: str, params: Sequence[Any]) -> _Ro
 class _ThreadState(threading.local):
     conn: psycopg.Connection | None = None
     depth = 0  # nesting of transaction() in this thread
-    reading = False  # inside snapshot() without a write transaction
+    locked: set[str] | None = None  # advisory locks the open transaction holds
 
 
 class Session:
@@ -202,11 +202,11 @@ class PostgresDatabase:
             return
         with self._pool.connection() as conn, conn.transaction():
             outer = state.conn  # a snapshot's connection, if the write starts inside one
-            state.conn, state.depth = conn, 1
+            state.conn, state.depth, state.locked = conn, 1, set()
             try:
                 yield self._session
             finally:
-                state.conn, state.depth = outer, 0
+                state.conn, state.depth, state.locked = outer, 0, None
 
     @contextmanager
     def snapshot(self) -> Iterator[Session]:
@@ -228,11 +228,16 @@ class PostgresDatabase:
     def lock(self, key: str) -> Iterator[Session]:
         """A transaction holding an advisory lock on ``key`` (an execution id or history key).
 
-        Writers of the same key queue until the outermost transaction ends.
+        Writers of the same key queue until the outermost transaction ends; a
+        transaction asks the server for each key once.
         """
         with self.transaction() as conn:
-            conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(?, 0))",
-                         (self._lock_prefix + key,))
+            locked = self._state.locked
+            assert locked is not None
+            if key not in locked:
+                conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(?, 0))",
+                             (self._lock_prefix + key,))
+                locked.add(key)
             yield conn
 
     def close(self) -> None:
