@@ -7,9 +7,11 @@ held to the same round-trips, orderings, transactions, leases and counters.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import threading
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -38,10 +40,13 @@ from test_sqlite import (  # noqa: F401 - collected here, run on PostgreSQL
 )
 
 from soe.backends.postgres import PostgresBackends, create_postgres_backends
-from soe.backends.postgres.connection import split_schema
+from soe.backends.postgres.connection import describe_dsn, split_schema
 from soe.backends.postgres.schema import MIGRATIONS
 from soe.engine.durability import MISSING, RuntimeStore, runtime_store
 from soe.lib.operational import new_operational
+
+ROOT = Path(__file__).resolve().parents[2]
+ADDRESS = describe_dsn(POSTGRES_DSN)  # 127.0.0.1:5432/test
 
 
 @pytest.fixture
@@ -67,7 +72,7 @@ def test_container_has_every_backend_and_a_runtime_store(sb, postgres_url):
                  "identity"):
         assert getattr(sb, name) is not None
     assert isinstance(sb.runtime, RuntimeStore) and runtime_store(sb) is sb.runtime
-    assert sb.schema == _schema(postgres_url) and sb.address == "127.0.0.1:5432/test"
+    assert sb.schema == _schema(postgres_url) and sb.address == ADDRESS
 
 
 def test_importing_soe_never_imports_psycopg():
@@ -109,7 +114,7 @@ def test_schemas_are_separate_stores(postgres_url):
 
 def test_missing_store_refused_without_create(postgres_url):
     with pytest.raises(ValueError, match=f"^No SOE store in schema '{_schema(postgres_url)}' of "
-                                         "PostgreSQL at 127.0.0.1:5432/test$"):
+                                         f"PostgreSQL at {ADDRESS}$"):
         create_postgres_backends(postgres_url, create=False)
     create_postgres_backends(postgres_url).close()
     create_postgres_backends(postgres_url, create=False).close()
@@ -236,3 +241,17 @@ def test_writers_of_one_execution_in_parallel_lose_nothing(sb):
         mine = [e["i"] for e in sb.conversation_history.get_conversation_history("h") if e["who"] == name]
         assert mine == list(range(25))
         assert [r["i"] for r in sb.workflow.get_registry_revisions("e") if r["who"] == name] == list(range(25))
+
+
+# --- the test fixture itself -----------------------------------------------------------------
+
+@pytest.mark.parametrize("ci, code, outcome", [("", 0, "1 skipped"), ("true", 1, "1 error")])
+def test_without_a_server_postgres_tests_skip_but_fail_in_ci(ci, code, outcome):
+    env = {**os.environ, "SOE_TEST_POSTGRES": "postgresql://postgres@127.0.0.1:1/test", "CI": ci}
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-rsE", "-p", "no:cacheprovider", "-k", "postgres",
+         "tests/backends/test_backend_conformance.py::test_unknown_context_is_a_new_empty_dict_not_stored"],
+        capture_output=True, text=True, env=env, cwd=ROOT, timeout=120)
+    assert result.returncode == code, result.stdout
+    assert outcome in result.stdout
+    assert "PostgreSQL not usable at postgresql://postgres@127.0.0.1:1/test" in result.stdout

@@ -446,11 +446,15 @@ def test_inspect_bad_store_exits_2(tmp_path, store):
 
 
 def test_inspect_absent_postgres_schema_exits_2_and_creates_nothing(postgres_url):
+    from conftest import POSTGRES_DSN
+
+    from soe.backends.postgres.connection import describe_dsn
+
     result = invoke("inspect", "some-id", "--store", postgres_url)
     assert result.exit_code == 2
     schema = postgres_url.rpartition("schema=")[2]
     assert result.stderr.startswith(f"Error: ValueError: No SOE store in schema '{schema}' "
-                                    "of PostgreSQL at 127.0.0.1:5432/test")
+                                    f"of PostgreSQL at {describe_dsn(POSTGRES_DSN)}")
     assert invoke("inspect", "some-id", "--store", postgres_url).exit_code == 2  # still absent
 
 
