@@ -93,6 +93,19 @@ def test_schema_from_the_url_or_the_argument():
         create_postgres_backends("postgresql://u@127.0.0.1:1/db?schema=a", schema="b")
 
 
+def test_sqlite_ordered_group_concat_in_either_form_becomes_string_agg():
+    """The shared SQL reads a history with SQLite's form for the SQLite it runs with (3.44 changed it)."""
+    from soe.backends.postgres.connection import _translate
+
+    before_344 = ("SELECT group_concat(value_json, ',') FROM (SELECT value_json FROM context_history "
+                  "WHERE execution_id = ? AND key = ? ORDER BY seq)")
+    since_344 = ("SELECT group_concat(value_json, ',' ORDER BY seq) FROM context_history "
+                 "WHERE execution_id = ? AND key = ?")
+    assert _translate(before_344) == _translate(since_344) == (
+        "SELECT string_agg(value_json, ',' ORDER BY seq) FROM context_history "
+        "WHERE execution_id = %s AND key = %s")
+
+
 def test_unreachable_server_names_its_address_not_the_password():
     with pytest.raises(ConnectionError) as info:
         create_postgres_backends("postgresql://postgres:secret@127.0.0.1:1/test", timeout=1)
