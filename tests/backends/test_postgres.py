@@ -114,6 +114,20 @@ def test_unreachable_server_names_its_address_not_the_password():
     assert "secret" not in message and "\n" not in message
 
 
+def test_a_store_the_user_may_not_create_is_one_line_naming_why(postgres_url):
+    role = _schema(postgres_url).replace("soe_test_", "soe_role_")
+    with psycopg.connect(POSTGRES_DSN, autocommit=True) as admin:
+        admin.execute(f'CREATE ROLE "{role}" LOGIN')
+        try:
+            url = postgres_url.replace("postgresql://postgres@", f"postgresql://{role}@")
+            with pytest.raises(ValueError) as info:
+                create_postgres_backends(url)
+        finally:
+            admin.execute(f'DROP ROLE "{role}"')
+    assert str(info.value) == (f"Cannot set up the SOE store in schema '{_schema(postgres_url)}' of "
+                               f"PostgreSQL at {ADDRESS}: permission denied for database {ADDRESS.rpartition('/')[2]}")
+
+
 def test_schemas_are_separate_stores(postgres_url):
     other_url = postgres_url + "_other"
     with create_postgres_backends(postgres_url) as one, create_postgres_backends(other_url) as two:

@@ -166,25 +166,25 @@ class PostgresDatabase:
         except psycopg.OperationalError as exc:
             reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
             raise ConnectionError(f"Cannot connect to PostgreSQL at {self.address}: {reason}") from None
+        where = f"schema '{self.schema}'" if self.schema else "the default schema"
         with conn:
             self._configure(conn)
             if not create and conn.execute(
                     "SELECT to_regclass('schema_version')").fetchone()[0] is None:
-                where = f"schema '{self.schema}'" if self.schema else "the default schema"
                 raise ValueError(f"No SOE store in {where} of PostgreSQL at {self.address}")
-            if self.schema is not None:
-                conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(
-                    sql.Identifier(self.schema)))
-            migrate(conn, self._lock_prefix + "migrate")
+            try:
+                if self.schema is not None:
+                    conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(
+                        sql.Identifier(self.schema)))
+                migrate(conn, self._lock_prefix + "migrate")
+            except psycopg.Error as exc:  # e.g. no privilege to create the schema or tables
+                raise ValueError(f"Cannot set up the SOE store in {where} of PostgreSQL at "
+                                 f"{self.address}: {str(exc).strip().splitlines()[0]}") from exc
 
     # -- statements -----------------------------------------------------------------------
     def connection(self) -> Session:
         """Where reads go: this thread's transaction, else a pooled connection per statement."""
         return self._session
-
-    def in_transaction(self) -> bool:
-        """Whether this thread is inside :meth:`transaction`."""
-        return self._state.depth > 0
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
