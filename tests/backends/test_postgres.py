@@ -128,6 +128,25 @@ def test_a_store_the_user_may_not_create_is_one_line_naming_why(postgres_url):
                                f"PostgreSQL at {ADDRESS}: permission denied for database {ADDRESS.rpartition('/')[2]}")
 
 
+def test_a_user_without_ddl_privileges_uses_a_store_set_up_by_its_owner(postgres_url):
+    create_postgres_backends(postgres_url).close()  # the owner sets it up
+    schema = _schema(postgres_url)
+    role = schema.replace("soe_test_", "soe_role_")
+    with psycopg.connect(POSTGRES_DSN, autocommit=True) as admin:
+        admin.execute(f'CREATE ROLE "{role}" LOGIN')
+        try:
+            admin.execute(f'GRANT USAGE ON SCHEMA "{schema}" TO "{role}"')
+            admin.execute(f'GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA "{schema}" TO "{role}"')
+            url = postgres_url.replace("postgresql://postgres@", f"postgresql://{role}@")
+            with create_postgres_backends(url) as store:
+                store.telemetry.log_event("e", "tick", n=1)
+                store.context.save_context("e", {"x": [1]})
+                assert store.telemetry.get_events("e") == [{"event_type": "tick", "n": 1}]
+        finally:
+            admin.execute(f'DROP OWNED BY "{role}"')
+            admin.execute(f'DROP ROLE "{role}"')
+
+
 def test_schemas_are_separate_stores(postgres_url):
     other_url = postgres_url + "_other"
     with create_postgres_backends(postgres_url) as one, create_postgres_backends(other_url) as two:

@@ -32,7 +32,7 @@ import psycopg
 from psycopg import sql
 from psycopg_pool import ConnectionPool
 
-from soe.backends.postgres.schema import migrate
+from soe.backends.postgres.schema import MIGRATIONS, migrate, schema_version
 
 __all__ = ["PostgresDatabase", "Session", "describe_dsn", "split_schema"]
 
@@ -158,8 +158,10 @@ class PostgresDatabase:
     def _setup(self, create: bool) -> None:
         """Create the schema if needed and bring its tables up to date, on one short connection.
 
-        With ``create`` false a schema without SOE's tables is refused instead
-        (``ValueError``): reading a mistyped store would otherwise find it empty.
+        An up-to-date store is only read, so a user without DDL privileges can
+        use a store its owner set up. With ``create`` false a schema without
+        SOE's tables is refused (``ValueError``): reading a mistyped store would
+        otherwise find it empty.
         """
         try:
             conn = psycopg.connect(self.dsn, autocommit=True, connect_timeout=max(1, int(self.timeout)))
@@ -169,9 +171,11 @@ class PostgresDatabase:
         where = f"schema '{self.schema}'" if self.schema else "the default schema"
         with conn:
             self._configure(conn)
-            if not create and conn.execute(
-                    "SELECT to_regclass('schema_version')").fetchone()[0] is None:
+            version = schema_version(conn)
+            if version is None and not create:
                 raise ValueError(f"No SOE store in {where} of PostgreSQL at {self.address}")
+            if version == len(MIGRATIONS):
+                return  # up to date: a user without DDL privileges may use the store
             try:
                 if self.schema is not None:
                     conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(

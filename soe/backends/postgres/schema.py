@@ -25,7 +25,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
-__all__ = ["MIGRATIONS", "migrate"]
+__all__ = ["MIGRATIONS", "migrate", "schema_version"]
 
 _CONTEXT = (
     """CREATE TABLE context_keys (
@@ -133,6 +133,13 @@ _VERSION_TABLE = """CREATE TABLE IF NOT EXISTS schema_version (
     applied_at TEXT NOT NULL)"""
 
 
+def schema_version(conn: Any) -> int | None:
+    """The highest migration applied to the connection's schema; ``None`` when it holds no store."""
+    if conn.execute("SELECT to_regclass('schema_version')").fetchone()[0] is None:
+        return None
+    return conn.execute("SELECT COALESCE(MAX(version), 0) FROM schema_version").fetchone()[0]
+
+
 def migrate(conn: Any, lock_key: str, migrations: tuple[tuple[str, ...], ...] = MIGRATIONS) -> None:
     """Apply the pending migrations in one transaction (a no-op when up to date).
 
@@ -143,7 +150,7 @@ def migrate(conn: Any, lock_key: str, migrations: tuple[tuple[str, ...], ...] = 
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (lock_key,))
         conn.execute(_VERSION_TABLE)
-        current = conn.execute("SELECT COALESCE(MAX(version), 0) FROM schema_version").fetchone()[0]
+        current = schema_version(conn) or 0
         if current > len(migrations):
             raise RuntimeError(f"database schema version {current} is newer than this SOE "
                                f"supports ({len(migrations)}); upgrade soe")
