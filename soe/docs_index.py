@@ -6433,7 +6433,7 @@ DOCS_INDEX = {
                         "soe/docs/guide_22_postgresql_store.md/Testing against PostgreSQL",
                         "soe/docs/guide_22_postgresql_store.md/Differences from SOE 0.1.4",
                     ],
-                    "end_line": 130,
+                    "end_line": 131,
                     "file_path": "soe/docs/guide_22_postgresql_store.md",
                     "level": 1,
                     "path": "soe/docs/guide_22_postgresql_store.md/The PostgreSQL Store",
@@ -6450,7 +6450,7 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 47,
+                    "end_line": 48,
                     "file_path": "soe/docs/guide_22_postgresql_store.md",
                     "level": 2,
                     "path": "soe/docs/guide_22_postgresql_store.md/Set-up",
@@ -6467,11 +6467,11 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 64,
+                    "end_line": 65,
                     "file_path": "soe/docs/guide_22_postgresql_store.md",
                     "level": 2,
                     "path": "soe/docs/guide_22_postgresql_store.md/Schemas: several stores in one database",
-                    "start_line": 48,
+                    "start_line": 49,
                     "tags": [
                         "durability",
                         "postgresql",
@@ -6484,11 +6484,11 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 80,
+                    "end_line": 81,
                     "file_path": "soe/docs/guide_22_postgresql_store.md",
                     "level": 2,
                     "path": "soe/docs/guide_22_postgresql_store.md/From the command line",
-                    "start_line": 65,
+                    "start_line": 66,
                     "tags": [
                         "durability",
                         "postgresql",
@@ -6501,11 +6501,11 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 98,
+                    "end_line": 99,
                     "file_path": "soe/docs/guide_22_postgresql_store.md",
                     "level": 2,
                     "path": "soe/docs/guide_22_postgresql_store.md/Guarantees",
-                    "start_line": 81,
+                    "start_line": 82,
                     "tags": [
                         "durability",
                         "postgresql",
@@ -6518,11 +6518,11 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 119,
+                    "end_line": 120,
                     "file_path": "soe/docs/guide_22_postgresql_store.md",
                     "level": 2,
                     "path": "soe/docs/guide_22_postgresql_store.md/What differs from SQLite",
-                    "start_line": 99,
+                    "start_line": 100,
                     "tags": [
                         "durability",
                         "postgresql",
@@ -6535,11 +6535,11 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 127,
+                    "end_line": 128,
                     "file_path": "soe/docs/guide_22_postgresql_store.md",
                     "level": 2,
                     "path": "soe/docs/guide_22_postgresql_store.md/Testing against PostgreSQL",
-                    "start_line": 120,
+                    "start_line": 121,
                     "tags": [
                         "durability",
                         "postgresql",
@@ -6552,11 +6552,11 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 130,
+                    "end_line": 131,
                     "file_path": "soe/docs/guide_22_postgresql_store.md",
                     "level": 2,
                     "path": "soe/docs/guide_22_postgresql_store.md/Differences from SOE 0.1.4",
-                    "start_line": 128,
+                    "start_line": 129,
                     "tags": [
                         "durability",
                         "postgresql",
@@ -6580,11 +6580,11 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_22_postgresql_store.md/Differences from SOE 0.1.4": {
             "children": [],
-            "end_line": 130,
+            "end_line": 131,
             "file_path": "soe/docs/guide_22_postgresql_store.md",
             "level": 2,
             "path": "soe/docs/guide_22_postgresql_store.md/Differences from SOE 0.1.4",
-            "start_line": 128,
+            "start_line": 129,
             "tags": [
                 "durability",
                 "postgresql",
@@ -6597,11 +6597,11 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_22_postgresql_store.md/From the command line": {
             "children": [],
-            "end_line": 80,
+            "end_line": 81,
             "file_path": "soe/docs/guide_22_postgresql_store.md",
             "level": 2,
             "path": "soe/docs/guide_22_postgresql_store.md/From the command line",
-            "start_line": 65,
+            "start_line": 66,
             "tags": [
                 "durability",
                 "postgresql",
@@ -6614,11 +6614,11 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_22_postgresql_store.md/Guarantees": {
             "children": [],
-            "end_line": 98,
+            "end_line": 99,
             "file_path": "soe/docs/guide_22_postgresql_store.md",
             "level": 2,
             "path": "soe/docs/guide_22_postgresql_store.md/Guarantees",
-            "start_line": 81,
+            "start_line": 82,
             "tags": [
                 "durability",
                 "postgresql",
@@ -6631,11 +6631,11 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_22_postgresql_store.md/Schemas: several stores in one database": {
             "children": [],
-            "end_line": 64,
+            "end_line": 65,
             "file_path": "soe/docs/guide_22_postgresql_store.md",
             "level": 2,
             "path": "soe/docs/guide_22_postgresql_store.md/Schemas: several stores in one database",
-            "start_line": 48,
+            "start_line": 49,
             "tags": [
                 "durability",
                 "postgresql",
@@ -6648,7 +6648,7 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_22_postgresql_store.md/Set-up": {
             "children": [],
-            "end_line": 47,
+            "end_line": 48,
             "file_path": "soe/docs/guide_22_postgresql_store.md",
             "level": 2,
             "path": "soe/docs/guide_22_postgresql_store.md/Set-up",
@@ -6665,11 +6665,11 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_22_postgresql_store.md/Testing against PostgreSQL": {
             "children": [],
-            "end_line": 127,
+            "end_line": 128,
             "file_path": "soe/docs/guide_22_postgresql_store.md",
             "level": 2,
             "path": "soe/docs/guide_22_postgresql_store.md/Testing against PostgreSQL",
-            "start_line": 120,
+            "start_line": 121,
             "tags": [
                 "durability",
                 "postgresql",
@@ -6690,7 +6690,7 @@ DOCS_INDEX = {
                 "soe/docs/guide_22_postgresql_store.md/Testing against PostgreSQL",
                 "soe/docs/guide_22_postgresql_store.md/Differences from SOE 0.1.4",
             ],
-            "end_line": 130,
+            "end_line": 131,
             "file_path": "soe/docs/guide_22_postgresql_store.md",
             "level": 1,
             "path": "soe/docs/guide_22_postgresql_store.md/The PostgreSQL Store",
@@ -6707,11 +6707,11 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_22_postgresql_store.md/What differs from SQLite": {
             "children": [],
-            "end_line": 119,
+            "end_line": 120,
             "file_path": "soe/docs/guide_22_postgresql_store.md",
             "level": 2,
             "path": "soe/docs/guide_22_postgresql_store.md/What differs from SQLite",
-            "start_line": 99,
+            "start_line": 100,
             "tags": [
                 "durability",
                 "postgresql",

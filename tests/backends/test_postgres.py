@@ -229,6 +229,16 @@ def test_long_histories_are_read_back_in_order(sb):
     assert got["__operational__"]["signals"] == [*signals, "LAST"]
 
 
+def test_a_writer_waits_for_a_lock_at_most_timeout_seconds(sb, postgres_url):
+    """Like SQLite's busy timeout: a transaction left open elsewhere fails the writer, never hangs it."""
+    sb.context.save_context("e", {"x": []})
+    with create_postgres_backends(postgres_url, timeout=0.3) as impatient, sb.runtime.transaction():
+        sb.context.append_to_field("e", "x", "holder")
+        with pytest.raises(psycopg.errors.LockNotAvailable):
+            impatient.context.append_to_field("e", "x", "waiter")
+    assert sb.context.get_context("e") == {"x": ["holder"]}
+
+
 def test_journal_entry_is_committed_at_once(sb, postgres_url):
     assert sb.runtime.journal_get("e/n/1/llm/0") is MISSING
     sb.runtime.journal_put("e/n/1/llm/0", {"answer": [1, "ü"]})

@@ -85,7 +85,8 @@ def create_postgres_backends(dsn: str, *, schema: str | None = None, pool_size: 
             by default the connection's ``search_path`` decides (usually ``public``).
             Separate schemas are separate stores in one database.
         pool_size: the most connections this process opens.
-        timeout: seconds to wait for a connection, from the server or the pool.
+        timeout: seconds to wait for a connection (from the server or the pool) and
+            for a lock another transaction holds.
         create: create the schema and tables when missing; ``False`` refuses a
             schema without an SOE store (what reading an earlier run wants).
 

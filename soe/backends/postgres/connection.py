@@ -152,8 +152,11 @@ class PostgresDatabase:
         self._pool.open()
 
     def _configure(self, conn: psycopg.Connection) -> None:
+        """Every connection: the store's schema, and waits for a lock bounded by ``timeout``."""
         if self.schema is not None:
             conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(self.schema)))
+        conn.execute(sql.SQL("SET lock_timeout = {}").format(
+            sql.Literal(f"{max(1, int(self.timeout * 1000))}ms")))
 
     def _setup(self, create: bool) -> None:
         """Create the schema if needed and bring its tables up to date, on one short connection.
