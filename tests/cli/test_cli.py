@@ -702,6 +702,17 @@ def test_bad_input_leaves_no_store_behind(tmp_path, workflow, monkeypatch):
 # --------------------------------------------------------------------------- packaging
 
 
+def test_without_the_postgres_extra_the_store_says_how_to_install_it(workflow):
+    code = ("import sys; sys.modules['psycopg'] = None; sys.argv = ['soe'] + sys.argv[1:]\n"
+            "from soe.cli.app import main; main()")
+    result = subprocess.run([sys.executable, "-c", code, "run", str(workflow), "--llm", "echo",
+                             "--store", "postgresql://postgres@127.0.0.1:5432/test"],
+                            capture_output=True, text=True)
+    assert result.returncode == 2
+    assert result.stderr.strip() == ("Error: ValueError: --store postgresql:// needs psycopg: "
+                                     "pip install 'soe-ai[postgres]'")
+
+
 def test_version_and_help():
     assert invoke("--version").stdout.startswith("soe ")
     result = invoke("--help")
