@@ -116,7 +116,7 @@ def shown_store(spec: str) -> str:
 
 
 def close_store(backends: Any) -> None:
-    """Close what the store holds open (SQLite connections); other stores have nothing to close."""
+    """Close what the store holds open (SQLite connections, a PostgreSQL pool); others hold nothing."""
     close = getattr(backends, "close", None)
     if callable(close):
         close()
