@@ -5045,7 +5045,7 @@ DOCS_INDEX = {
                         "soe/docs/guide_15_cli.md/The examples",
                         "soe/docs/guide_15_cli.md/Differences from SOE 0.1.4",
                     ],
-                    "end_line": 196,
+                    "end_line": 202,
                     "file_path": "soe/docs/guide_15_cli.md",
                     "level": 1,
                     "path": "soe/docs/guide_15_cli.md/The Command Line",
@@ -5097,7 +5097,7 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 104,
+                    "end_line": 110,
                     "file_path": "soe/docs/guide_15_cli.md",
                     "level": 2,
                     "path": "soe/docs/guide_15_cli.md/`soe run`",
@@ -5110,24 +5110,11 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 115,
+                    "end_line": 121,
                     "file_path": "soe/docs/guide_15_cli.md",
                     "level": 2,
                     "path": "soe/docs/guide_15_cli.md/`soe validate`",
-                    "start_line": 105,
-                    "tags": [
-                        "cli",
-                        "commands",
-                    ],
-                    "type": "section",
-                },
-                {
-                    "children": [],
-                    "end_line": 130,
-                    "file_path": "soe/docs/guide_15_cli.md",
-                    "level": 2,
-                    "path": "soe/docs/guide_15_cli.md/`soe lint`",
-                    "start_line": 116,
+                    "start_line": 111,
                     "tags": [
                         "cli",
                         "commands",
@@ -5139,8 +5126,8 @@ DOCS_INDEX = {
                     "end_line": 136,
                     "file_path": "soe/docs/guide_15_cli.md",
                     "level": 2,
-                    "path": "soe/docs/guide_15_cli.md/`soe graph`",
-                    "start_line": 131,
+                    "path": "soe/docs/guide_15_cli.md/`soe lint`",
+                    "start_line": 122,
                     "tags": [
                         "cli",
                         "commands",
@@ -5149,10 +5136,10 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 154,
+                    "end_line": 142,
                     "file_path": "soe/docs/guide_15_cli.md",
                     "level": 2,
-                    "path": "soe/docs/guide_15_cli.md/`soe inspect`",
+                    "path": "soe/docs/guide_15_cli.md/`soe graph`",
                     "start_line": 137,
                     "tags": [
                         "cli",
@@ -5162,11 +5149,24 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 164,
+                    "end_line": 160,
+                    "file_path": "soe/docs/guide_15_cli.md",
+                    "level": 2,
+                    "path": "soe/docs/guide_15_cli.md/`soe inspect`",
+                    "start_line": 143,
+                    "tags": [
+                        "cli",
+                        "commands",
+                    ],
+                    "type": "section",
+                },
+                {
+                    "children": [],
+                    "end_line": 170,
                     "file_path": "soe/docs/guide_15_cli.md",
                     "level": 2,
                     "path": "soe/docs/guide_15_cli.md/`soe resume`",
-                    "start_line": 155,
+                    "start_line": 161,
                     "tags": [
                         "cli",
                         "commands",
@@ -5175,11 +5175,11 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 181,
+                    "end_line": 187,
                     "file_path": "soe/docs/guide_15_cli.md",
                     "level": 2,
                     "path": "soe/docs/guide_15_cli.md/`soe signal`",
-                    "start_line": 165,
+                    "start_line": 171,
                     "tags": [
                         "cli",
                         "commands",
@@ -5188,11 +5188,11 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 193,
+                    "end_line": 199,
                     "file_path": "soe/docs/guide_15_cli.md",
                     "level": 2,
                     "path": "soe/docs/guide_15_cli.md/The examples",
-                    "start_line": 182,
+                    "start_line": 188,
                     "tags": [
                         "cli",
                         "commands",
@@ -5201,11 +5201,11 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 196,
+                    "end_line": 202,
                     "file_path": "soe/docs/guide_15_cli.md",
                     "level": 2,
                     "path": "soe/docs/guide_15_cli.md/Differences from SOE 0.1.4",
-                    "start_line": 194,
+                    "start_line": 200,
                     "tags": [
                         "cli",
                         "commands",
@@ -5221,11 +5221,11 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_15_cli.md/Differences from SOE 0.1.4": {
             "children": [],
-            "end_line": 196,
+            "end_line": 202,
             "file_path": "soe/docs/guide_15_cli.md",
             "level": 2,
             "path": "soe/docs/guide_15_cli.md/Differences from SOE 0.1.4",
-            "start_line": 194,
+            "start_line": 200,
             "tags": [
                 "cli",
                 "commands",
@@ -5286,7 +5286,7 @@ DOCS_INDEX = {
                 "soe/docs/guide_15_cli.md/The examples",
                 "soe/docs/guide_15_cli.md/Differences from SOE 0.1.4",
             ],
-            "end_line": 196,
+            "end_line": 202,
             "file_path": "soe/docs/guide_15_cli.md",
             "level": 1,
             "path": "soe/docs/guide_15_cli.md/The Command Line",
@@ -5299,11 +5299,11 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_15_cli.md/The examples": {
             "children": [],
-            "end_line": 193,
+            "end_line": 199,
             "file_path": "soe/docs/guide_15_cli.md",
             "level": 2,
             "path": "soe/docs/guide_15_cli.md/The examples",
-            "start_line": 182,
+            "start_line": 188,
             "tags": [
                 "cli",
                 "commands",
@@ -5312,11 +5312,11 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_15_cli.md/`soe graph`": {
             "children": [],
-            "end_line": 136,
+            "end_line": 142,
             "file_path": "soe/docs/guide_15_cli.md",
             "level": 2,
             "path": "soe/docs/guide_15_cli.md/`soe graph`",
-            "start_line": 131,
+            "start_line": 137,
             "tags": [
                 "cli",
                 "commands",
@@ -5325,11 +5325,11 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_15_cli.md/`soe inspect`": {
             "children": [],
-            "end_line": 154,
+            "end_line": 160,
             "file_path": "soe/docs/guide_15_cli.md",
             "level": 2,
             "path": "soe/docs/guide_15_cli.md/`soe inspect`",
-            "start_line": 137,
+            "start_line": 143,
             "tags": [
                 "cli",
                 "commands",
@@ -5338,11 +5338,11 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_15_cli.md/`soe lint`": {
             "children": [],
-            "end_line": 130,
+            "end_line": 136,
             "file_path": "soe/docs/guide_15_cli.md",
             "level": 2,
             "path": "soe/docs/guide_15_cli.md/`soe lint`",
-            "start_line": 116,
+            "start_line": 122,
             "tags": [
                 "cli",
                 "commands",
@@ -5351,11 +5351,11 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_15_cli.md/`soe resume`": {
             "children": [],
-            "end_line": 164,
+            "end_line": 170,
             "file_path": "soe/docs/guide_15_cli.md",
             "level": 2,
             "path": "soe/docs/guide_15_cli.md/`soe resume`",
-            "start_line": 155,
+            "start_line": 161,
             "tags": [
                 "cli",
                 "commands",
@@ -5364,7 +5364,7 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_15_cli.md/`soe run`": {
             "children": [],
-            "end_line": 104,
+            "end_line": 110,
             "file_path": "soe/docs/guide_15_cli.md",
             "level": 2,
             "path": "soe/docs/guide_15_cli.md/`soe run`",
@@ -5377,11 +5377,11 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_15_cli.md/`soe signal`": {
             "children": [],
-            "end_line": 181,
+            "end_line": 187,
             "file_path": "soe/docs/guide_15_cli.md",
             "level": 2,
             "path": "soe/docs/guide_15_cli.md/`soe signal`",
-            "start_line": 165,
+            "start_line": 171,
             "tags": [
                 "cli",
                 "commands",
@@ -5390,11 +5390,11 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_15_cli.md/`soe validate`": {
             "children": [],
-            "end_line": 115,
+            "end_line": 121,
             "file_path": "soe/docs/guide_15_cli.md",
             "level": 2,
             "path": "soe/docs/guide_15_cli.md/`soe validate`",
-            "start_line": 105,
+            "start_line": 111,
             "tags": [
                 "cli",
                 "commands",

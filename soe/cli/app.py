@@ -34,7 +34,6 @@ from soe.cli.inputs import (
     missing_tools,
     needs_llm,
     open_store,
-    parse_context_pairs,
     read_config,
 )
 
@@ -248,6 +247,13 @@ if _MISSING is None:
     JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document instead of text.")]
     HistoryOption = Annotated[bool, typer.Option("--history", help="Show every value of each field, not the last.")]
     SignalOption = Annotated[list[str] | None, typer.Option("--signal", "-s", metavar="SIGNAL", help="Initial signal; repeatable (default START).")]
+    ContextOption = Annotated[list[str] | None, typer.Option(
+        "--context", "-c", metavar="KEY=VALUE",
+        help="A context value: 500, true, null, [a, b] and {k: v} are typed (YAML), "
+             "anything else is text; repeatable; wins over --context-file.")]
+    ContextStringOption = Annotated[list[str] | None, typer.Option(
+        "--context-string", metavar="KEY=VALUE", help="A value kept as text (500 stays '500'); repeatable; "
+                                                      "wins over --context.")]
     FilesArgument = Annotated[list[Path], typer.Argument(exists=True, dir_okay=False, metavar="FILE", help="Workflow YAML files.")]
     FileArgument = Annotated[Path, typer.Argument(exists=True, dir_okay=False, metavar="FILE", help="A workflow YAML file.")]
 
@@ -259,8 +265,8 @@ def run(
     file: FileArgument,
     workflow: Annotated[str | None, typer.Option("--workflow", "-w", metavar="NAME", help="Workflow to start (default: the first).")] = None,
     signal: SignalOption = None,
-    context: Annotated[list[str] | None, typer.Option(
-        "--context", "-c", metavar="KEY=VALUE", help="A string value; repeatable; wins over --context-file.")] = None,
+    context: ContextOption = None,
+    context_string: ContextStringOption = None,
     context_file: Annotated[Path | None, typer.Option(
         "--context-file", exists=True, dir_okay=False, metavar="FILE", help="JSON or YAML mapping of typed initial values.")] = None,
     tools: ToolsOption = None,
@@ -282,7 +288,7 @@ def run(
         _check_valid(text, str(file))
         name = _workflow_to_start(text, workflow)
         config = apply_budgets(text, max_llm_calls=max_llm_calls, max_tokens=max_tokens)
-        initial = build_initial_context(context_file, context or [])
+        initial = build_initial_context(context_file, context or [], context_string or [])
     execution_id = str(uuid.uuid4())
     with _session(store, llm, tools or [], extract_workflows(text)) as session:
         def start() -> None:
@@ -318,14 +324,14 @@ def signal_command(
     store: StoreOption = DEFAULT_STORE,
     llm: LlmOption = None,
     tools: ToolsOption = None,
-    context: Annotated[list[str] | None, typer.Option(
-        "--context", "-c", metavar="KEY=VALUE", help="A string value appended to the context first (e.g. a person's answer).")] = None,
+    context: ContextOption = None,
+    context_string: ContextStringOption = None,
     json_output: JsonOption = False,
     history: HistoryOption = False,
 ) -> None:
     """Send signals to a stored execution: how a person answers a workflow that waits for them."""
     with _bad_input():
-        updates = parse_context_pairs(context or [])
+        updates = build_initial_context(None, context or [], context_string or [])
     with _session(store, llm, tools or [], must_exist=True, registry_of=execution_id) as session:
         label = _workflow_name(session, execution_id)
         title = f"soe signal {execution_id} {' '.join(signals)} (workflow {label}), store {store}"

@@ -12,6 +12,7 @@ import importlib
 import importlib.util
 import json
 import os
+import re
 import sys
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -37,6 +38,7 @@ __all__ = [
     "needs_llm",
     "open_store",
     "parse_context_pairs",
+    "parse_context_value",
     "plain",
     "read_config",
     "user_fields",
@@ -97,15 +99,45 @@ def close_store(backends: Any) -> None:
 # --------------------------------------------------------------------------- context
 
 
-def parse_context_pairs(pairs: Iterable[str]) -> dict[str, str]:
-    """``KEY=VALUE`` flags to a dict of strings; a later flag for the same key wins."""
-    context: dict[str, str] = {}
+_INT = re.compile(r"[-+]?(0|[1-9][0-9]*)")
+_FLOAT = re.compile(r"[-+]?((0|[1-9][0-9]*)(\.[0-9]*)?|\.[0-9]+)([eE][-+]?[0-9]+)?")
+_WORDS: dict[str, Any] = {"true": True, "false": False, "null": None, "~": None}
+
+
+def parse_context_value(text: str) -> Any:
+    """A ``--context`` value as the user means it: ``500`` a number, ``[a, b]`` a list, else text.
+
+    Numbers, ``true``/``false`` and ``null`` follow YAML 1.2's core schema (as
+    Helm's ``--set`` does), so ``yes``, ``007`` or ``2024-01-01`` stay strings; a value
+    starting with ``[`` or ``{`` is a YAML flow collection. Anything else,
+    including ``a: b``, is kept as written; ``--context-string`` keeps even
+    ``500`` a string.
+    """
+    stripped = text.strip()
+    if stripped[:1] in ("[", "{"):
+        try:
+            return yaml.safe_load(stripped)
+        except yaml.YAMLError as exc:
+            raise ValueError(f"Invalid --context value {text!r}: not a YAML list or mapping "
+                             f"({exc.problem or exc}); use --context-string for text") from exc
+    if stripped.lower() in _WORDS and stripped in (stripped.lower(), stripped.capitalize(), stripped.upper()):
+        return _WORDS[stripped.lower()]
+    if _INT.fullmatch(stripped):
+        return int(stripped)
+    if _FLOAT.fullmatch(stripped):
+        return float(stripped)
+    return text
+
+
+def parse_context_pairs(pairs: Iterable[str], *, typed: bool = True) -> dict[str, Any]:
+    """``KEY=VALUE`` flags to a dict (values typed unless ``typed=False``); a later flag wins."""
+    context: dict[str, Any] = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
         key = key.strip()
         if not sep or not key:
             raise ValueError(f"Invalid --context '{pair}': expected KEY=VALUE")
-        context[key] = value
+        context[key] = parse_context_value(value) if typed else value
     return context
 
 
@@ -128,10 +160,12 @@ def load_context_file(path: str | Path) -> dict[str, Any]:
     return dict(data)
 
 
-def build_initial_context(context_file: str | Path | None, pairs: Iterable[str]) -> dict[str, Any]:
-    """The file's values, then the ``--context`` flags on top (flags win)."""
+def build_initial_context(context_file: str | Path | None, pairs: Iterable[str],
+                          strings: Iterable[str] = ()) -> dict[str, Any]:
+    """The file's values, then ``--context`` (typed), then ``--context-string`` (text) on top."""
     context = load_context_file(context_file) if context_file else {}
     context.update(parse_context_pairs(pairs))
+    context.update(parse_context_pairs(strings, typed=False))
     return context
 
 

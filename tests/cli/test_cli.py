@@ -541,8 +541,9 @@ def test_signal_errors_exit_2(tmp_path):
 # --------------------------------------------------------------------------- inputs
 
 
-def test_parse_context_pairs_keeps_strings_and_later_wins():
-    assert parse_context_pairs(["a=1", "b=x=y", "a=2", "c="]) == {"a": "2", "b": "x=y", "c": ""}
+def test_parse_context_pairs_types_values_and_later_wins():
+    assert parse_context_pairs(["a=1", "b=x=y", "a=2", "c="]) == {"a": 2, "b": "x=y", "c": ""}
+    assert parse_context_pairs(["a=1"], typed=False) == {"a": "1"}
     with pytest.raises(ValueError, match="expected KEY=VALUE"):
         parse_context_pairs(["=v"])
 
