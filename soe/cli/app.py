@@ -69,13 +69,21 @@ def _fail(message: str, code: int = EXIT_BAD_INPUT) -> NoReturn:
     raise typer.Exit(code)
 
 
+def _message(exc: BaseException) -> str:
+    """What a user reads for an exception: its message, never a Python class name in front of it.
+
+    The class name is only a fallback for an exception raised without a message.
+    """
+    return str(exc).strip() or type(exc).__name__
+
+
 @contextmanager
 def _bad_input() -> Iterator[None]:
-    """Turn a user mistake (SoeError, ValueError, OSError) into ``Error: <Type>: <message>``, exit 2."""
+    """Turn a user mistake (SoeError, ValueError, OSError) into ``Error: <message>``, exit 2."""
     try:
         yield
     except _BAD_INPUT_ERRORS as exc:
-        _fail(f"{type(exc).__name__}: {exc}")
+        _fail(_message(exc))
 
 
 def _check_valid(text: str, filename: str) -> None:
@@ -211,7 +219,7 @@ def _drive(session: _Session, execution_id: str, label: str, title: str, action:
         error = exc
     except Exception as exc:  # noqa: BLE001 - sorted into bad input or run failure just below
         if get_execution_status(execution_id, session.backends) == before:
-            _fail(f"{type(exc).__name__}: {exc}")
+            _fail(_message(exc))
         error = exc
     report = _report(session, execution_id, error)
     _print_outcome(screen, report, monitor, session, json_output=json_output, history=history)
