@@ -187,7 +187,7 @@ def test_llm_from_spec_builds_each_adapter(server: FakeProvider) -> None:
     assert call(USER, None) == "plain"
     assert server.bodies[0]["model"] == "gpt-test"
     assert callable(llm_from_spec("anthropic:claude-test", api_key="k"))
-    assert llm_from_spec(" echo ")(USER, None) == "Say hi"
+    assert llm_from_spec(" echo ")(USER, None) == "[echo] Say hi"
 
 
 @pytest.mark.parametrize("spec", ["", "gpt-4o", "openai", "openai:", "foo:bar", "echo:x", "azure:m"])
