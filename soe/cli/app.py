@@ -95,6 +95,28 @@ def _check_valid(text: str, filename: str) -> None:
         raise WorkflowValidationError(str(failure))
 
 
+def _checked(text: str, filename: str, *, signals: Sequence[str], fields: Sequence[str],
+             quiet: bool) -> None:
+    """Lint before running: every error stops the run (exit 2), warnings are printed first.
+
+    Validation alone misses what only the whole config shows (a condition that
+    cannot compile, a child workflow that does not exist); both would make the
+    run give a wrong result quietly. Warnings (misspelled keys, unguarded
+    loops...) do not stop it; ``--quiet`` hides them.
+    """
+    from soe.validation.lint import lint_config
+
+    findings = lint_config(text, initial_signals=signals, initial_context_fields=fields)
+    errors = [finding for finding in findings if finding.severity == "error"]
+    console = _error_console()
+    for finding in errors:
+        render.print_error(console, render.finding_line(finding, filename))
+    if errors:
+        raise typer.Exit(EXIT_BAD_INPUT)
+    if not quiet:
+        render.print_warnings(console, [f for f in findings if f.severity == "warning"], filename)
+
+
 def _workflow_to_start(text: str, requested: str | None) -> str:
     """``--workflow`` if the config has it, else the first workflow."""
     from soe.validation.graph import extract_workflows
@@ -286,6 +308,7 @@ def run(
     max_tokens: Annotated[int | None, typer.Option(min=1, metavar="N", help="Reported tokens allowed in the tree.")] = None,
     json_output: JsonOption = False,
     history: HistoryOption = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Do not print lint warnings before running.")] = False,
 ) -> None:
     """Run a workflow file until it finishes, then print its context and execution id."""
     from soe import orchestrate
@@ -293,10 +316,11 @@ def run(
 
     with _bad_input():
         text = read_config(file)
-        _check_valid(text, str(file))
+        initial = build_initial_context(context_file, context or [], context_string or [])
+    _checked(text, str(file), signals=signal or ["START"], fields=list(initial), quiet=quiet)
+    with _bad_input():
         name = _workflow_to_start(text, workflow)
         config = apply_budgets(text, max_llm_calls=max_llm_calls, max_tokens=max_tokens)
-        initial = build_initial_context(context_file, context or [], context_string or [])
     execution_id = str(uuid.uuid4())
     with _session(store, llm, tools or [], extract_workflows(text)) as session:
         def start() -> None:
@@ -367,15 +391,18 @@ def _workflow_name(session: _Session, execution_id: str) -> str:
 
 
 def validate(files: FilesArgument) -> None:
-    """Check workflow files against every validation rule: the first error per file, as file:line:col."""
-    from soe.validation.locate import validate_file
+    """Check workflow files: every validation error and every lint error, as file:line:col."""
+    from soe.validation.lint import lint_file
 
     failed = False
     for path in files:
         with _bad_input():
-            failure = validate_file(path)
-        typer.echo(str(failure) if failure is not None else f"{path}: OK")
-        failed = failed or failure is not None
+            errors = [f for f in lint_file(path) if f.severity == "error"]
+        for finding in errors:
+            typer.echo(render.finding_line(finding, str(path)))
+        if not errors:
+            typer.echo(f"{path}: OK")
+        failed = failed or bool(errors)
     raise typer.Exit(EXIT_FAILED if failed else EXIT_OK)
 
 

@@ -368,6 +368,19 @@ def print_report(screen: Screen, report: RunReport, *, history: bool, summary: s
 # --------------------------------------------------------------------------- lint
 
 
+def finding_line(finding: Any, filename: str) -> str:
+    """One line for a finding: an invalid config as ``validate`` always printed it, others in full."""
+    if finding.code == "SOE001" and finding.line is not None:
+        return f"{filename}:{finding.line}:{finding.column}: {finding.message}"
+    return finding.format(filename)
+
+
+def print_warnings(console: Console, findings: Sequence[Any], filename: str) -> None:
+    """Lint warnings shown before a run, one line each (never wrapped, so they stay greppable)."""
+    for finding in findings:
+        console.print(Text(finding.format(filename), style="yellow"), soft_wrap=True, highlight=False)
+
+
 def print_findings(screen: Screen, findings: Sequence[Any], filename: str) -> None:
     """Lint findings: one ``Finding.format`` line each in plain mode, a table on a terminal."""
     if not findings:
