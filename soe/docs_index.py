@@ -2559,7 +2559,7 @@ DOCS_INDEX = {
                         "soe/docs/guide_06_signals_and_conditions.md/Loops",
                         "soe/docs/guide_06_signals_and_conditions.md/Differences from SOE 0.1.4",
                     ],
-                    "end_line": 102,
+                    "end_line": 106,
                     "file_path": "soe/docs/guide_06_signals_and_conditions.md",
                     "level": 1,
                     "path": "soe/docs/guide_06_signals_and_conditions.md/Signals and Conditions",
@@ -2574,7 +2574,7 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 24,
+                    "end_line": 27,
                     "file_path": "soe/docs/guide_06_signals_and_conditions.md",
                     "level": 2,
                     "path": "soe/docs/guide_06_signals_and_conditions.md/Jinja vs plain-text conditions",
@@ -2589,11 +2589,11 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 37,
+                    "end_line": 40,
                     "file_path": "soe/docs/guide_06_signals_and_conditions.md",
                     "level": 2,
                     "path": "soe/docs/guide_06_signals_and_conditions.md/Which node emits what",
-                    "start_line": 25,
+                    "start_line": 28,
                     "tags": [
                         "signals",
                         "conditions",
@@ -2604,11 +2604,11 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 59,
+                    "end_line": 62,
                     "file_path": "soe/docs/guide_06_signals_and_conditions.md",
                     "level": 2,
                     "path": "soe/docs/guide_06_signals_and_conditions.md/LLM selection mode",
-                    "start_line": 38,
+                    "start_line": 41,
                     "tags": [
                         "signals",
                         "conditions",
@@ -2619,11 +2619,11 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 72,
+                    "end_line": 75,
                     "file_path": "soe/docs/guide_06_signals_and_conditions.md",
                     "level": 2,
                     "path": "soe/docs/guide_06_signals_and_conditions.md/The `accumulated` filter",
-                    "start_line": 60,
+                    "start_line": 63,
                     "tags": [
                         "signals",
                         "conditions",
@@ -2634,11 +2634,11 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 90,
+                    "end_line": 93,
                     "file_path": "soe/docs/guide_06_signals_and_conditions.md",
                     "level": 2,
                     "path": "soe/docs/guide_06_signals_and_conditions.md/Depth-first order",
-                    "start_line": 73,
+                    "start_line": 76,
                     "tags": [
                         "signals",
                         "conditions",
@@ -2649,11 +2649,11 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 96,
+                    "end_line": 99,
                     "file_path": "soe/docs/guide_06_signals_and_conditions.md",
                     "level": 2,
                     "path": "soe/docs/guide_06_signals_and_conditions.md/Loops",
-                    "start_line": 91,
+                    "start_line": 94,
                     "tags": [
                         "signals",
                         "conditions",
@@ -2664,11 +2664,11 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 102,
+                    "end_line": 106,
                     "file_path": "soe/docs/guide_06_signals_and_conditions.md",
                     "level": 2,
                     "path": "soe/docs/guide_06_signals_and_conditions.md/Differences from SOE 0.1.4",
-                    "start_line": 97,
+                    "start_line": 100,
                     "tags": [
                         "signals",
                         "conditions",
@@ -2688,11 +2688,11 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_06_signals_and_conditions.md/Depth-first order": {
             "children": [],
-            "end_line": 90,
+            "end_line": 93,
             "file_path": "soe/docs/guide_06_signals_and_conditions.md",
             "level": 2,
             "path": "soe/docs/guide_06_signals_and_conditions.md/Depth-first order",
-            "start_line": 73,
+            "start_line": 76,
             "tags": [
                 "signals",
                 "conditions",
@@ -2703,11 +2703,11 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_06_signals_and_conditions.md/Differences from SOE 0.1.4": {
             "children": [],
-            "end_line": 102,
+            "end_line": 106,
             "file_path": "soe/docs/guide_06_signals_and_conditions.md",
             "level": 2,
             "path": "soe/docs/guide_06_signals_and_conditions.md/Differences from SOE 0.1.4",
-            "start_line": 97,
+            "start_line": 100,
             "tags": [
                 "signals",
                 "conditions",
@@ -2718,7 +2718,7 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_06_signals_and_conditions.md/Jinja vs plain-text conditions": {
             "children": [],
-            "end_line": 24,
+            "end_line": 27,
             "file_path": "soe/docs/guide_06_signals_and_conditions.md",
             "level": 2,
             "path": "soe/docs/guide_06_signals_and_conditions.md/Jinja vs plain-text conditions",
@@ -2733,11 +2733,11 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_06_signals_and_conditions.md/LLM selection mode": {
             "children": [],
-            "end_line": 59,
+            "end_line": 62,
             "file_path": "soe/docs/guide_06_signals_and_conditions.md",
             "level": 2,
             "path": "soe/docs/guide_06_signals_and_conditions.md/LLM selection mode",
-            "start_line": 38,
+            "start_line": 41,
             "tags": [
                 "signals",
                 "conditions",
@@ -2748,11 +2748,11 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_06_signals_and_conditions.md/Loops": {
             "children": [],
-            "end_line": 96,
+            "end_line": 99,
             "file_path": "soe/docs/guide_06_signals_and_conditions.md",
             "level": 2,
             "path": "soe/docs/guide_06_signals_and_conditions.md/Loops",
-            "start_line": 91,
+            "start_line": 94,
             "tags": [
                 "signals",
                 "conditions",
@@ -2771,7 +2771,7 @@ DOCS_INDEX = {
                 "soe/docs/guide_06_signals_and_conditions.md/Loops",
                 "soe/docs/guide_06_signals_and_conditions.md/Differences from SOE 0.1.4",
             ],
-            "end_line": 102,
+            "end_line": 106,
             "file_path": "soe/docs/guide_06_signals_and_conditions.md",
             "level": 1,
             "path": "soe/docs/guide_06_signals_and_conditions.md/Signals and Conditions",
@@ -2786,11 +2786,11 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_06_signals_and_conditions.md/The `accumulated` filter": {
             "children": [],
-            "end_line": 72,
+            "end_line": 75,
             "file_path": "soe/docs/guide_06_signals_and_conditions.md",
             "level": 2,
             "path": "soe/docs/guide_06_signals_and_conditions.md/The `accumulated` filter",
-            "start_line": 60,
+            "start_line": 63,
             "tags": [
                 "signals",
                 "conditions",
@@ -2801,11 +2801,11 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_06_signals_and_conditions.md/Which node emits what": {
             "children": [],
-            "end_line": 37,
+            "end_line": 40,
             "file_path": "soe/docs/guide_06_signals_and_conditions.md",
             "level": 2,
             "path": "soe/docs/guide_06_signals_and_conditions.md/Which node emits what",
-            "start_line": 25,
+            "start_line": 28,
             "tags": [
                 "signals",
                 "conditions",

@@ -49,11 +49,14 @@ _RECENT_LINES = 12
 EventListener = Callable[[str, str, Mapping[str, Any]], None]
 
 
-def short(value: Any, width: int = _VALUE_WIDTH) -> str:
-    """One line for a value: strings as they are, everything else as compact JSON, cut to ``width``."""
+def short(value: Any, width: int | None = _VALUE_WIDTH) -> str:
+    """One line for a value: strings as they are, everything else as compact JSON, cut to ``width``.
+
+    ``width=None`` keeps the value whole (``soe inspect`` is where a value is read in full).
+    """
     text = value if isinstance(value, str) else json.dumps(plain(value), ensure_ascii=False, default=str)
     text = text.replace("\r", "").replace("\n", "\\n")
-    return text if len(text) <= width else text[: width - 1] + "…"
+    return text if width is None or len(text) <= width else text[: width - 1] + "…"
 
 
 def _plural(count: int, word: str) -> str:
@@ -265,6 +268,11 @@ class RunMonitor:
     def _empty_fan_out(self, execution_id: str, data: Mapping[str, Any]) -> str:
         return f"note     {data.get('node_name')}: '{data.get('fan_out_field')}' is empty, no child started"
 
+    def _condition_error(self, execution_id: str, data: Mapping[str, Any]) -> str:
+        self._tally.counts["condition_errors"] += 1
+        return (f"warning  {data.get('node_name')}: the condition of {data.get('signal_name')} raised "
+                f"{short(data.get('error'), 100)}; not emitted")
+
     def _step_budget(self, execution_id: str, data: Mapping[str, Any]) -> str:
         return f"error    step budget of {data.get('max_steps')} node runs spent"
 
@@ -279,6 +287,8 @@ class RunMonitor:
             parts.append(_plural(counts["children"], "child execution"))
         if counts["tokens"]:
             parts.append(_plural(counts["tokens"], "token"))
+        if counts["condition_errors"]:
+            parts.append(_plural(counts["condition_errors"], "condition error"))
         return ", ".join(parts)
 
     def renderable(self) -> RenderableType:
@@ -308,6 +318,7 @@ _DESCRIBERS: dict[str, Callable[[RunMonitor, str, Mapping[str, Any]], str | None
     "signals_to_parent": RunMonitor._to_parent,
     "child_fan_out_empty": RunMonitor._empty_fan_out,
     "step_budget_exceeded": RunMonitor._step_budget,
+    "condition_error": RunMonitor._condition_error,
 }
 
 
@@ -336,13 +347,14 @@ class RunReport:
         }
 
 
-def _context_rows(context: Mapping[str, Any], history: bool) -> list[list[str]]:
+def _context_rows(context: Mapping[str, Any], history: bool,
+                  width: int | None = _VALUE_WIDTH) -> list[list[str]]:
     rows: list[list[str]] = []
     for key, value in user_fields(context, history=history).items():
         if history and isinstance(value, list):
-            rows.extend([key if i == 0 else "", f"[{i}]", short(item)] for i, item in enumerate(value))
+            rows.extend([key if i == 0 else "", f"[{i}]", short(item, width)] for i, item in enumerate(value))
         else:
-            rows.append([key, short(value)])
+            rows.append([key, short(value, width)])
     return rows
 
 
@@ -440,7 +452,7 @@ def _event_rows(events: Sequence[Mapping[str, Any]]) -> list[list[str]]:
         if data is None:
             data = {k: v for k, v in event.items() if k not in ("event_type", "timestamp")}
         rows.append([str(index), _time_of(event.get("timestamp")), str(event.get("event_type")),
-                     short(data, 100)])
+                     short(data, None)])
     return rows
 
 
@@ -460,7 +472,7 @@ def _operational_rows(operational: Mapping[str, Any]) -> list[list[str]]:
             value = ", ".join(f"{name}×{count}" for name, count in value.items())
         elif key == "signals" and isinstance(value, list):
             value = ", ".join(str(signal) for signal in value)
-        rows.append([str(key), short(value)])
+        rows.append([str(key), short(value, None)])
     return rows
 
 
@@ -479,6 +491,10 @@ def _header_rows(inspection: Inspection) -> list[list[str]]:
         rows.append(["updated", str(status["updated_at"])])
     if status.get("error"):
         rows.append(["error", str(status["error"])])
+    raised = sum(1 for event in inspection.events if event.get("event_type") == "condition_error")
+    if raised:
+        rows.append(["condition errors", f"{raised} (conditions that raised; their emissions did not fire; "
+                                         "see condition_error in the timeline)"])
     return rows
 
 
@@ -487,7 +503,7 @@ def print_inspection(screen: Screen, inspection: Inspection) -> None:
     screen.table("Execution", ("", ""), _header_rows(inspection), header=False)
     screen.line()
     screen.table("Context (every value, oldest first)", ("field", "#", "value"),
-                 _context_rows(inspection.context, True), header=False)
+                 _context_rows(inspection.context, True, None), header=False)
     screen.line()
     screen.table("__operational__", ("", ""),
                  _operational_rows(inspection.context.get("__operational__") or {}), header=False)

@@ -1,0 +1,71 @@
+"""What ``soe run`` and ``soe inspect`` show: conditions that raised, and whole values in inspect."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from soe.cli.app import app
+
+runner = CliRunner()
+
+NUMBERS = """\
+num:
+  Check:
+    node_type: router
+    event_triggers: [START]
+    event_emissions:
+      - signal_name: BIG
+        condition: "{{ context.amount > 100 }}"
+  Big:
+    node_type: router
+    event_triggers: [BIG]
+    event_emissions:
+      - signal_name: DONE
+"""
+
+
+def invoke(*args: object):
+    return runner.invoke(app, [str(arg) for arg in args])
+
+
+def run_stored(tmp_path: Path, text: str, *args: str) -> tuple[str, str, str]:
+    path = tmp_path / "wf.yaml"
+    path.write_text(text)
+    store = f"sqlite:{tmp_path / 'soe.db'}"
+    result = invoke("run", path, "--store", store, "--quiet", *args)
+    assert result.exit_code == 0, result.output
+    execution_id = re.search(r"^execution (\S+)$", result.stdout, re.M).group(1)
+    return result.stdout, execution_id, store
+
+
+def test_a_condition_that_raised_is_a_warning_line_and_in_the_summary(tmp_path):
+    stdout, _, _ = run_stored(tmp_path, NUMBERS, "--context-string", "amount=500")
+    assert ("warning  Check: the condition of BIG raised '>' not supported between instances of 'str' "
+            "and 'int'; not emitted") in stdout
+    assert "1 condition error" in stdout
+
+
+def test_inspect_lists_the_condition_error(tmp_path):
+    _, execution_id, store = run_stored(tmp_path, NUMBERS, "--context-string", "amount=500")
+    shown = invoke("inspect", execution_id, "--store", store)
+    assert shown.exit_code == 0
+    assert re.search(r"condition errors\s+1 ", shown.stdout)
+    assert "condition_error" in shown.stdout and "'>' not supported between instances of 'str' and 'int'" \
+        in shown.stdout
+    document = json.loads(invoke("inspect", execution_id, "--store", store, "--json").stdout)
+    [event] = [e for e in document["events"] if e["event_type"] == "condition_error"]
+    assert event["context"]["signal_name"] == "BIG"
+
+
+def test_inspect_shows_values_whole_and_run_may_cut_them(tmp_path):
+    long_text = "word " * 60 + "END"
+    stdout, execution_id, store = run_stored(tmp_path, NUMBERS, "--context-string", f"note={long_text}",
+                                             "-c", "amount=5")
+    assert "END" not in stdout and "…" in stdout
+    shown = invoke("inspect", execution_id, "--store", store)
+    assert long_text in shown.stdout
+    assert "…" not in shown.stdout
