@@ -365,6 +365,8 @@ def signal_command(
     with _bad_input():
         updates = build_initial_context(None, context or [], context_string or [])
     with _session(store, llm, tools or [], must_exist=True, registry_of=execution_id) as session:
+        with _bad_input():
+            _check_listened(session.backends, execution_id, signals)
         label = _workflow_name(session, execution_id)
         title = f"soe signal {execution_id} {' '.join(signals)} (workflow {label}), store {store}"
 
@@ -374,6 +376,23 @@ def signal_command(
             session.broadcast(execution_id, list(signals))
 
         _drive(session, execution_id, label, title, send, json_output=json_output, history=history)
+
+
+def _check_listened(backends: Any, execution_id: str, signals: Sequence[str]) -> None:
+    """Refuse signals no node of the execution's workflow listens for.
+
+    Broadcasting one runs nothing and reports ``completed``, which looks like
+    an approval went through; a typo in the signal is far likelier.
+    """
+    from soe.validation.graph import listened_signals
+
+    workflow = backends.workflow.get_current_workflow_name(execution_id)
+    registry = backends.workflow.get_workflows_registry(execution_id) or {}
+    listened = listened_signals(registry.get(workflow))
+    unheard = [signal for signal in signals if signal not in listened]
+    if unheard:
+        raise ValueError(f"No node of execution '{execution_id}' (workflow '{workflow}') listens for "
+                         f"{', '.join(unheard)}; it listens for: {', '.join(listened) or 'nothing'}")
 
 
 def _append_context(backends: Any, execution_id: str, updates: dict[str, Any]) -> None:

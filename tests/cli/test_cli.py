@@ -521,10 +521,11 @@ def test_signal_json_and_several_signals(tmp_path):
     path = write(tmp_path, "approval.yaml", WAITING)
     store = str(tmp_path / "files")
     started = run_json(path, "--store", store)
-    result = invoke("signal", started["execution_id"], "PING", "APPROVED", "--store", store, "--json")
+    result = invoke("signal", started["execution_id"], "START", "APPROVED", "--store", store, "--json")
     assert result.exit_code == 0, result.output
     document = json.loads(result.stdout)
-    assert document["operational"]["signals"][-2:] == ["PING", "APPROVED"]  # no answer: no SHIPPED
+    assert document["operational"]["signals"][2:4] == ["START", "APPROVED"]
+    assert "SHIPPED" not in document["operational"]["signals"]  # no answer: no SHIPPED
 
 
 def test_signal_errors_exit_2(tmp_path):
