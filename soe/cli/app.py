@@ -25,16 +25,17 @@ from typing import Annotated, Any, NoReturn
 from soe._errors import SoeError, WorkflowValidationError
 from soe.cli import CLI_EXTRA_MESSAGE
 from soe.cli.inputs import (
-    DEFAULT_STORE,
     apply_budgets,
     build_initial_context,
     close_store,
+    find_store,
     first_workflow,
     load_tools,
     missing_tools,
     needs_llm,
     open_store,
     read_config,
+    resolve_execution_id,
 )
 
 try:
@@ -152,23 +153,47 @@ def _check_tools(workflows: Any, registry: dict[str, Any]) -> None:
 
 @dataclass
 class _Session:
-    """Opened backends and node callers for one command, plus how the user named the store."""
+    """Opened backends and node callers for one command, and how to name them again in a hint."""
 
     backends: Any
     broadcast: Callable[[str, list], None]
     store: str
+    store_flags: list[str]
+    run_flags: list[str]
+    execution_id: str = ""
 
     @property
     def durable(self) -> bool:
         return self.store.strip() != "memory"
 
+    def hint(self, command: str, execution_id: str) -> str:
+        """The command line that goes on with this execution: same store and, to run, same model and tools.
+
+        A store found up the tree needs no ``--store``, so the hint works after a ``cd``.
+        """
+        flags = self.store_flags + (self.run_flags if command in ("resume", "signal") else [])
+        return " ".join(["soe", command, execution_id, *flags])
+
+
+def _store(spec: str | None) -> str:
+    """``--store`` as given, else the nearest ``.soe/`` store up the directory tree."""
+    return spec if spec is not None else find_store()
+
+
+def _run_flags(llm: str | None, tools: Sequence[str]) -> list[str]:
+    flags = [] if llm is None else ["--llm", llm]
+    for spec in tools:
+        flags += ["--tools", spec]
+    return flags
+
 
 @contextmanager
-def _session(store: str, llm: str | None, tools: Sequence[str], workflows: Any = None, *,
+def _session(store: str | None, llm: str | None, tools: Sequence[str], workflows: Any = None, *,
              must_exist: bool = False, registry_of: str | None = None) -> Iterator[_Session]:
     """Open the store and build the node callers; the store is closed when the command ends.
 
-    ``registry_of`` names a stored execution whose registry decides whether ``--llm`` is needed.
+    ``registry_of`` names a stored execution (or a unique prefix of its id) whose
+    registry decides whether ``--llm`` is needed.
     """
     from soe import create_all_nodes
 
@@ -178,25 +203,19 @@ def _session(store: str, llm: str | None, tools: Sequence[str], workflows: Any =
         if registry_of is None:  # checked before the store is created, so bad input leaves no trace
             _check_tools(workflows, registry)
             call_llm = _call_llm(llm, workflows)
-        backends = open_store(store, must_exist=must_exist)
+        backends = open_store(_store(store), must_exist=must_exist)
     try:
         with _bad_input():
             if registry_of is not None:
-                workflows = _stored_registry(backends, registry_of)
+                registry_of = resolve_execution_id(backends, registry_of)
+                workflows = backends.workflow.get_workflows_registry(registry_of)
                 _check_tools(workflows, registry)
                 call_llm = _call_llm(llm, workflows)
             _, broadcast = create_all_nodes(backends, call_llm=call_llm, tools_registry=registry)
-        yield _Session(backends, broadcast, store)
+        yield _Session(backends, broadcast, _store(store), [] if store is None else ["--store", store],
+                       _run_flags(llm, tools), registry_of or "")
     finally:
         close_store(backends)
-
-
-def _stored_registry(backends: Any, execution_id: str) -> Any:
-    """A stored execution's workflows; unknown ids are bad input."""
-    registry = backends.workflow.get_workflows_registry(execution_id)
-    if not registry and not backends.context.get_context(execution_id):
-        raise ValueError(f"Execution '{execution_id}' not found in this store")
-    return registry
 
 
 def _screen(json_output: bool) -> tuple[render.Screen, str]:
@@ -255,20 +274,21 @@ def _print_outcome(screen: render.Screen, report: render.RunReport, monitor: ren
     if json_output:
         typer.echo(json.dumps(report.document(history=history), indent=2, ensure_ascii=False, default=str))
         return
-    store = session.store if session.durable else None
+    hint = session.hint("inspect", report.execution_id) if session.durable else None
     render.print_report(screen, report, history=history, summary=monitor.summary(),
-                        elapsed=monitor.elapsed, store=store)
-    if isinstance(report.error, KeyboardInterrupt) and store is not None:
-        screen.line(f"interrupted: continue it with soe resume {report.execution_id} --store {store}",
+                        elapsed=monitor.elapsed, inspect_hint=hint)
+    if isinstance(report.error, KeyboardInterrupt) and session.durable:
+        screen.line(f"interrupted: continue it with {session.hint('resume', report.execution_id)}",
                     style="bold yellow")
 
 
 # --------------------------------------------------------------------------- options
 
 if _MISSING is None:
-    StoreOption = Annotated[str, typer.Option(
+    StoreOption = Annotated[str | None, typer.Option(
         "--store", envvar="SOE_STORE", metavar="STORE",
-        help="Where executions are kept: sqlite:PATH, a directory (local files) or memory.")]
+        help="Where executions are kept: sqlite:PATH, a directory (local files) or memory "
+             "(default: .soe/soe.db in the nearest folder up the tree that has .soe/).")]
     LlmOption = Annotated[str | None, typer.Option(
         "--llm", envvar="SOE_LLM", metavar="SPEC", help="The model: echo (offline), openai:MODEL, anthropic:MODEL, litellm:MODEL.")]
     ToolsOption = Annotated[list[str] | None, typer.Option(
@@ -301,7 +321,7 @@ def run(
         "--context-file", exists=True, dir_okay=False, metavar="FILE", help="JSON or YAML mapping of typed initial values.")] = None,
     tools: ToolsOption = None,
     llm: LlmOption = None,
-    store: StoreOption = DEFAULT_STORE,
+    store: StoreOption = None,
     max_concurrency: Annotated[int | None, typer.Option(min=1, metavar="N", help="Activations run at once (default 1).")] = None,
     max_steps: Annotated[int | None, typer.Option(min=1, metavar="N", help="Node runs allowed (default 100000).")] = None,
     max_llm_calls: Annotated[int | None, typer.Option(min=1, metavar="N", help="LLM requests allowed in the tree.")] = None,
@@ -327,13 +347,13 @@ def run(
             orchestrate(config, name, list(signal or ["START"]), initial, session.backends, session.broadcast,
                         max_steps=max_steps, max_concurrency=max_concurrency, execution_id=execution_id)
 
-        title = f"soe run {file}: workflow {name}, execution {execution_id}, store {store}"
+        title = f"soe run {file}: workflow {name}, execution {execution_id}, store {session.store}"
         _drive(session, execution_id, name, title, start, json_output=json_output, history=history)
 
 
 def resume_command(
     execution_id: Annotated[str, typer.Argument(metavar="EXECUTION_ID", help="The interrupted execution.")],
-    store: StoreOption = DEFAULT_STORE,
+    store: StoreOption = None,
     llm: LlmOption = None,
     tools: ToolsOption = None,
     json_output: JsonOption = False,
@@ -343,8 +363,9 @@ def resume_command(
     from soe import resume
 
     with _session(store, llm, tools or [], must_exist=True, registry_of=execution_id) as session:
+        execution_id = session.execution_id
         label = _workflow_name(session, execution_id)
-        title = f"soe resume {execution_id} (workflow {label}), store {store}"
+        title = f"soe resume {execution_id} (workflow {label}), store {session.store}"
         _drive(session, execution_id, label, title,
                lambda: resume(execution_id, session.backends, session.broadcast),
                json_output=json_output, history=history)
@@ -353,7 +374,7 @@ def resume_command(
 def signal_command(
     execution_id: Annotated[str, typer.Argument(metavar="EXECUTION_ID", help="The stored execution to signal.")],
     signals: Annotated[list[str], typer.Argument(metavar="SIGNAL", help="Signals to broadcast, in order.")],
-    store: StoreOption = DEFAULT_STORE,
+    store: StoreOption = None,
     llm: LlmOption = None,
     tools: ToolsOption = None,
     context: ContextOption = None,
@@ -365,10 +386,11 @@ def signal_command(
     with _bad_input():
         updates = build_initial_context(None, context or [], context_string or [])
     with _session(store, llm, tools or [], must_exist=True, registry_of=execution_id) as session:
+        execution_id = session.execution_id
         with _bad_input():
             _check_listened(session.backends, execution_id, signals)
         label = _workflow_name(session, execution_id)
-        title = f"soe signal {execution_id} {' '.join(signals)} (workflow {label}), store {store}"
+        title = f"soe signal {execution_id} {' '.join(signals)} (workflow {label}), store {session.store}"
 
         def send() -> None:
             if updates:
@@ -464,16 +486,16 @@ def graph(
 
 
 def inspect(
-    execution_id: Annotated[str, typer.Argument(metavar="EXECUTION_ID", help="The execution to show.")],
-    store: StoreOption = DEFAULT_STORE,
+    execution_id: Annotated[str, typer.Argument(metavar="EXECUTION_ID", help="The execution to show (or a unique prefix of its id).")],
+    store: StoreOption = None,
     json_output: JsonOption = False,
 ) -> None:
     """Show a stored execution: status, context history, __operational__, timeline and registry revisions."""
     with _bad_input():
-        backends = open_store(store, must_exist=True)
+        backends = open_store(_store(store), must_exist=True)
     try:
         with _bad_input():
-            inspection = _inspection(backends, execution_id)
+            inspection = _inspection(backends, resolve_execution_id(backends, execution_id))
     finally:
         close_store(backends)
     if json_output:
@@ -488,14 +510,48 @@ def _inspection(backends: Any, execution_id: str) -> render.Inspection:
 
     status = get_execution_status(execution_id, backends)
     context = backends.context.get_context(execution_id) or {}
-    if status is None and not context:
-        raise ValueError(f"Execution '{execution_id}' not found in this store")
     telemetry = backends.telemetry
     events = list(telemetry.get_events(execution_id)) if telemetry is not None else []
     main_id = (status or {}).get("main_execution_id") or execution_id
     tree = [entry for entry in list_executions(backends) if entry.get("main_execution_id") == main_id]
     return render.Inspection(execution_id, status, backends.workflow.get_current_workflow_name(execution_id),
                              dict(context), events, get_registry_revisions(execution_id, backends), tree)
+
+
+def list_command(
+    store: StoreOption = None,
+    status: Annotated[str | None, typer.Option(
+        "--status", metavar="STATUS", help="Only executions with this status: running, completed or failed.")] = None,
+    limit: Annotated[int, typer.Option(min=1, metavar="N", help="Show the N most recent (default 20).")] = 20,
+    json_output: JsonOption = False,
+) -> None:
+    """List the executions in the store, most recent first: id, status, workflow, when, error."""
+    with _bad_input():
+        if status is not None and status not in _STATUSES:
+            raise ValueError(f"Unknown --status '{status}': use {', '.join(_STATUSES)}")
+        backends = open_store(_store(store), must_exist=True)
+    try:
+        with _bad_input():
+            entries = _listing(backends, status, limit)
+    finally:
+        close_store(backends)
+    if json_output:
+        typer.echo(json.dumps(entries, indent=2, ensure_ascii=False, default=str))
+        return
+    screen, _ = _screen(False)
+    render.print_listing(screen, entries, keeps_statuses=getattr(backends, "runtime", None) is not None)
+
+
+_STATUSES = ("running", "completed", "failed")
+
+
+def _listing(backends: Any, status: str | None, limit: int) -> list[dict[str, Any]]:
+    """The ``limit`` most recent status records, each with its workflow name."""
+    from soe import list_executions
+
+    entries = list_executions(backends, status)[-limit:][::-1]
+    return [{**entry, "workflow": backends.workflow.get_current_workflow_name(entry["execution_id"])}
+            for entry in entries]
 
 
 # --------------------------------------------------------------------------- app
@@ -529,6 +585,7 @@ def build_app() -> typer.Typer:
     application.command("lint")(lint)
     application.command("graph")(graph)
     application.command("inspect")(inspect)
+    application.command("list")(list_command)
     application.command("resume")(resume_command)
     application.command("signal")(signal_command)
     return application

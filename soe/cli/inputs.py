@@ -29,7 +29,9 @@ __all__ = [
     "LLM_NODE_TYPES",
     "apply_budgets",
     "build_initial_context",
+    "STORE_DIR",
     "close_store",
+    "find_store",
     "first_workflow",
     "load_attribute",
     "load_context_file",
@@ -41,11 +43,14 @@ __all__ = [
     "parse_context_value",
     "plain",
     "read_config",
+    "resolve_execution_id",
     "user_fields",
 ]
 
 DEFAULT_STORE = "sqlite:.soe/soe.db"
 """Runs are kept by default, so ``soe inspect``/``resume``/``signal`` work on them afterwards."""
+
+STORE_DIR = ".soe"
 
 LLM_NODE_TYPES = frozenset({"llm", "agent"})
 _SQLITE_PREFIX = "sqlite:"
@@ -87,6 +92,36 @@ def _open_sqlite(path: str, must_exist: bool) -> Any:
     if must_exist and not Path(path).is_file():
         raise ValueError(f"No SQLite store at '{path}'")
     return create_sqlite_backends(path)
+
+
+def find_store(start: str | Path | None = None) -> str:
+    """The default store: ``.soe/soe.db`` in the nearest folder (this one or above) that has ``.soe/``.
+
+    Found the way git finds ``.git``, so ``soe inspect ID`` printed after a run
+    still works after a ``cd`` into a subfolder; with no ``.soe/`` anywhere
+    above, a new one is made here (``DEFAULT_STORE``).
+    """
+    folder = Path(start if start is not None else os.getcwd()).resolve()
+    for candidate in (folder, *folder.parents):
+        if (candidate / STORE_DIR).is_dir():
+            return f"{_SQLITE_PREFIX}{candidate / STORE_DIR / 'soe.db'}"
+    return DEFAULT_STORE
+
+
+def resolve_execution_id(backends: Any, given: str) -> str:
+    """The stored execution ``given`` names: its full id, or a unique prefix of one (like git's short ids)."""
+    from soe import get_execution_status, list_executions
+
+    if get_execution_status(given, backends) is not None or backends.context.get_context(given):
+        return given
+    matches = [str(entry["execution_id"]) for entry in list_executions(backends)
+               if str(entry["execution_id"]).startswith(given)]
+    if len(matches) == 1:
+        return matches[0]
+    if matches:
+        shown = ", ".join(matches[:5]) + (", …" if len(matches) > 5 else "")
+        raise ValueError(f"Execution id prefix '{given}' is ambiguous: it matches {shown}")
+    raise ValueError(f"Execution '{given}' not found in this store")
 
 
 def close_store(backends: Any) -> None:

@@ -37,10 +37,13 @@ __all__ = [
     "RunReport",
     "Screen",
     "TelemetryTap",
+    "finding_line",
     "print_error",
     "print_findings",
     "print_inspection",
+    "print_listing",
     "print_report",
+    "print_warnings",
     "short",
 ]
 
@@ -359,7 +362,7 @@ def _context_rows(context: Mapping[str, Any], history: bool,
 
 
 def print_report(screen: Screen, report: RunReport, *, history: bool, summary: str, elapsed: float,
-                 store: str | None) -> None:
+                 inspect_hint: str | None) -> None:
     """Status line, the context (last values, or every value with ``history``) and the execution id."""
     ok = report.status == "completed"
     status = f"{report.status} in {elapsed:.3f}s: {summary}"
@@ -373,8 +376,8 @@ def print_report(screen: Screen, report: RunReport, *, history: bool, summary: s
     screen.table("Context", columns, _context_rows(report.context, history), header=False)
     screen.line()
     screen.line(f"execution {report.execution_id}", style="bold")
-    if store is not None:
-        screen.line(f"inspect it: soe inspect {report.execution_id} --store {store}", style="dim")
+    if inspect_hint is not None:
+        screen.line(f"inspect it: {inspect_hint}", style="dim")
 
 
 # --------------------------------------------------------------------------- lint
@@ -406,6 +409,27 @@ def print_findings(screen: Screen, findings: Sequence[Any], filename: str) -> No
              "/".join(str(p) for p in (f.workflow, f.node) if p is not None), f.message, f.hint]
             for f in findings]
     screen.table(filename, ("location", "severity", "code", "where", "message", "fix"), rows)
+
+
+# --------------------------------------------------------------------------- list
+
+
+def print_listing(screen: Screen, entries: Sequence[Mapping[str, Any]], *, keeps_statuses: bool) -> None:
+    """``soe list``: one row per execution, most recent first."""
+    if not keeps_statuses:
+        screen.line("This store keeps no execution statuses; use a SQLite store (--store sqlite:PATH) "
+                    "to list executions.", style="yellow")
+        return
+    if not entries:
+        screen.line("No executions in this store match.")
+        return
+    rows = [[str(e.get("execution_id")), str(e.get("status")), str(e.get("workflow") or ""),
+             str(e.get("updated_at") or "")[:19].replace("T", " "),
+             "main" if e.get("main_execution_id") in (None, e.get("execution_id")) else "child",
+             short(e.get("error") or "", 60)] for e in entries]
+    screen.table("Executions (most recently started first)",
+                 ("execution", "status", "workflow", "updated (UTC)", "tree", "error"),
+                 rows)
 
 
 # --------------------------------------------------------------------------- inspect

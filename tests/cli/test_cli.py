@@ -456,7 +456,7 @@ def _interrupted_run(tmp_path: Path) -> tuple[str, str, str]:
     result = invoke("run", path, "--store", store, "--tools", tools_spec)
     assert result.exit_code == 130, result.output
     execution_id = result.stdout.split("execution ")[-1].split()[0]
-    assert f"continue it with soe resume {execution_id} --store {store}" in result.stdout
+    assert f"continue it with soe resume {execution_id} --store {store} --tools {tools_spec}\n" in result.stdout
     return execution_id, store, tools_spec
 
 
