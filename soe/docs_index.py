@@ -3679,7 +3679,7 @@ DOCS_INDEX = {
                         "soe/docs/guide_10_infrastructure.md/Writing your own backend",
                         "soe/docs/guide_10_infrastructure.md/Differences from SOE 0.1.4",
                     ],
-                    "end_line": 113,
+                    "end_line": 121,
                     "file_path": "soe/docs/guide_10_infrastructure.md",
                     "level": 1,
                     "path": "soe/docs/guide_10_infrastructure.md/Infrastructure: Backends",
@@ -3754,7 +3754,7 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 77,
+                    "end_line": 85,
                     "file_path": "soe/docs/guide_10_infrastructure.md",
                     "level": 2,
                     "path": "soe/docs/guide_10_infrastructure.md/Telemetry events",
@@ -3769,11 +3769,11 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 106,
+                    "end_line": 114,
                     "file_path": "soe/docs/guide_10_infrastructure.md",
                     "level": 2,
                     "path": "soe/docs/guide_10_infrastructure.md/Writing your own backend",
-                    "start_line": 78,
+                    "start_line": 86,
                     "tags": [
                         "backends",
                         "infrastructure",
@@ -3784,11 +3784,11 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 113,
+                    "end_line": 121,
                     "file_path": "soe/docs/guide_10_infrastructure.md",
                     "level": 2,
                     "path": "soe/docs/guide_10_infrastructure.md/Differences from SOE 0.1.4",
-                    "start_line": 107,
+                    "start_line": 115,
                     "tags": [
                         "backends",
                         "infrastructure",
@@ -3808,11 +3808,11 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_10_infrastructure.md/Differences from SOE 0.1.4": {
             "children": [],
-            "end_line": 113,
+            "end_line": 121,
             "file_path": "soe/docs/guide_10_infrastructure.md",
             "level": 2,
             "path": "soe/docs/guide_10_infrastructure.md/Differences from SOE 0.1.4",
-            "start_line": 107,
+            "start_line": 115,
             "tags": [
                 "backends",
                 "infrastructure",
@@ -3846,7 +3846,7 @@ DOCS_INDEX = {
                 "soe/docs/guide_10_infrastructure.md/Writing your own backend",
                 "soe/docs/guide_10_infrastructure.md/Differences from SOE 0.1.4",
             ],
-            "end_line": 113,
+            "end_line": 121,
             "file_path": "soe/docs/guide_10_infrastructure.md",
             "level": 1,
             "path": "soe/docs/guide_10_infrastructure.md/Infrastructure: Backends",
@@ -3891,7 +3891,7 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_10_infrastructure.md/Telemetry events": {
             "children": [],
-            "end_line": 77,
+            "end_line": 85,
             "file_path": "soe/docs/guide_10_infrastructure.md",
             "level": 2,
             "path": "soe/docs/guide_10_infrastructure.md/Telemetry events",
@@ -3921,11 +3921,11 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_10_infrastructure.md/Writing your own backend": {
             "children": [],
-            "end_line": 106,
+            "end_line": 114,
             "file_path": "soe/docs/guide_10_infrastructure.md",
             "level": 2,
             "path": "soe/docs/guide_10_infrastructure.md/Writing your own backend",
-            "start_line": 78,
+            "start_line": 86,
             "tags": [
                 "backends",
                 "infrastructure",

@@ -559,12 +559,9 @@ def _listing(backends: Any, status: str | None, limit: int) -> list[dict[str, An
 
 def _version(value: bool) -> None:
     if value:
-        from importlib.metadata import PackageNotFoundError, version
+        from soe import __version__
 
-        try:
-            typer.echo(f"soe {version('soe-ai')}")
-        except PackageNotFoundError:
-            typer.echo("soe (version unknown)")
+        typer.echo(f"soe {__version__}")
         raise typer.Exit()
 
 
