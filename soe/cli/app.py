@@ -263,6 +263,9 @@ def _drive(session: _Session, execution_id: str, label: str, title: str, action:
             _fail(_message(exc))
         error = exc
     report = _report(session, execution_id, error)
+    if monitor.hidden:
+        where = f" (soe inspect {execution_id} lists every event)" if session.durable else ""
+        screen.line(f"{monitor.hidden:,} repeated lines not shown{where}")
     _print_outcome(screen, report, monitor, session, json_output=json_output, history=history)
     if isinstance(error, KeyboardInterrupt):
         raise typer.Exit(EXIT_INTERRUPTED)

@@ -14,6 +14,7 @@ moment they are logged, without polling the store.
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from collections import Counter, deque
@@ -49,6 +50,8 @@ __all__ = [
 
 _VALUE_WIDTH = 100
 _RECENT_LINES = 12
+_SHOWN_REPEATS = 5
+_CHILD_NUMBER = re.compile(r"#\d+\]$")
 EventListener = Callable[[str, str, Mapping[str, Any]], None]
 
 
@@ -161,6 +164,8 @@ class RunMonitor:
         self._last_node: dict[str, str] = {}
         self._per_workflow: Counter = Counter()
         self._tally = _Tally()
+        self._repeats: Counter = Counter()
+        self.hidden = 0
         self._lock = threading.Lock()
         self._started = time.monotonic()
 
@@ -196,8 +201,27 @@ class RunMonitor:
                 text += f"  [{self._label(execution_id)}]"
             line = f"{self.elapsed:8.3f}s  {text}"
             if self.mode == "plain":
-                self.console.out(line, highlight=False)
+                self._print_plain(text, line)
             self._tally.recent.append(line)
+
+    def _print_plain(self, text: str, line: str) -> None:
+        """A line for logs, unless it is the same as many before it.
+
+        A loop (or a large fan-out) repeats the same few lines until the step
+        budget stops it: 200,000 lines help nobody. Each distinct line (children
+        counted together) is printed ``_SHOWN_REPEATS`` times, then only a count
+        at 10, 100, 1,000... repeats; ``hidden`` says how many were left out.
+        """
+        key = _CHILD_NUMBER.sub("#…]", text)
+        self._repeats[key] += 1
+        seen = self._repeats[key]
+        if seen <= _SHOWN_REPEATS:
+            self.console.out(line, highlight=False)
+            return
+        self.hidden += 1
+        if seen >= 10 and str(seen).strip("0") == "1":
+            self.console.out(f"{self.elapsed:8.3f}s  repeat   {key} (seen {seen:,} times; repeats not shown)",
+                             highlight=False)
 
     def _label(self, execution_id: str) -> str:
         return self._labels.get(execution_id) or execution_id[:8]

@@ -69,3 +69,55 @@ def test_inspect_shows_values_whole_and_run_may_cut_them(tmp_path):
     shown = invoke("inspect", execution_id, "--store", store)
     assert long_text in shown.stdout
     assert "…" not in shown.stdout
+
+
+LOOP = """\
+wf:
+  Ping:
+    node_type: router
+    event_triggers: [START, PONG]
+    event_emissions:
+      - signal_name: PING
+  Pong:
+    node_type: router
+    event_triggers: [PING]
+    event_emissions:
+      - signal_name: PONG
+"""
+
+
+def test_plain_output_summarises_a_runaway_loop(tmp_path):
+    path = tmp_path / "loop.yaml"
+    path.write_text(LOOP)
+    result = invoke("run", path, "--store", "memory", "--max-steps", "3000", "--quiet")
+    assert result.exit_code == 1
+    lines = result.stdout.splitlines()
+    assert len(lines) < 60
+    assert sum(line.endswith("  node     Ping (router)") for line in lines) == 5
+    assert any("repeat   node     Ping (router) (seen 1,000 times" in line for line in lines)
+    assert "5,980 repeated lines not shown" in result.stdout  # 6,001 events, 21 lines shown
+    assert "step budget of 3000 node runs spent" in result.stdout
+
+
+def test_children_of_a_fan_out_are_summarised_together(tmp_path):
+    path = tmp_path / "fan.yaml"
+    path.write_text("""\
+parent:
+  Spawn:
+    node_type: child
+    event_triggers: [START]
+    child_workflow_name: item
+    child_initial_signals: [START]
+    fan_out_field: items
+    child_input_field: item
+item:
+  Echo:
+    node_type: router
+    event_triggers: [START]
+    event_emissions:
+      - signal_name: DONE
+""")
+    result = invoke("run", path, "--store", "memory", "-c", f"items={list(range(40))}", "--quiet")
+    assert result.exit_code == 0, result.output
+    assert "[item#1]" in result.stdout and "[item#40]" not in result.stdout
+    assert "40 child executions" in result.stdout
