@@ -38,6 +38,7 @@ __all__ = [
     "RunReport",
     "Screen",
     "TelemetryTap",
+    "failure_text",
     "finding_line",
     "print_error",
     "print_findings",
@@ -385,6 +386,16 @@ def _context_rows(context: Mapping[str, Any], history: bool,
     return rows
 
 
+def failure_text(error: BaseException) -> str:
+    """Why a run failed, in words: the message (never led by a class name), naming the workflow.
+
+    A template error knows its node and field; the workflow is added here.
+    """
+    message = str(error).strip() or type(error).__name__
+    workflow = getattr(error, "workflow_name", None)
+    return f"Workflow '{workflow}': {message}" if workflow else message
+
+
 def print_report(screen: Screen, report: RunReport, *, history: bool, summary: str, elapsed: float,
                  inspect_hint: str | None) -> None:
     """Status line, the context (last values, or every value with ``history``) and the execution id."""
@@ -392,9 +403,7 @@ def print_report(screen: Screen, report: RunReport, *, history: bool, summary: s
     status = f"{report.status} in {elapsed:.3f}s: {summary}"
     screen.line(status, style="bold green" if ok else "bold yellow")
     if report.error is not None:
-        message = str(report.error)
-        name = type(report.error).__name__
-        screen.line(f"{name}: {message}" if message else name, style="bold red")
+        screen.line(failure_text(report.error), style="bold red")
     screen.line()
     columns = ("field", "#", "value") if history else ("field", "value")
     screen.table("Context", columns, _context_rows(report.context, history), header=False)

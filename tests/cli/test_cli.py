@@ -282,7 +282,7 @@ def test_budget_failure_in_plain_output(workflow):
     result = invoke("run", workflow, "--llm", "echo", "--store", "memory", "--max-llm-calls", "1")
     assert result.exit_code == 1
     assert "failed in" in result.stdout
-    assert "BudgetExceeded: max_llm_calls of 1 exceeded" in result.stdout
+    assert "\nmax_llm_calls of 1 exceeded" in result.stdout and "BudgetExceeded:" not in result.stdout
     text_lines = [line for line in result.stdout.splitlines() if line.startswith("  text  ")]
     assert len(text_lines) == 1 and "Write about nothing" in text_lines[0]
 

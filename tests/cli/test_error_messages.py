@@ -45,3 +45,36 @@ def test_bad_input_is_one_line_without_a_class_name(good, args):
     assert result.stderr.startswith("Error: ")
     assert not CLASS_PREFIX.match(result.stderr), result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+BROKEN_PROMPT = """\
+support:
+  Ask:
+    node_type: llm
+    event_triggers: [START]
+    prompt: "Answer {{ context.ticket.title.upper() }}"
+    output_field: answer
+"""
+
+
+def test_a_runtime_template_error_names_workflow_node_and_field(tmp_path):
+    path = tmp_path / "broken.yaml"
+    path.write_text(BROKEN_PROMPT)
+    result = invoke("run", path, "--store", "memory", "--llm", "echo", "--quiet")
+    assert result.exit_code == 1
+    [line] = [line for line in result.stdout.splitlines() if "Template error" in line]
+    assert line.startswith("Workflow 'support': Template error in node 'Ask', prompt: ")
+    assert "TemplateRenderError" not in result.stdout
+
+
+def test_the_engine_error_carries_the_workflow_name(tmp_path):
+    from soe import TemplateRenderError, create_all_nodes, orchestrate
+    from soe.llm import echo
+    from soe.local_backends import create_in_memory_backends
+
+    backends = create_in_memory_backends()
+    _, broadcast = create_all_nodes(backends, call_llm=echo())
+    with pytest.raises(TemplateRenderError) as caught:
+        orchestrate(BROKEN_PROMPT, "support", ["START"], {}, backends, broadcast)
+    assert (caught.value.workflow_name, caught.value.node_name, caught.value.field) == ("support", "Ask", "prompt")
+    assert str(caught.value).startswith("Template error in node 'Ask', prompt: ")  # SPEC §15's text
