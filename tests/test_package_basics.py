@@ -6,6 +6,7 @@ import asyncio
 import importlib.metadata
 import inspect
 import logging
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -69,3 +70,25 @@ def test_operators_get_starts_ends_and_warnings_in_logs(caplog):
     [warning] = [r for r in caplog.records if r.levelname == "WARNING"]
     assert warning.event_type == "condition_error" and warning.execution_id == execution_id
     assert not [r for r in caplog.records if r.levelname == "DEBUG"]  # DEBUG only when asked for
+
+
+ROOT = Path(__file__).resolve().parents[1]
+_PIP_INSTALL = re.compile(r"pip install (?P<target>[^\s#`]+)")
+_FENCED = re.compile(r"^```[a-z]*\n(.*?)^```", re.M | re.S)
+
+
+def _install_targets(text: str) -> list[str]:
+    return [match.group("target").strip("\"'") for match in _PIP_INSTALL.finditer(text)]
+
+
+def test_install_instructions_install_this_version_not_the_index_release():
+    """``pip install soe-ai`` from the index gets 0.1.4; every instruction names a checkout or a wheel."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert 'pip install ".[cli]"' in readme
+    assert "pip wheel --no-deps -w dist ." in readme
+    assert f"dist/soe_ai-{soe.__version__}-py3-none-any.whl[cli]" in readme
+    pages = [readme, *(p.read_text(encoding="utf-8") for p in (ROOT / "docs_src").rglob("*.md"))]
+    texts = [block for page in pages for block in _FENCED.findall(page)]  # what a reader copies
+    texts += [p.read_text(encoding="utf-8") for p in (ROOT / "soe").rglob("*.py")]  # what soe prints
+    for target in (t for text in texts for t in _install_targets(text)):
+        assert not target.startswith("soe-ai"), target

@@ -671,7 +671,8 @@ def test_without_the_cli_extra_soe_says_how_to_install_it():
     """)
     result = subprocess.run([sys.executable, "-c", code, "run", "x.yaml"], capture_output=True, text=True)
     assert result.returncode == 1
-    assert "pip install soe-ai[cli]" in result.stderr
+    assert "pip install typer rich" in result.stderr
+    assert "pip install soe-ai" not in result.stderr  # the index has the older 0.1.4 without the extra
     assert "Traceback" not in result.stderr
 
 

@@ -417,9 +417,9 @@ def test_anthropic_missing_key_raises() -> None:
 
 # --- LiteLLM -----------------------------------------------------------------------------------
 
-def test_litellm_missing_package_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_litellm_missing_package_names_the_package(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "litellm", None)
-    with pytest.raises(ImportError, match=r"pip install soe-ai\[litellm\]"):
+    with pytest.raises(ImportError, match=r"needs the litellm package: pip install litellm$"):
         litellm("gpt-4o-mini")
 
 
