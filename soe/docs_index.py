@@ -378,7 +378,7 @@ DOCS_INDEX = {
                         "soe/docs/advanced_patterns/self_evolving.md/Undoing a bad change",
                         "soe/docs/advanced_patterns/self_evolving.md/Notes",
                     ],
-                    "end_line": 52,
+                    "end_line": 53,
                     "file_path": "soe/docs/advanced_patterns/self_evolving.md",
                     "level": 1,
                     "path": "soe/docs/advanced_patterns/self_evolving.md/Self-Evolving Pattern",
@@ -423,7 +423,7 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 46,
+                    "end_line": 47,
                     "file_path": "soe/docs/advanced_patterns/self_evolving.md",
                     "level": 2,
                     "path": "soe/docs/advanced_patterns/self_evolving.md/Undoing a bad change",
@@ -438,11 +438,11 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 52,
+                    "end_line": 53,
                     "file_path": "soe/docs/advanced_patterns/self_evolving.md",
                     "level": 2,
                     "path": "soe/docs/advanced_patterns/self_evolving.md/Notes",
-                    "start_line": 47,
+                    "start_line": 48,
                     "tags": [
                         "patterns",
                         "self-evolving",
@@ -477,11 +477,11 @@ DOCS_INDEX = {
         },
         "soe/docs/advanced_patterns/self_evolving.md/Notes": {
             "children": [],
-            "end_line": 52,
+            "end_line": 53,
             "file_path": "soe/docs/advanced_patterns/self_evolving.md",
             "level": 2,
             "path": "soe/docs/advanced_patterns/self_evolving.md/Notes",
-            "start_line": 47,
+            "start_line": 48,
             "tags": [
                 "patterns",
                 "self-evolving",
@@ -497,7 +497,7 @@ DOCS_INDEX = {
                 "soe/docs/advanced_patterns/self_evolving.md/Undoing a bad change",
                 "soe/docs/advanced_patterns/self_evolving.md/Notes",
             ],
-            "end_line": 52,
+            "end_line": 53,
             "file_path": "soe/docs/advanced_patterns/self_evolving.md",
             "level": 1,
             "path": "soe/docs/advanced_patterns/self_evolving.md/Self-Evolving Pattern",
@@ -512,7 +512,7 @@ DOCS_INDEX = {
         },
         "soe/docs/advanced_patterns/self_evolving.md/Undoing a bad change": {
             "children": [],
-            "end_line": 46,
+            "end_line": 47,
             "file_path": "soe/docs/advanced_patterns/self_evolving.md",
             "level": 2,
             "path": "soe/docs/advanced_patterns/self_evolving.md/Undoing a bad change",
@@ -700,7 +700,7 @@ DOCS_INDEX = {
                         "soe/docs/guide_00_getting_started.md/A workflow without any LLM",
                         "soe/docs/guide_00_getting_started.md/Next steps",
                     ],
-                    "end_line": 146,
+                    "end_line": 156,
                     "file_path": "soe/docs/guide_00_getting_started.md",
                     "level": 1,
                     "path": "soe/docs/guide_00_getting_started.md/Getting Started",
@@ -750,7 +750,7 @@ DOCS_INDEX = {
                         "soe/docs/guide_00_getting_started.md/Provide call_llm (prompt form)",
                         "soe/docs/guide_00_getting_started.md/Run it",
                     ],
-                    "end_line": 106,
+                    "end_line": 111,
                     "file_path": "soe/docs/guide_00_getting_started.md",
                     "level": 2,
                     "path": "soe/docs/guide_00_getting_started.md/Quick Start",
@@ -765,7 +765,7 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 55,
+                    "end_line": 59,
                     "file_path": "soe/docs/guide_00_getting_started.md",
                     "level": 3,
                     "path": "soe/docs/guide_00_getting_started.md/Write a workflow",
@@ -780,11 +780,11 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 67,
+                    "end_line": 71,
                     "file_path": "soe/docs/guide_00_getting_started.md",
                     "level": 3,
                     "path": "soe/docs/guide_00_getting_started.md/Provide call_llm (messages form)",
-                    "start_line": 56,
+                    "start_line": 60,
                     "tags": [
                         "getting-started",
                         "install",
@@ -795,11 +795,11 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 82,
+                    "end_line": 87,
                     "file_path": "soe/docs/guide_00_getting_started.md",
                     "level": 3,
                     "path": "soe/docs/guide_00_getting_started.md/Provide call_llm (prompt form)",
-                    "start_line": 68,
+                    "start_line": 72,
                     "tags": [
                         "getting-started",
                         "install",
@@ -810,11 +810,11 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 106,
+                    "end_line": 111,
                     "file_path": "soe/docs/guide_00_getting_started.md",
                     "level": 3,
                     "path": "soe/docs/guide_00_getting_started.md/Run it",
-                    "start_line": 83,
+                    "start_line": 88,
                     "tags": [
                         "getting-started",
                         "install",
@@ -825,11 +825,11 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 120,
+                    "end_line": 130,
                     "file_path": "soe/docs/guide_00_getting_started.md",
                     "level": 2,
                     "path": "soe/docs/guide_00_getting_started.md/One-call setup",
-                    "start_line": 107,
+                    "start_line": 112,
                     "tags": [
                         "getting-started",
                         "install",
@@ -840,11 +840,11 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 141,
+                    "end_line": 151,
                     "file_path": "soe/docs/guide_00_getting_started.md",
                     "level": 2,
                     "path": "soe/docs/guide_00_getting_started.md/A workflow without any LLM",
-                    "start_line": 121,
+                    "start_line": 131,
                     "tags": [
                         "getting-started",
                         "install",
@@ -855,11 +855,11 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 146,
+                    "end_line": 156,
                     "file_path": "soe/docs/guide_00_getting_started.md",
                     "level": 2,
                     "path": "soe/docs/guide_00_getting_started.md/Next steps",
-                    "start_line": 142,
+                    "start_line": 152,
                     "tags": [
                         "getting-started",
                         "install",
@@ -879,11 +879,11 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_00_getting_started.md/A workflow without any LLM": {
             "children": [],
-            "end_line": 141,
+            "end_line": 151,
             "file_path": "soe/docs/guide_00_getting_started.md",
             "level": 2,
             "path": "soe/docs/guide_00_getting_started.md/A workflow without any LLM",
-            "start_line": 121,
+            "start_line": 131,
             "tags": [
                 "getting-started",
                 "install",
@@ -901,7 +901,7 @@ DOCS_INDEX = {
                 "soe/docs/guide_00_getting_started.md/A workflow without any LLM",
                 "soe/docs/guide_00_getting_started.md/Next steps",
             ],
-            "end_line": 146,
+            "end_line": 156,
             "file_path": "soe/docs/guide_00_getting_started.md",
             "level": 1,
             "path": "soe/docs/guide_00_getting_started.md/Getting Started",
@@ -931,11 +931,11 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_00_getting_started.md/Next steps": {
             "children": [],
-            "end_line": 146,
+            "end_line": 156,
             "file_path": "soe/docs/guide_00_getting_started.md",
             "level": 2,
             "path": "soe/docs/guide_00_getting_started.md/Next steps",
-            "start_line": 142,
+            "start_line": 152,
             "tags": [
                 "getting-started",
                 "install",
@@ -946,11 +946,11 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_00_getting_started.md/One-call setup": {
             "children": [],
-            "end_line": 120,
+            "end_line": 130,
             "file_path": "soe/docs/guide_00_getting_started.md",
             "level": 2,
             "path": "soe/docs/guide_00_getting_started.md/One-call setup",
-            "start_line": 107,
+            "start_line": 112,
             "tags": [
                 "getting-started",
                 "install",
@@ -961,11 +961,11 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_00_getting_started.md/Provide call_llm (messages form)": {
             "children": [],
-            "end_line": 67,
+            "end_line": 71,
             "file_path": "soe/docs/guide_00_getting_started.md",
             "level": 3,
             "path": "soe/docs/guide_00_getting_started.md/Provide call_llm (messages form)",
-            "start_line": 56,
+            "start_line": 60,
             "tags": [
                 "getting-started",
                 "install",
@@ -976,11 +976,11 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_00_getting_started.md/Provide call_llm (prompt form)": {
             "children": [],
-            "end_line": 82,
+            "end_line": 87,
             "file_path": "soe/docs/guide_00_getting_started.md",
             "level": 3,
             "path": "soe/docs/guide_00_getting_started.md/Provide call_llm (prompt form)",
-            "start_line": 68,
+            "start_line": 72,
             "tags": [
                 "getting-started",
                 "install",
@@ -996,7 +996,7 @@ DOCS_INDEX = {
                 "soe/docs/guide_00_getting_started.md/Provide call_llm (prompt form)",
                 "soe/docs/guide_00_getting_started.md/Run it",
             ],
-            "end_line": 106,
+            "end_line": 111,
             "file_path": "soe/docs/guide_00_getting_started.md",
             "level": 2,
             "path": "soe/docs/guide_00_getting_started.md/Quick Start",
@@ -1026,11 +1026,11 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_00_getting_started.md/Run it": {
             "children": [],
-            "end_line": 106,
+            "end_line": 111,
             "file_path": "soe/docs/guide_00_getting_started.md",
             "level": 3,
             "path": "soe/docs/guide_00_getting_started.md/Run it",
-            "start_line": 83,
+            "start_line": 88,
             "tags": [
                 "getting-started",
                 "install",
@@ -1041,7 +1041,7 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_00_getting_started.md/Write a workflow": {
             "children": [],
-            "end_line": 55,
+            "end_line": 59,
             "file_path": "soe/docs/guide_00_getting_started.md",
             "level": 3,
             "path": "soe/docs/guide_00_getting_started.md/Write a workflow",
@@ -1376,7 +1376,7 @@ DOCS_INDEX = {
                         "soe/docs/guide_02_llm.md/Telemetry and counters",
                         "soe/docs/guide_02_llm.md/Differences from SOE 0.1.4",
                     ],
-                    "end_line": 112,
+                    "end_line": 113,
                     "file_path": "soe/docs/guide_02_llm.md",
                     "level": 1,
                     "path": "soe/docs/guide_02_llm.md/LLM Nodes",
@@ -1406,7 +1406,7 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 35,
+                    "end_line": 36,
                     "file_path": "soe/docs/guide_02_llm.md",
                     "level": 2,
                     "path": "soe/docs/guide_02_llm.md/Example",
@@ -1421,11 +1421,11 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 55,
+                    "end_line": 56,
                     "file_path": "soe/docs/guide_02_llm.md",
                     "level": 2,
                     "path": "soe/docs/guide_02_llm.md/What the LLM receives",
-                    "start_line": 36,
+                    "start_line": 37,
                     "tags": [
                         "nodes",
                         "llm",
@@ -1436,11 +1436,11 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 64,
+                    "end_line": 65,
                     "file_path": "soe/docs/guide_02_llm.md",
                     "level": 2,
                     "path": "soe/docs/guide_02_llm.md/The response model",
-                    "start_line": 56,
+                    "start_line": 57,
                     "tags": [
                         "nodes",
                         "llm",
@@ -1451,11 +1451,11 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 74,
+                    "end_line": 75,
                     "file_path": "soe/docs/guide_02_llm.md",
                     "level": 2,
                     "path": "soe/docs/guide_02_llm.md/Parsing the answer",
-                    "start_line": 65,
+                    "start_line": 66,
                     "tags": [
                         "nodes",
                         "llm",
@@ -1466,11 +1466,11 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 95,
+                    "end_line": 96,
                     "file_path": "soe/docs/guide_02_llm.md",
                     "level": 2,
                     "path": "soe/docs/guide_02_llm.md/Retries and failures",
-                    "start_line": 75,
+                    "start_line": 76,
                     "tags": [
                         "nodes",
                         "llm",
@@ -1481,11 +1481,11 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 102,
+                    "end_line": 103,
                     "file_path": "soe/docs/guide_02_llm.md",
                     "level": 2,
                     "path": "soe/docs/guide_02_llm.md/Telemetry and counters",
-                    "start_line": 96,
+                    "start_line": 97,
                     "tags": [
                         "nodes",
                         "llm",
@@ -1496,11 +1496,11 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 112,
+                    "end_line": 113,
                     "file_path": "soe/docs/guide_02_llm.md",
                     "level": 2,
                     "path": "soe/docs/guide_02_llm.md/Differences from SOE 0.1.4",
-                    "start_line": 103,
+                    "start_line": 104,
                     "tags": [
                         "nodes",
                         "llm",
@@ -1520,11 +1520,11 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_02_llm.md/Differences from SOE 0.1.4": {
             "children": [],
-            "end_line": 112,
+            "end_line": 113,
             "file_path": "soe/docs/guide_02_llm.md",
             "level": 2,
             "path": "soe/docs/guide_02_llm.md/Differences from SOE 0.1.4",
-            "start_line": 103,
+            "start_line": 104,
             "tags": [
                 "nodes",
                 "llm",
@@ -1535,7 +1535,7 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_02_llm.md/Example": {
             "children": [],
-            "end_line": 35,
+            "end_line": 36,
             "file_path": "soe/docs/guide_02_llm.md",
             "level": 2,
             "path": "soe/docs/guide_02_llm.md/Example",
@@ -1574,7 +1574,7 @@ DOCS_INDEX = {
                 "soe/docs/guide_02_llm.md/Telemetry and counters",
                 "soe/docs/guide_02_llm.md/Differences from SOE 0.1.4",
             ],
-            "end_line": 112,
+            "end_line": 113,
             "file_path": "soe/docs/guide_02_llm.md",
             "level": 1,
             "path": "soe/docs/guide_02_llm.md/LLM Nodes",
@@ -1589,11 +1589,11 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_02_llm.md/Parsing the answer": {
             "children": [],
-            "end_line": 74,
+            "end_line": 75,
             "file_path": "soe/docs/guide_02_llm.md",
             "level": 2,
             "path": "soe/docs/guide_02_llm.md/Parsing the answer",
-            "start_line": 65,
+            "start_line": 66,
             "tags": [
                 "nodes",
                 "llm",
@@ -1604,11 +1604,11 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_02_llm.md/Retries and failures": {
             "children": [],
-            "end_line": 95,
+            "end_line": 96,
             "file_path": "soe/docs/guide_02_llm.md",
             "level": 2,
             "path": "soe/docs/guide_02_llm.md/Retries and failures",
-            "start_line": 75,
+            "start_line": 76,
             "tags": [
                 "nodes",
                 "llm",
@@ -1619,11 +1619,11 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_02_llm.md/Telemetry and counters": {
             "children": [],
-            "end_line": 102,
+            "end_line": 103,
             "file_path": "soe/docs/guide_02_llm.md",
             "level": 2,
             "path": "soe/docs/guide_02_llm.md/Telemetry and counters",
-            "start_line": 96,
+            "start_line": 97,
             "tags": [
                 "nodes",
                 "llm",
@@ -1634,11 +1634,11 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_02_llm.md/The response model": {
             "children": [],
-            "end_line": 64,
+            "end_line": 65,
             "file_path": "soe/docs/guide_02_llm.md",
             "level": 2,
             "path": "soe/docs/guide_02_llm.md/The response model",
-            "start_line": 56,
+            "start_line": 57,
             "tags": [
                 "nodes",
                 "llm",
@@ -1649,11 +1649,11 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_02_llm.md/What the LLM receives": {
             "children": [],
-            "end_line": 55,
+            "end_line": 56,
             "file_path": "soe/docs/guide_02_llm.md",
             "level": 2,
             "path": "soe/docs/guide_02_llm.md/What the LLM receives",
-            "start_line": 36,
+            "start_line": 37,
             "tags": [
                 "nodes",
                 "llm",
@@ -1679,7 +1679,7 @@ DOCS_INDEX = {
                         "soe/docs/guide_03_agent.md/Telemetry",
                         "soe/docs/guide_03_agent.md/Differences from SOE 0.1.4",
                     ],
-                    "end_line": 116,
+                    "end_line": 118,
                     "file_path": "soe/docs/guide_03_agent.md",
                     "level": 1,
                     "path": "soe/docs/guide_03_agent.md/Agent Nodes",
@@ -1709,7 +1709,7 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 55,
+                    "end_line": 57,
                     "file_path": "soe/docs/guide_03_agent.md",
                     "level": 2,
                     "path": "soe/docs/guide_03_agent.md/Naming tools",
@@ -1724,11 +1724,11 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 69,
+                    "end_line": 71,
                     "file_path": "soe/docs/guide_03_agent.md",
                     "level": 2,
                     "path": "soe/docs/guide_03_agent.md/The loop",
-                    "start_line": 56,
+                    "start_line": 58,
                     "tags": [
                         "nodes",
                         "agent",
@@ -1739,11 +1739,11 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 87,
+                    "end_line": 89,
                     "file_path": "soe/docs/guide_03_agent.md",
                     "level": 2,
                     "path": "soe/docs/guide_03_agent.md/Budgets",
-                    "start_line": 70,
+                    "start_line": 72,
                     "tags": [
                         "nodes",
                         "agent",
@@ -1754,11 +1754,11 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 100,
+                    "end_line": 102,
                     "file_path": "soe/docs/guide_03_agent.md",
                     "level": 2,
                     "path": "soe/docs/guide_03_agent.md/History entries",
-                    "start_line": 88,
+                    "start_line": 90,
                     "tags": [
                         "nodes",
                         "agent",
@@ -1769,11 +1769,11 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 106,
+                    "end_line": 108,
                     "file_path": "soe/docs/guide_03_agent.md",
                     "level": 2,
                     "path": "soe/docs/guide_03_agent.md/Telemetry",
-                    "start_line": 101,
+                    "start_line": 103,
                     "tags": [
                         "nodes",
                         "agent",
@@ -1784,11 +1784,11 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 116,
+                    "end_line": 118,
                     "file_path": "soe/docs/guide_03_agent.md",
                     "level": 2,
                     "path": "soe/docs/guide_03_agent.md/Differences from SOE 0.1.4",
-                    "start_line": 107,
+                    "start_line": 109,
                     "tags": [
                         "nodes",
                         "agent",
@@ -1816,7 +1816,7 @@ DOCS_INDEX = {
                 "soe/docs/guide_03_agent.md/Telemetry",
                 "soe/docs/guide_03_agent.md/Differences from SOE 0.1.4",
             ],
-            "end_line": 116,
+            "end_line": 118,
             "file_path": "soe/docs/guide_03_agent.md",
             "level": 1,
             "path": "soe/docs/guide_03_agent.md/Agent Nodes",
@@ -1831,11 +1831,11 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_03_agent.md/Budgets": {
             "children": [],
-            "end_line": 87,
+            "end_line": 89,
             "file_path": "soe/docs/guide_03_agent.md",
             "level": 2,
             "path": "soe/docs/guide_03_agent.md/Budgets",
-            "start_line": 70,
+            "start_line": 72,
             "tags": [
                 "nodes",
                 "agent",
@@ -1846,11 +1846,11 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_03_agent.md/Differences from SOE 0.1.4": {
             "children": [],
-            "end_line": 116,
+            "end_line": 118,
             "file_path": "soe/docs/guide_03_agent.md",
             "level": 2,
             "path": "soe/docs/guide_03_agent.md/Differences from SOE 0.1.4",
-            "start_line": 107,
+            "start_line": 109,
             "tags": [
                 "nodes",
                 "agent",
@@ -1861,11 +1861,11 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_03_agent.md/History entries": {
             "children": [],
-            "end_line": 100,
+            "end_line": 102,
             "file_path": "soe/docs/guide_03_agent.md",
             "level": 2,
             "path": "soe/docs/guide_03_agent.md/History entries",
-            "start_line": 88,
+            "start_line": 90,
             "tags": [
                 "nodes",
                 "agent",
@@ -1891,7 +1891,7 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_03_agent.md/Naming tools": {
             "children": [],
-            "end_line": 55,
+            "end_line": 57,
             "file_path": "soe/docs/guide_03_agent.md",
             "level": 2,
             "path": "soe/docs/guide_03_agent.md/Naming tools",
@@ -1906,11 +1906,11 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_03_agent.md/Telemetry": {
             "children": [],
-            "end_line": 106,
+            "end_line": 108,
             "file_path": "soe/docs/guide_03_agent.md",
             "level": 2,
             "path": "soe/docs/guide_03_agent.md/Telemetry",
-            "start_line": 101,
+            "start_line": 103,
             "tags": [
                 "nodes",
                 "agent",
@@ -1921,11 +1921,11 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_03_agent.md/The loop": {
             "children": [],
-            "end_line": 69,
+            "end_line": 71,
             "file_path": "soe/docs/guide_03_agent.md",
             "level": 2,
             "path": "soe/docs/guide_03_agent.md/The loop",
-            "start_line": 56,
+            "start_line": 58,
             "tags": [
                 "nodes",
                 "agent",
@@ -1951,7 +1951,7 @@ DOCS_INDEX = {
                         "soe/docs/guide_04_tool.md/Validation messages",
                         "soe/docs/guide_04_tool.md/Differences from SOE 0.1.4",
                     ],
-                    "end_line": 104,
+                    "end_line": 106,
                     "file_path": "soe/docs/guide_04_tool.md",
                     "level": 1,
                     "path": "soe/docs/guide_04_tool.md/Tool Nodes",
@@ -1966,7 +1966,7 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 29,
+                    "end_line": 30,
                     "file_path": "soe/docs/guide_04_tool.md",
                     "level": 2,
                     "path": "soe/docs/guide_04_tool.md/Registering tools",
@@ -1981,11 +1981,11 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 42,
+                    "end_line": 43,
                     "file_path": "soe/docs/guide_04_tool.md",
                     "level": 2,
                     "path": "soe/docs/guide_04_tool.md/Keys",
-                    "start_line": 30,
+                    "start_line": 31,
                     "tags": [
                         "nodes",
                         "tool",
@@ -1996,11 +1996,11 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 67,
+                    "end_line": 69,
                     "file_path": "soe/docs/guide_04_tool.md",
                     "level": 2,
                     "path": "soe/docs/guide_04_tool.md/Parameters",
-                    "start_line": 43,
+                    "start_line": 44,
                     "tags": [
                         "nodes",
                         "tool",
@@ -2011,11 +2011,11 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 79,
+                    "end_line": 81,
                     "file_path": "soe/docs/guide_04_tool.md",
                     "level": 2,
                     "path": "soe/docs/guide_04_tool.md/Calling, storing, emitting",
-                    "start_line": 68,
+                    "start_line": 70,
                     "tags": [
                         "nodes",
                         "tool",
@@ -2026,11 +2026,11 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 87,
+                    "end_line": 89,
                     "file_path": "soe/docs/guide_04_tool.md",
                     "level": 2,
                     "path": "soe/docs/guide_04_tool.md/After the last failure",
-                    "start_line": 80,
+                    "start_line": 82,
                     "tags": [
                         "nodes",
                         "tool",
@@ -2041,11 +2041,11 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 97,
+                    "end_line": 99,
                     "file_path": "soe/docs/guide_04_tool.md",
                     "level": 2,
                     "path": "soe/docs/guide_04_tool.md/Validation messages",
-                    "start_line": 88,
+                    "start_line": 90,
                     "tags": [
                         "nodes",
                         "tool",
@@ -2056,11 +2056,11 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 104,
+                    "end_line": 106,
                     "file_path": "soe/docs/guide_04_tool.md",
                     "level": 2,
                     "path": "soe/docs/guide_04_tool.md/Differences from SOE 0.1.4",
-                    "start_line": 98,
+                    "start_line": 100,
                     "tags": [
                         "nodes",
                         "tool",
@@ -2080,11 +2080,11 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_04_tool.md/After the last failure": {
             "children": [],
-            "end_line": 87,
+            "end_line": 89,
             "file_path": "soe/docs/guide_04_tool.md",
             "level": 2,
             "path": "soe/docs/guide_04_tool.md/After the last failure",
-            "start_line": 80,
+            "start_line": 82,
             "tags": [
                 "nodes",
                 "tool",
@@ -2095,11 +2095,11 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_04_tool.md/Calling, storing, emitting": {
             "children": [],
-            "end_line": 79,
+            "end_line": 81,
             "file_path": "soe/docs/guide_04_tool.md",
             "level": 2,
             "path": "soe/docs/guide_04_tool.md/Calling, storing, emitting",
-            "start_line": 68,
+            "start_line": 70,
             "tags": [
                 "nodes",
                 "tool",
@@ -2110,11 +2110,11 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_04_tool.md/Differences from SOE 0.1.4": {
             "children": [],
-            "end_line": 104,
+            "end_line": 106,
             "file_path": "soe/docs/guide_04_tool.md",
             "level": 2,
             "path": "soe/docs/guide_04_tool.md/Differences from SOE 0.1.4",
-            "start_line": 98,
+            "start_line": 100,
             "tags": [
                 "nodes",
                 "tool",
@@ -2125,11 +2125,11 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_04_tool.md/Keys": {
             "children": [],
-            "end_line": 42,
+            "end_line": 43,
             "file_path": "soe/docs/guide_04_tool.md",
             "level": 2,
             "path": "soe/docs/guide_04_tool.md/Keys",
-            "start_line": 30,
+            "start_line": 31,
             "tags": [
                 "nodes",
                 "tool",
@@ -2140,11 +2140,11 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_04_tool.md/Parameters": {
             "children": [],
-            "end_line": 67,
+            "end_line": 69,
             "file_path": "soe/docs/guide_04_tool.md",
             "level": 2,
             "path": "soe/docs/guide_04_tool.md/Parameters",
-            "start_line": 43,
+            "start_line": 44,
             "tags": [
                 "nodes",
                 "tool",
@@ -2155,7 +2155,7 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_04_tool.md/Registering tools": {
             "children": [],
-            "end_line": 29,
+            "end_line": 30,
             "file_path": "soe/docs/guide_04_tool.md",
             "level": 2,
             "path": "soe/docs/guide_04_tool.md/Registering tools",
@@ -2178,7 +2178,7 @@ DOCS_INDEX = {
                 "soe/docs/guide_04_tool.md/Validation messages",
                 "soe/docs/guide_04_tool.md/Differences from SOE 0.1.4",
             ],
-            "end_line": 104,
+            "end_line": 106,
             "file_path": "soe/docs/guide_04_tool.md",
             "level": 1,
             "path": "soe/docs/guide_04_tool.md/Tool Nodes",
@@ -2193,11 +2193,11 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_04_tool.md/Validation messages": {
             "children": [],
-            "end_line": 97,
+            "end_line": 99,
             "file_path": "soe/docs/guide_04_tool.md",
             "level": 2,
             "path": "soe/docs/guide_04_tool.md/Validation messages",
-            "start_line": 88,
+            "start_line": 90,
             "tags": [
                 "nodes",
                 "tool",
@@ -2225,7 +2225,7 @@ DOCS_INDEX = {
                         "soe/docs/guide_05_child.md/Validation messages",
                         "soe/docs/guide_05_child.md/Differences from SOE 0.1.4",
                     ],
-                    "end_line": 121,
+                    "end_line": 129,
                     "file_path": "soe/docs/guide_05_child.md",
                     "level": 1,
                     "path": "soe/docs/guide_05_child.md/Child Nodes",
@@ -2315,7 +2315,7 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 99,
+                    "end_line": 107,
                     "file_path": "soe/docs/guide_05_child.md",
                     "level": 2,
                     "path": "soe/docs/guide_05_child.md/Fan-out",
@@ -2330,26 +2330,11 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 106,
-                    "file_path": "soe/docs/guide_05_child.md",
-                    "level": 2,
-                    "path": "soe/docs/guide_05_child.md/Order",
-                    "start_line": 100,
-                    "tags": [
-                        "nodes",
-                        "child",
-                        "fan-out",
-                        "parent",
-                    ],
-                    "type": "section",
-                },
-                {
-                    "children": [],
                     "end_line": 114,
                     "file_path": "soe/docs/guide_05_child.md",
                     "level": 2,
-                    "path": "soe/docs/guide_05_child.md/Validation messages",
-                    "start_line": 107,
+                    "path": "soe/docs/guide_05_child.md/Order",
+                    "start_line": 108,
                     "tags": [
                         "nodes",
                         "child",
@@ -2360,11 +2345,26 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 121,
+                    "end_line": 122,
+                    "file_path": "soe/docs/guide_05_child.md",
+                    "level": 2,
+                    "path": "soe/docs/guide_05_child.md/Validation messages",
+                    "start_line": 115,
+                    "tags": [
+                        "nodes",
+                        "child",
+                        "fan-out",
+                        "parent",
+                    ],
+                    "type": "section",
+                },
+                {
+                    "children": [],
+                    "end_line": 129,
                     "file_path": "soe/docs/guide_05_child.md",
                     "level": 2,
                     "path": "soe/docs/guide_05_child.md/Differences from SOE 0.1.4",
-                    "start_line": 115,
+                    "start_line": 123,
                     "tags": [
                         "nodes",
                         "child",
@@ -2394,7 +2394,7 @@ DOCS_INDEX = {
                 "soe/docs/guide_05_child.md/Validation messages",
                 "soe/docs/guide_05_child.md/Differences from SOE 0.1.4",
             ],
-            "end_line": 121,
+            "end_line": 129,
             "file_path": "soe/docs/guide_05_child.md",
             "level": 1,
             "path": "soe/docs/guide_05_child.md/Child Nodes",
@@ -2424,11 +2424,11 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_05_child.md/Differences from SOE 0.1.4": {
             "children": [],
-            "end_line": 121,
+            "end_line": 129,
             "file_path": "soe/docs/guide_05_child.md",
             "level": 2,
             "path": "soe/docs/guide_05_child.md/Differences from SOE 0.1.4",
-            "start_line": 115,
+            "start_line": 123,
             "tags": [
                 "nodes",
                 "child",
@@ -2454,7 +2454,7 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_05_child.md/Fan-out": {
             "children": [],
-            "end_line": 99,
+            "end_line": 107,
             "file_path": "soe/docs/guide_05_child.md",
             "level": 2,
             "path": "soe/docs/guide_05_child.md/Fan-out",
@@ -2484,11 +2484,11 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_05_child.md/Order": {
             "children": [],
-            "end_line": 106,
+            "end_line": 114,
             "file_path": "soe/docs/guide_05_child.md",
             "level": 2,
             "path": "soe/docs/guide_05_child.md/Order",
-            "start_line": 100,
+            "start_line": 108,
             "tags": [
                 "nodes",
                 "child",
@@ -2514,11 +2514,11 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_05_child.md/Validation messages": {
             "children": [],
-            "end_line": 114,
+            "end_line": 122,
             "file_path": "soe/docs/guide_05_child.md",
             "level": 2,
             "path": "soe/docs/guide_05_child.md/Validation messages",
-            "start_line": 107,
+            "start_line": 115,
             "tags": [
                 "nodes",
                 "child",
@@ -2559,7 +2559,7 @@ DOCS_INDEX = {
                         "soe/docs/guide_06_signals_and_conditions.md/Loops",
                         "soe/docs/guide_06_signals_and_conditions.md/Differences from SOE 0.1.4",
                     ],
-                    "end_line": 106,
+                    "end_line": 108,
                     "file_path": "soe/docs/guide_06_signals_and_conditions.md",
                     "level": 1,
                     "path": "soe/docs/guide_06_signals_and_conditions.md/Signals and Conditions",
@@ -2604,7 +2604,7 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 62,
+                    "end_line": 63,
                     "file_path": "soe/docs/guide_06_signals_and_conditions.md",
                     "level": 2,
                     "path": "soe/docs/guide_06_signals_and_conditions.md/LLM selection mode",
@@ -2619,11 +2619,11 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 75,
+                    "end_line": 77,
                     "file_path": "soe/docs/guide_06_signals_and_conditions.md",
                     "level": 2,
                     "path": "soe/docs/guide_06_signals_and_conditions.md/The `accumulated` filter",
-                    "start_line": 63,
+                    "start_line": 64,
                     "tags": [
                         "signals",
                         "conditions",
@@ -2634,11 +2634,11 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 93,
+                    "end_line": 95,
                     "file_path": "soe/docs/guide_06_signals_and_conditions.md",
                     "level": 2,
                     "path": "soe/docs/guide_06_signals_and_conditions.md/Depth-first order",
-                    "start_line": 76,
+                    "start_line": 78,
                     "tags": [
                         "signals",
                         "conditions",
@@ -2649,11 +2649,11 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 99,
+                    "end_line": 101,
                     "file_path": "soe/docs/guide_06_signals_and_conditions.md",
                     "level": 2,
                     "path": "soe/docs/guide_06_signals_and_conditions.md/Loops",
-                    "start_line": 94,
+                    "start_line": 96,
                     "tags": [
                         "signals",
                         "conditions",
@@ -2664,11 +2664,11 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 106,
+                    "end_line": 108,
                     "file_path": "soe/docs/guide_06_signals_and_conditions.md",
                     "level": 2,
                     "path": "soe/docs/guide_06_signals_and_conditions.md/Differences from SOE 0.1.4",
-                    "start_line": 100,
+                    "start_line": 102,
                     "tags": [
                         "signals",
                         "conditions",
@@ -2688,11 +2688,11 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_06_signals_and_conditions.md/Depth-first order": {
             "children": [],
-            "end_line": 93,
+            "end_line": 95,
             "file_path": "soe/docs/guide_06_signals_and_conditions.md",
             "level": 2,
             "path": "soe/docs/guide_06_signals_and_conditions.md/Depth-first order",
-            "start_line": 76,
+            "start_line": 78,
             "tags": [
                 "signals",
                 "conditions",
@@ -2703,11 +2703,11 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_06_signals_and_conditions.md/Differences from SOE 0.1.4": {
             "children": [],
-            "end_line": 106,
+            "end_line": 108,
             "file_path": "soe/docs/guide_06_signals_and_conditions.md",
             "level": 2,
             "path": "soe/docs/guide_06_signals_and_conditions.md/Differences from SOE 0.1.4",
-            "start_line": 100,
+            "start_line": 102,
             "tags": [
                 "signals",
                 "conditions",
@@ -2733,7 +2733,7 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_06_signals_and_conditions.md/LLM selection mode": {
             "children": [],
-            "end_line": 62,
+            "end_line": 63,
             "file_path": "soe/docs/guide_06_signals_and_conditions.md",
             "level": 2,
             "path": "soe/docs/guide_06_signals_and_conditions.md/LLM selection mode",
@@ -2748,11 +2748,11 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_06_signals_and_conditions.md/Loops": {
             "children": [],
-            "end_line": 99,
+            "end_line": 101,
             "file_path": "soe/docs/guide_06_signals_and_conditions.md",
             "level": 2,
             "path": "soe/docs/guide_06_signals_and_conditions.md/Loops",
-            "start_line": 94,
+            "start_line": 96,
             "tags": [
                 "signals",
                 "conditions",
@@ -2771,7 +2771,7 @@ DOCS_INDEX = {
                 "soe/docs/guide_06_signals_and_conditions.md/Loops",
                 "soe/docs/guide_06_signals_and_conditions.md/Differences from SOE 0.1.4",
             ],
-            "end_line": 106,
+            "end_line": 108,
             "file_path": "soe/docs/guide_06_signals_and_conditions.md",
             "level": 1,
             "path": "soe/docs/guide_06_signals_and_conditions.md/Signals and Conditions",
@@ -2786,11 +2786,11 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_06_signals_and_conditions.md/The `accumulated` filter": {
             "children": [],
-            "end_line": 75,
+            "end_line": 77,
             "file_path": "soe/docs/guide_06_signals_and_conditions.md",
             "level": 2,
             "path": "soe/docs/guide_06_signals_and_conditions.md/The `accumulated` filter",
-            "start_line": 63,
+            "start_line": 64,
             "tags": [
                 "signals",
                 "conditions",
@@ -2831,7 +2831,7 @@ DOCS_INDEX = {
                         "soe/docs/guide_07_context.md/Inheriting from another execution",
                         "soe/docs/guide_07_context.md/Differences from SOE 0.1.4",
                     ],
-                    "end_line": 117,
+                    "end_line": 121,
                     "file_path": "soe/docs/guide_07_context.md",
                     "level": 1,
                     "path": "soe/docs/guide_07_context.md/The Context",
@@ -2846,7 +2846,7 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 34,
+                    "end_line": 35,
                     "file_path": "soe/docs/guide_07_context.md",
                     "level": 2,
                     "path": "soe/docs/guide_07_context.md/History lists",
@@ -2861,11 +2861,11 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 41,
+                    "end_line": 42,
                     "file_path": "soe/docs/guide_07_context.md",
                     "level": 2,
                     "path": "soe/docs/guide_07_context.md/The template view",
-                    "start_line": 35,
+                    "start_line": 36,
                     "tags": [
                         "context",
                         "history",
@@ -2876,11 +2876,11 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 68,
+                    "end_line": 70,
                     "file_path": "soe/docs/guide_07_context.md",
                     "level": 2,
                     "path": "soe/docs/guide_07_context.md/`__operational__`",
-                    "start_line": 42,
+                    "start_line": 43,
                     "tags": [
                         "context",
                         "history",
@@ -2891,11 +2891,11 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 81,
+                    "end_line": 84,
                     "file_path": "soe/docs/guide_07_context.md",
                     "level": 2,
                     "path": "soe/docs/guide_07_context.md/`__parent__`",
-                    "start_line": 69,
+                    "start_line": 71,
                     "tags": [
                         "context",
                         "history",
@@ -2906,11 +2906,11 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 95,
+                    "end_line": 98,
                     "file_path": "soe/docs/guide_07_context.md",
                     "level": 2,
                     "path": "soe/docs/guide_07_context.md/When the context is saved",
-                    "start_line": 82,
+                    "start_line": 85,
                     "tags": [
                         "context",
                         "history",
@@ -2921,11 +2921,11 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 110,
+                    "end_line": 114,
                     "file_path": "soe/docs/guide_07_context.md",
                     "level": 2,
                     "path": "soe/docs/guide_07_context.md/Inheriting from another execution",
-                    "start_line": 96,
+                    "start_line": 99,
                     "tags": [
                         "context",
                         "history",
@@ -2936,11 +2936,11 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 117,
+                    "end_line": 121,
                     "file_path": "soe/docs/guide_07_context.md",
                     "level": 2,
                     "path": "soe/docs/guide_07_context.md/Differences from SOE 0.1.4",
-                    "start_line": 111,
+                    "start_line": 115,
                     "tags": [
                         "context",
                         "history",
@@ -2960,11 +2960,11 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_07_context.md/Differences from SOE 0.1.4": {
             "children": [],
-            "end_line": 117,
+            "end_line": 121,
             "file_path": "soe/docs/guide_07_context.md",
             "level": 2,
             "path": "soe/docs/guide_07_context.md/Differences from SOE 0.1.4",
-            "start_line": 111,
+            "start_line": 115,
             "tags": [
                 "context",
                 "history",
@@ -2975,7 +2975,7 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_07_context.md/History lists": {
             "children": [],
-            "end_line": 34,
+            "end_line": 35,
             "file_path": "soe/docs/guide_07_context.md",
             "level": 2,
             "path": "soe/docs/guide_07_context.md/History lists",
@@ -2990,11 +2990,11 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_07_context.md/Inheriting from another execution": {
             "children": [],
-            "end_line": 110,
+            "end_line": 114,
             "file_path": "soe/docs/guide_07_context.md",
             "level": 2,
             "path": "soe/docs/guide_07_context.md/Inheriting from another execution",
-            "start_line": 96,
+            "start_line": 99,
             "tags": [
                 "context",
                 "history",
@@ -3013,7 +3013,7 @@ DOCS_INDEX = {
                 "soe/docs/guide_07_context.md/Inheriting from another execution",
                 "soe/docs/guide_07_context.md/Differences from SOE 0.1.4",
             ],
-            "end_line": 117,
+            "end_line": 121,
             "file_path": "soe/docs/guide_07_context.md",
             "level": 1,
             "path": "soe/docs/guide_07_context.md/The Context",
@@ -3028,11 +3028,11 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_07_context.md/The template view": {
             "children": [],
-            "end_line": 41,
+            "end_line": 42,
             "file_path": "soe/docs/guide_07_context.md",
             "level": 2,
             "path": "soe/docs/guide_07_context.md/The template view",
-            "start_line": 35,
+            "start_line": 36,
             "tags": [
                 "context",
                 "history",
@@ -3043,11 +3043,11 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_07_context.md/When the context is saved": {
             "children": [],
-            "end_line": 95,
+            "end_line": 98,
             "file_path": "soe/docs/guide_07_context.md",
             "level": 2,
             "path": "soe/docs/guide_07_context.md/When the context is saved",
-            "start_line": 82,
+            "start_line": 85,
             "tags": [
                 "context",
                 "history",
@@ -3058,11 +3058,11 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_07_context.md/`__operational__`": {
             "children": [],
-            "end_line": 68,
+            "end_line": 70,
             "file_path": "soe/docs/guide_07_context.md",
             "level": 2,
             "path": "soe/docs/guide_07_context.md/`__operational__`",
-            "start_line": 42,
+            "start_line": 43,
             "tags": [
                 "context",
                 "history",
@@ -3073,11 +3073,11 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_07_context.md/`__parent__`": {
             "children": [],
-            "end_line": 81,
+            "end_line": 84,
             "file_path": "soe/docs/guide_07_context.md",
             "level": 2,
             "path": "soe/docs/guide_07_context.md/`__parent__`",
-            "start_line": 69,
+            "start_line": 71,
             "tags": [
                 "context",
                 "history",
@@ -3376,7 +3376,7 @@ DOCS_INDEX = {
                         "soe/docs/guide_09_identities_and_history.md/Kept from SOE 0.1.4",
                         "soe/docs/guide_09_identities_and_history.md/Differences from SOE 0.1.4",
                     ],
-                    "end_line": 96,
+                    "end_line": 98,
                     "file_path": "soe/docs/guide_09_identities_and_history.md",
                     "level": 1,
                     "path": "soe/docs/guide_09_identities_and_history.md/Identities and Conversation History",
@@ -3421,7 +3421,7 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 62,
+                    "end_line": 63,
                     "file_path": "soe/docs/guide_09_identities_and_history.md",
                     "level": 2,
                     "path": "soe/docs/guide_09_identities_and_history.md/What the LLM sees",
@@ -3436,11 +3436,11 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 75,
+                    "end_line": 77,
                     "file_path": "soe/docs/guide_09_identities_and_history.md",
                     "level": 2,
                     "path": "soe/docs/guide_09_identities_and_history.md/Continuing a conversation",
-                    "start_line": 63,
+                    "start_line": 64,
                     "tags": [
                         "identities",
                         "conversation-history",
@@ -3451,11 +3451,11 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 80,
+                    "end_line": 82,
                     "file_path": "soe/docs/guide_09_identities_and_history.md",
                     "level": 2,
                     "path": "soe/docs/guide_09_identities_and_history.md/Built-in tools",
-                    "start_line": 76,
+                    "start_line": 78,
                     "tags": [
                         "identities",
                         "conversation-history",
@@ -3466,11 +3466,11 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 85,
+                    "end_line": 87,
                     "file_path": "soe/docs/guide_09_identities_and_history.md",
                     "level": 2,
                     "path": "soe/docs/guide_09_identities_and_history.md/Validation messages",
-                    "start_line": 81,
+                    "start_line": 83,
                     "tags": [
                         "identities",
                         "conversation-history",
@@ -3481,11 +3481,11 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 90,
+                    "end_line": 92,
                     "file_path": "soe/docs/guide_09_identities_and_history.md",
                     "level": 2,
                     "path": "soe/docs/guide_09_identities_and_history.md/Kept from SOE 0.1.4",
-                    "start_line": 86,
+                    "start_line": 88,
                     "tags": [
                         "identities",
                         "conversation-history",
@@ -3496,11 +3496,11 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 96,
+                    "end_line": 98,
                     "file_path": "soe/docs/guide_09_identities_and_history.md",
                     "level": 2,
                     "path": "soe/docs/guide_09_identities_and_history.md/Differences from SOE 0.1.4",
-                    "start_line": 91,
+                    "start_line": 93,
                     "tags": [
                         "identities",
                         "conversation-history",
@@ -3520,11 +3520,11 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_09_identities_and_history.md/Built-in tools": {
             "children": [],
-            "end_line": 80,
+            "end_line": 82,
             "file_path": "soe/docs/guide_09_identities_and_history.md",
             "level": 2,
             "path": "soe/docs/guide_09_identities_and_history.md/Built-in tools",
-            "start_line": 76,
+            "start_line": 78,
             "tags": [
                 "identities",
                 "conversation-history",
@@ -3535,11 +3535,11 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_09_identities_and_history.md/Continuing a conversation": {
             "children": [],
-            "end_line": 75,
+            "end_line": 77,
             "file_path": "soe/docs/guide_09_identities_and_history.md",
             "level": 2,
             "path": "soe/docs/guide_09_identities_and_history.md/Continuing a conversation",
-            "start_line": 63,
+            "start_line": 64,
             "tags": [
                 "identities",
                 "conversation-history",
@@ -3565,11 +3565,11 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_09_identities_and_history.md/Differences from SOE 0.1.4": {
             "children": [],
-            "end_line": 96,
+            "end_line": 98,
             "file_path": "soe/docs/guide_09_identities_and_history.md",
             "level": 2,
             "path": "soe/docs/guide_09_identities_and_history.md/Differences from SOE 0.1.4",
-            "start_line": 91,
+            "start_line": 93,
             "tags": [
                 "identities",
                 "conversation-history",
@@ -3589,7 +3589,7 @@ DOCS_INDEX = {
                 "soe/docs/guide_09_identities_and_history.md/Kept from SOE 0.1.4",
                 "soe/docs/guide_09_identities_and_history.md/Differences from SOE 0.1.4",
             ],
-            "end_line": 96,
+            "end_line": 98,
             "file_path": "soe/docs/guide_09_identities_and_history.md",
             "level": 1,
             "path": "soe/docs/guide_09_identities_and_history.md/Identities and Conversation History",
@@ -3604,11 +3604,11 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_09_identities_and_history.md/Kept from SOE 0.1.4": {
             "children": [],
-            "end_line": 90,
+            "end_line": 92,
             "file_path": "soe/docs/guide_09_identities_and_history.md",
             "level": 2,
             "path": "soe/docs/guide_09_identities_and_history.md/Kept from SOE 0.1.4",
-            "start_line": 86,
+            "start_line": 88,
             "tags": [
                 "identities",
                 "conversation-history",
@@ -3619,11 +3619,11 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_09_identities_and_history.md/Validation messages": {
             "children": [],
-            "end_line": 85,
+            "end_line": 87,
             "file_path": "soe/docs/guide_09_identities_and_history.md",
             "level": 2,
             "path": "soe/docs/guide_09_identities_and_history.md/Validation messages",
-            "start_line": 81,
+            "start_line": 83,
             "tags": [
                 "identities",
                 "conversation-history",
@@ -3634,7 +3634,7 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_09_identities_and_history.md/What the LLM sees": {
             "children": [],
-            "end_line": 62,
+            "end_line": 63,
             "file_path": "soe/docs/guide_09_identities_and_history.md",
             "level": 2,
             "path": "soe/docs/guide_09_identities_and_history.md/What the LLM sees",
@@ -3952,7 +3952,7 @@ DOCS_INDEX = {
                         "soe/docs/guide_11_builtin_tools.md/Events",
                         "soe/docs/guide_11_builtin_tools.md/Differences from SOE 0.1.4",
                     ],
-                    "end_line": 108,
+                    "end_line": 109,
                     "file_path": "soe/docs/guide_11_builtin_tools.md",
                     "level": 1,
                     "path": "soe/docs/guide_11_builtin_tools.md/Built-in Tools",
@@ -3967,7 +3967,7 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 24,
+                    "end_line": 25,
                     "file_path": "soe/docs/guide_11_builtin_tools.md",
                     "level": 2,
                     "path": "soe/docs/guide_11_builtin_tools.md/Resolution and binding",
@@ -3982,11 +3982,11 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 35,
+                    "end_line": 36,
                     "file_path": "soe/docs/guide_11_builtin_tools.md",
                     "level": 2,
                     "path": "soe/docs/guide_11_builtin_tools.md/Context tools",
-                    "start_line": 25,
+                    "start_line": 26,
                     "tags": [
                         "builtin-tools",
                         "tools",
@@ -3997,11 +3997,11 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 52,
+                    "end_line": 53,
                     "file_path": "soe/docs/guide_11_builtin_tools.md",
                     "level": 2,
                     "path": "soe/docs/guide_11_builtin_tools.md/Workflow tools",
-                    "start_line": 36,
+                    "start_line": 37,
                     "tags": [
                         "builtin-tools",
                         "tools",
@@ -4012,11 +4012,11 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 63,
+                    "end_line": 64,
                     "file_path": "soe/docs/guide_11_builtin_tools.md",
                     "level": 2,
                     "path": "soe/docs/guide_11_builtin_tools.md/Tool tools",
-                    "start_line": 53,
+                    "start_line": 54,
                     "tags": [
                         "builtin-tools",
                         "tools",
@@ -4027,11 +4027,11 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 76,
+                    "end_line": 77,
                     "file_path": "soe/docs/guide_11_builtin_tools.md",
                     "level": 2,
                     "path": "soe/docs/guide_11_builtin_tools.md/Identity and schema tools",
-                    "start_line": 64,
+                    "start_line": 65,
                     "tags": [
                         "builtin-tools",
                         "tools",
@@ -4042,11 +4042,11 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 94,
+                    "end_line": 95,
                     "file_path": "soe/docs/guide_11_builtin_tools.md",
                     "level": 2,
                     "path": "soe/docs/guide_11_builtin_tools.md/Documentation tool",
-                    "start_line": 77,
+                    "start_line": 78,
                     "tags": [
                         "builtin-tools",
                         "tools",
@@ -4057,11 +4057,11 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 101,
+                    "end_line": 102,
                     "file_path": "soe/docs/guide_11_builtin_tools.md",
                     "level": 2,
                     "path": "soe/docs/guide_11_builtin_tools.md/Events",
-                    "start_line": 95,
+                    "start_line": 96,
                     "tags": [
                         "builtin-tools",
                         "tools",
@@ -4072,11 +4072,11 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 108,
+                    "end_line": 109,
                     "file_path": "soe/docs/guide_11_builtin_tools.md",
                     "level": 2,
                     "path": "soe/docs/guide_11_builtin_tools.md/Differences from SOE 0.1.4",
-                    "start_line": 102,
+                    "start_line": 103,
                     "tags": [
                         "builtin-tools",
                         "tools",
@@ -4105,7 +4105,7 @@ DOCS_INDEX = {
                 "soe/docs/guide_11_builtin_tools.md/Events",
                 "soe/docs/guide_11_builtin_tools.md/Differences from SOE 0.1.4",
             ],
-            "end_line": 108,
+            "end_line": 109,
             "file_path": "soe/docs/guide_11_builtin_tools.md",
             "level": 1,
             "path": "soe/docs/guide_11_builtin_tools.md/Built-in Tools",
@@ -4120,11 +4120,11 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_11_builtin_tools.md/Context tools": {
             "children": [],
-            "end_line": 35,
+            "end_line": 36,
             "file_path": "soe/docs/guide_11_builtin_tools.md",
             "level": 2,
             "path": "soe/docs/guide_11_builtin_tools.md/Context tools",
-            "start_line": 25,
+            "start_line": 26,
             "tags": [
                 "builtin-tools",
                 "tools",
@@ -4135,11 +4135,11 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_11_builtin_tools.md/Differences from SOE 0.1.4": {
             "children": [],
-            "end_line": 108,
+            "end_line": 109,
             "file_path": "soe/docs/guide_11_builtin_tools.md",
             "level": 2,
             "path": "soe/docs/guide_11_builtin_tools.md/Differences from SOE 0.1.4",
-            "start_line": 102,
+            "start_line": 103,
             "tags": [
                 "builtin-tools",
                 "tools",
@@ -4150,11 +4150,11 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_11_builtin_tools.md/Documentation tool": {
             "children": [],
-            "end_line": 94,
+            "end_line": 95,
             "file_path": "soe/docs/guide_11_builtin_tools.md",
             "level": 2,
             "path": "soe/docs/guide_11_builtin_tools.md/Documentation tool",
-            "start_line": 77,
+            "start_line": 78,
             "tags": [
                 "builtin-tools",
                 "tools",
@@ -4165,11 +4165,11 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_11_builtin_tools.md/Events": {
             "children": [],
-            "end_line": 101,
+            "end_line": 102,
             "file_path": "soe/docs/guide_11_builtin_tools.md",
             "level": 2,
             "path": "soe/docs/guide_11_builtin_tools.md/Events",
-            "start_line": 95,
+            "start_line": 96,
             "tags": [
                 "builtin-tools",
                 "tools",
@@ -4180,11 +4180,11 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_11_builtin_tools.md/Identity and schema tools": {
             "children": [],
-            "end_line": 76,
+            "end_line": 77,
             "file_path": "soe/docs/guide_11_builtin_tools.md",
             "level": 2,
             "path": "soe/docs/guide_11_builtin_tools.md/Identity and schema tools",
-            "start_line": 64,
+            "start_line": 65,
             "tags": [
                 "builtin-tools",
                 "tools",
@@ -4195,7 +4195,7 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_11_builtin_tools.md/Resolution and binding": {
             "children": [],
-            "end_line": 24,
+            "end_line": 25,
             "file_path": "soe/docs/guide_11_builtin_tools.md",
             "level": 2,
             "path": "soe/docs/guide_11_builtin_tools.md/Resolution and binding",
@@ -4210,11 +4210,11 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_11_builtin_tools.md/Tool tools": {
             "children": [],
-            "end_line": 63,
+            "end_line": 64,
             "file_path": "soe/docs/guide_11_builtin_tools.md",
             "level": 2,
             "path": "soe/docs/guide_11_builtin_tools.md/Tool tools",
-            "start_line": 53,
+            "start_line": 54,
             "tags": [
                 "builtin-tools",
                 "tools",
@@ -4225,11 +4225,11 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_11_builtin_tools.md/Workflow tools": {
             "children": [],
-            "end_line": 52,
+            "end_line": 53,
             "file_path": "soe/docs/guide_11_builtin_tools.md",
             "level": 2,
             "path": "soe/docs/guide_11_builtin_tools.md/Workflow tools",
-            "start_line": 36,
+            "start_line": 37,
             "tags": [
                 "builtin-tools",
                 "tools",
@@ -4253,7 +4253,7 @@ DOCS_INDEX = {
                         "soe/docs/guide_12_self_evolving_workflows.md/Registry revisions",
                         "soe/docs/guide_12_self_evolving_workflows.md/Differences from SOE 0.1.4",
                     ],
-                    "end_line": 103,
+                    "end_line": 106,
                     "file_path": "soe/docs/guide_12_self_evolving_workflows.md",
                     "level": 1,
                     "path": "soe/docs/guide_12_self_evolving_workflows.md/Self-Evolving Workflows",
@@ -4268,7 +4268,7 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 39,
+                    "end_line": 40,
                     "file_path": "soe/docs/guide_12_self_evolving_workflows.md",
                     "level": 2,
                     "path": "soe/docs/guide_12_self_evolving_workflows.md/Changing the registry from a workflow",
@@ -4283,11 +4283,11 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 56,
+                    "end_line": 57,
                     "file_path": "soe/docs/guide_12_self_evolving_workflows.md",
                     "level": 2,
                     "path": "soe/docs/guide_12_self_evolving_workflows.md/Validation of injected nodes",
-                    "start_line": 40,
+                    "start_line": 41,
                     "tags": [
                         "self-evolving",
                         "registry",
@@ -4298,11 +4298,11 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 71,
+                    "end_line": 73,
                     "file_path": "soe/docs/guide_12_self_evolving_workflows.md",
                     "level": 2,
                     "path": "soe/docs/guide_12_self_evolving_workflows.md/The Python API",
-                    "start_line": 57,
+                    "start_line": 58,
                     "tags": [
                         "self-evolving",
                         "registry",
@@ -4313,11 +4313,11 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 97,
+                    "end_line": 100,
                     "file_path": "soe/docs/guide_12_self_evolving_workflows.md",
                     "level": 2,
                     "path": "soe/docs/guide_12_self_evolving_workflows.md/Registry revisions",
-                    "start_line": 72,
+                    "start_line": 74,
                     "tags": [
                         "self-evolving",
                         "registry",
@@ -4328,11 +4328,11 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 103,
+                    "end_line": 106,
                     "file_path": "soe/docs/guide_12_self_evolving_workflows.md",
                     "level": 2,
                     "path": "soe/docs/guide_12_self_evolving_workflows.md/Differences from SOE 0.1.4",
-                    "start_line": 98,
+                    "start_line": 101,
                     "tags": [
                         "self-evolving",
                         "registry",
@@ -4352,7 +4352,7 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_12_self_evolving_workflows.md/Changing the registry from a workflow": {
             "children": [],
-            "end_line": 39,
+            "end_line": 40,
             "file_path": "soe/docs/guide_12_self_evolving_workflows.md",
             "level": 2,
             "path": "soe/docs/guide_12_self_evolving_workflows.md/Changing the registry from a workflow",
@@ -4367,11 +4367,11 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_12_self_evolving_workflows.md/Differences from SOE 0.1.4": {
             "children": [],
-            "end_line": 103,
+            "end_line": 106,
             "file_path": "soe/docs/guide_12_self_evolving_workflows.md",
             "level": 2,
             "path": "soe/docs/guide_12_self_evolving_workflows.md/Differences from SOE 0.1.4",
-            "start_line": 98,
+            "start_line": 101,
             "tags": [
                 "self-evolving",
                 "registry",
@@ -4382,11 +4382,11 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_12_self_evolving_workflows.md/Registry revisions": {
             "children": [],
-            "end_line": 97,
+            "end_line": 100,
             "file_path": "soe/docs/guide_12_self_evolving_workflows.md",
             "level": 2,
             "path": "soe/docs/guide_12_self_evolving_workflows.md/Registry revisions",
-            "start_line": 72,
+            "start_line": 74,
             "tags": [
                 "self-evolving",
                 "registry",
@@ -4403,7 +4403,7 @@ DOCS_INDEX = {
                 "soe/docs/guide_12_self_evolving_workflows.md/Registry revisions",
                 "soe/docs/guide_12_self_evolving_workflows.md/Differences from SOE 0.1.4",
             ],
-            "end_line": 103,
+            "end_line": 106,
             "file_path": "soe/docs/guide_12_self_evolving_workflows.md",
             "level": 1,
             "path": "soe/docs/guide_12_self_evolving_workflows.md/Self-Evolving Workflows",
@@ -4418,11 +4418,11 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_12_self_evolving_workflows.md/The Python API": {
             "children": [],
-            "end_line": 71,
+            "end_line": 73,
             "file_path": "soe/docs/guide_12_self_evolving_workflows.md",
             "level": 2,
             "path": "soe/docs/guide_12_self_evolving_workflows.md/The Python API",
-            "start_line": 57,
+            "start_line": 58,
             "tags": [
                 "self-evolving",
                 "registry",
@@ -4433,11 +4433,11 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_12_self_evolving_workflows.md/Validation of injected nodes": {
             "children": [],
-            "end_line": 56,
+            "end_line": 57,
             "file_path": "soe/docs/guide_12_self_evolving_workflows.md",
             "level": 2,
             "path": "soe/docs/guide_12_self_evolving_workflows.md/Validation of injected nodes",
-            "start_line": 40,
+            "start_line": 41,
             "tags": [
                 "self-evolving",
                 "registry",
@@ -4463,7 +4463,7 @@ DOCS_INDEX = {
                         "soe/docs/guide_13_errors.md/Budgets",
                         "soe/docs/guide_13_errors.md/Differences from SOE 0.1.4",
                     ],
-                    "end_line": 111,
+                    "end_line": 112,
                     "file_path": "soe/docs/guide_13_errors.md",
                     "level": 1,
                     "path": "soe/docs/guide_13_errors.md/Errors",
@@ -4523,7 +4523,7 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 78,
+                    "end_line": 79,
                     "file_path": "soe/docs/guide_13_errors.md",
                     "level": 2,
                     "path": "soe/docs/guide_13_errors.md/Template security",
@@ -4538,11 +4538,11 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 92,
+                    "end_line": 93,
                     "file_path": "soe/docs/guide_13_errors.md",
                     "level": 2,
                     "path": "soe/docs/guide_13_errors.md/Loud template failures",
-                    "start_line": 79,
+                    "start_line": 80,
                     "tags": [
                         "errors",
                         "validation",
@@ -4553,11 +4553,11 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 102,
+                    "end_line": 103,
                     "file_path": "soe/docs/guide_13_errors.md",
                     "level": 2,
                     "path": "soe/docs/guide_13_errors.md/Budgets",
-                    "start_line": 93,
+                    "start_line": 94,
                     "tags": [
                         "errors",
                         "validation",
@@ -4568,11 +4568,11 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 111,
+                    "end_line": 112,
                     "file_path": "soe/docs/guide_13_errors.md",
                     "level": 2,
                     "path": "soe/docs/guide_13_errors.md/Differences from SOE 0.1.4",
-                    "start_line": 103,
+                    "start_line": 104,
                     "tags": [
                         "errors",
                         "validation",
@@ -4592,11 +4592,11 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_13_errors.md/Budgets": {
             "children": [],
-            "end_line": 102,
+            "end_line": 103,
             "file_path": "soe/docs/guide_13_errors.md",
             "level": 2,
             "path": "soe/docs/guide_13_errors.md/Budgets",
-            "start_line": 93,
+            "start_line": 94,
             "tags": [
                 "errors",
                 "validation",
@@ -4607,11 +4607,11 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_13_errors.md/Differences from SOE 0.1.4": {
             "children": [],
-            "end_line": 111,
+            "end_line": 112,
             "file_path": "soe/docs/guide_13_errors.md",
             "level": 2,
             "path": "soe/docs/guide_13_errors.md/Differences from SOE 0.1.4",
-            "start_line": 103,
+            "start_line": 104,
             "tags": [
                 "errors",
                 "validation",
@@ -4630,7 +4630,7 @@ DOCS_INDEX = {
                 "soe/docs/guide_13_errors.md/Budgets",
                 "soe/docs/guide_13_errors.md/Differences from SOE 0.1.4",
             ],
-            "end_line": 111,
+            "end_line": 112,
             "file_path": "soe/docs/guide_13_errors.md",
             "level": 1,
             "path": "soe/docs/guide_13_errors.md/Errors",
@@ -4660,11 +4660,11 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_13_errors.md/Loud template failures": {
             "children": [],
-            "end_line": 92,
+            "end_line": 93,
             "file_path": "soe/docs/guide_13_errors.md",
             "level": 2,
             "path": "soe/docs/guide_13_errors.md/Loud template failures",
-            "start_line": 79,
+            "start_line": 80,
             "tags": [
                 "errors",
                 "validation",
@@ -4675,7 +4675,7 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_13_errors.md/Template security": {
             "children": [],
-            "end_line": 78,
+            "end_line": 79,
             "file_path": "soe/docs/guide_13_errors.md",
             "level": 2,
             "path": "soe/docs/guide_13_errors.md/Template security",
@@ -4735,7 +4735,7 @@ DOCS_INDEX = {
                         "soe/docs/guide_14_runner_and_limits.md/Durability",
                         "soe/docs/guide_14_runner_and_limits.md/Differences from SOE 0.1.4",
                     ],
-                    "end_line": 111,
+                    "end_line": 112,
                     "file_path": "soe/docs/guide_14_runner_and_limits.md",
                     "level": 1,
                     "path": "soe/docs/guide_14_runner_and_limits.md/The Runner and Limits",
@@ -4769,7 +4769,7 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 42,
+                    "end_line": 43,
                     "file_path": "soe/docs/guide_14_runner_and_limits.md",
                     "level": 2,
                     "path": "soe/docs/guide_14_runner_and_limits.md/The step budget",
@@ -4786,11 +4786,11 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 70,
+                    "end_line": 71,
                     "file_path": "soe/docs/guide_14_runner_and_limits.md",
                     "level": 2,
                     "path": "soe/docs/guide_14_runner_and_limits.md/The `limits` config key",
-                    "start_line": 43,
+                    "start_line": 44,
                     "tags": [
                         "runner",
                         "limits",
@@ -4803,11 +4803,11 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 88,
+                    "end_line": 89,
                     "file_path": "soe/docs/guide_14_runner_and_limits.md",
                     "level": 2,
                     "path": "soe/docs/guide_14_runner_and_limits.md/LLM budgets",
-                    "start_line": 71,
+                    "start_line": 72,
                     "tags": [
                         "runner",
                         "limits",
@@ -4820,11 +4820,11 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 96,
+                    "end_line": 97,
                     "file_path": "soe/docs/guide_14_runner_and_limits.md",
                     "level": 2,
                     "path": "soe/docs/guide_14_runner_and_limits.md/Concurrency",
-                    "start_line": 89,
+                    "start_line": 90,
                     "tags": [
                         "runner",
                         "limits",
@@ -4837,11 +4837,11 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 105,
+                    "end_line": 106,
                     "file_path": "soe/docs/guide_14_runner_and_limits.md",
                     "level": 2,
                     "path": "soe/docs/guide_14_runner_and_limits.md/Durability",
-                    "start_line": 97,
+                    "start_line": 98,
                     "tags": [
                         "runner",
                         "limits",
@@ -4854,11 +4854,11 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 111,
+                    "end_line": 112,
                     "file_path": "soe/docs/guide_14_runner_and_limits.md",
                     "level": 2,
                     "path": "soe/docs/guide_14_runner_and_limits.md/Differences from SOE 0.1.4",
-                    "start_line": 106,
+                    "start_line": 107,
                     "tags": [
                         "runner",
                         "limits",
@@ -4882,11 +4882,11 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_14_runner_and_limits.md/Concurrency": {
             "children": [],
-            "end_line": 96,
+            "end_line": 97,
             "file_path": "soe/docs/guide_14_runner_and_limits.md",
             "level": 2,
             "path": "soe/docs/guide_14_runner_and_limits.md/Concurrency",
-            "start_line": 89,
+            "start_line": 90,
             "tags": [
                 "runner",
                 "limits",
@@ -4899,11 +4899,11 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_14_runner_and_limits.md/Differences from SOE 0.1.4": {
             "children": [],
-            "end_line": 111,
+            "end_line": 112,
             "file_path": "soe/docs/guide_14_runner_and_limits.md",
             "level": 2,
             "path": "soe/docs/guide_14_runner_and_limits.md/Differences from SOE 0.1.4",
-            "start_line": 106,
+            "start_line": 107,
             "tags": [
                 "runner",
                 "limits",
@@ -4916,11 +4916,11 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_14_runner_and_limits.md/Durability": {
             "children": [],
-            "end_line": 105,
+            "end_line": 106,
             "file_path": "soe/docs/guide_14_runner_and_limits.md",
             "level": 2,
             "path": "soe/docs/guide_14_runner_and_limits.md/Durability",
-            "start_line": 97,
+            "start_line": 98,
             "tags": [
                 "runner",
                 "limits",
@@ -4950,11 +4950,11 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_14_runner_and_limits.md/LLM budgets": {
             "children": [],
-            "end_line": 88,
+            "end_line": 89,
             "file_path": "soe/docs/guide_14_runner_and_limits.md",
             "level": 2,
             "path": "soe/docs/guide_14_runner_and_limits.md/LLM budgets",
-            "start_line": 71,
+            "start_line": 72,
             "tags": [
                 "runner",
                 "limits",
@@ -4975,7 +4975,7 @@ DOCS_INDEX = {
                 "soe/docs/guide_14_runner_and_limits.md/Durability",
                 "soe/docs/guide_14_runner_and_limits.md/Differences from SOE 0.1.4",
             ],
-            "end_line": 111,
+            "end_line": 112,
             "file_path": "soe/docs/guide_14_runner_and_limits.md",
             "level": 1,
             "path": "soe/docs/guide_14_runner_and_limits.md/The Runner and Limits",
@@ -4992,11 +4992,11 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_14_runner_and_limits.md/The `limits` config key": {
             "children": [],
-            "end_line": 70,
+            "end_line": 71,
             "file_path": "soe/docs/guide_14_runner_and_limits.md",
             "level": 2,
             "path": "soe/docs/guide_14_runner_and_limits.md/The `limits` config key",
-            "start_line": 43,
+            "start_line": 44,
             "tags": [
                 "runner",
                 "limits",
@@ -5009,7 +5009,7 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_14_runner_and_limits.md/The step budget": {
             "children": [],
-            "end_line": 42,
+            "end_line": 43,
             "file_path": "soe/docs/guide_14_runner_and_limits.md",
             "level": 2,
             "path": "soe/docs/guide_14_runner_and_limits.md/The step budget",
@@ -5421,7 +5421,7 @@ DOCS_INDEX = {
                         "soe/docs/guide_16_durable_execution.md/Your own durable store",
                         "soe/docs/guide_16_durable_execution.md/Differences from SOE 0.1.4",
                     ],
-                    "end_line": 192,
+                    "end_line": 194,
                     "file_path": "soe/docs/guide_16_durable_execution.md",
                     "level": 1,
                     "path": "soe/docs/guide_16_durable_execution.md/Durable Execution",
@@ -5469,7 +5469,7 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 102,
+                    "end_line": 103,
                     "file_path": "soe/docs/guide_16_durable_execution.md",
                     "level": 2,
                     "path": "soe/docs/guide_16_durable_execution.md/Resuming with `resume`",
@@ -5485,11 +5485,11 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 118,
+                    "end_line": 119,
                     "file_path": "soe/docs/guide_16_durable_execution.md",
                     "level": 2,
                     "path": "soe/docs/guide_16_durable_execution.md/Statuses",
-                    "start_line": 103,
+                    "start_line": 104,
                     "tags": [
                         "durability",
                         "resume",
@@ -5501,11 +5501,11 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 125,
+                    "end_line": 126,
                     "file_path": "soe/docs/guide_16_durable_execution.md",
                     "level": 2,
                     "path": "soe/docs/guide_16_durable_execution.md/The lease",
-                    "start_line": 119,
+                    "start_line": 120,
                     "tags": [
                         "durability",
                         "resume",
@@ -5517,11 +5517,11 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 155,
+                    "end_line": 157,
                     "file_path": "soe/docs/guide_16_durable_execution.md",
                     "level": 2,
                     "path": "soe/docs/guide_16_durable_execution.md/The journal and idempotency keys",
-                    "start_line": 126,
+                    "start_line": 127,
                     "tags": [
                         "durability",
                         "resume",
@@ -5533,11 +5533,11 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 173,
+                    "end_line": 175,
                     "file_path": "soe/docs/guide_16_durable_execution.md",
                     "level": 2,
                     "path": "soe/docs/guide_16_durable_execution.md/Retention and disk use",
-                    "start_line": 156,
+                    "start_line": 158,
                     "tags": [
                         "durability",
                         "resume",
@@ -5549,11 +5549,11 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 189,
+                    "end_line": 191,
                     "file_path": "soe/docs/guide_16_durable_execution.md",
                     "level": 2,
                     "path": "soe/docs/guide_16_durable_execution.md/Your own durable store",
-                    "start_line": 174,
+                    "start_line": 176,
                     "tags": [
                         "durability",
                         "resume",
@@ -5565,11 +5565,11 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 192,
+                    "end_line": 194,
                     "file_path": "soe/docs/guide_16_durable_execution.md",
                     "level": 2,
                     "path": "soe/docs/guide_16_durable_execution.md/Differences from SOE 0.1.4",
-                    "start_line": 190,
+                    "start_line": 192,
                     "tags": [
                         "durability",
                         "resume",
@@ -5591,11 +5591,11 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_16_durable_execution.md/Differences from SOE 0.1.4": {
             "children": [],
-            "end_line": 192,
+            "end_line": 194,
             "file_path": "soe/docs/guide_16_durable_execution.md",
             "level": 2,
             "path": "soe/docs/guide_16_durable_execution.md/Differences from SOE 0.1.4",
-            "start_line": 190,
+            "start_line": 192,
             "tags": [
                 "durability",
                 "resume",
@@ -5617,7 +5617,7 @@ DOCS_INDEX = {
                 "soe/docs/guide_16_durable_execution.md/Your own durable store",
                 "soe/docs/guide_16_durable_execution.md/Differences from SOE 0.1.4",
             ],
-            "end_line": 192,
+            "end_line": 194,
             "file_path": "soe/docs/guide_16_durable_execution.md",
             "level": 1,
             "path": "soe/docs/guide_16_durable_execution.md/Durable Execution",
@@ -5633,7 +5633,7 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_16_durable_execution.md/Resuming with `resume`": {
             "children": [],
-            "end_line": 102,
+            "end_line": 103,
             "file_path": "soe/docs/guide_16_durable_execution.md",
             "level": 2,
             "path": "soe/docs/guide_16_durable_execution.md/Resuming with `resume`",
@@ -5649,11 +5649,11 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_16_durable_execution.md/Retention and disk use": {
             "children": [],
-            "end_line": 173,
+            "end_line": 175,
             "file_path": "soe/docs/guide_16_durable_execution.md",
             "level": 2,
             "path": "soe/docs/guide_16_durable_execution.md/Retention and disk use",
-            "start_line": 156,
+            "start_line": 158,
             "tags": [
                 "durability",
                 "resume",
@@ -5665,11 +5665,11 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_16_durable_execution.md/Statuses": {
             "children": [],
-            "end_line": 118,
+            "end_line": 119,
             "file_path": "soe/docs/guide_16_durable_execution.md",
             "level": 2,
             "path": "soe/docs/guide_16_durable_execution.md/Statuses",
-            "start_line": 103,
+            "start_line": 104,
             "tags": [
                 "durability",
                 "resume",
@@ -5697,11 +5697,11 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_16_durable_execution.md/The journal and idempotency keys": {
             "children": [],
-            "end_line": 155,
+            "end_line": 157,
             "file_path": "soe/docs/guide_16_durable_execution.md",
             "level": 2,
             "path": "soe/docs/guide_16_durable_execution.md/The journal and idempotency keys",
-            "start_line": 126,
+            "start_line": 127,
             "tags": [
                 "durability",
                 "resume",
@@ -5713,11 +5713,11 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_16_durable_execution.md/The lease": {
             "children": [],
-            "end_line": 125,
+            "end_line": 126,
             "file_path": "soe/docs/guide_16_durable_execution.md",
             "level": 2,
             "path": "soe/docs/guide_16_durable_execution.md/The lease",
-            "start_line": 119,
+            "start_line": 120,
             "tags": [
                 "durability",
                 "resume",
@@ -5745,11 +5745,11 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_16_durable_execution.md/Your own durable store": {
             "children": [],
-            "end_line": 189,
+            "end_line": 191,
             "file_path": "soe/docs/guide_16_durable_execution.md",
             "level": 2,
             "path": "soe/docs/guide_16_durable_execution.md/Your own durable store",
-            "start_line": 174,
+            "start_line": 176,
             "tags": [
                 "durability",
                 "resume",
@@ -5778,7 +5778,7 @@ DOCS_INDEX = {
                         "soe/docs/guide_17_concurrency.md/Measured",
                         "soe/docs/guide_17_concurrency.md/Differences from SOE 0.1.4",
                     ],
-                    "end_line": 156,
+                    "end_line": 157,
                     "file_path": "soe/docs/guide_17_concurrency.md",
                     "level": 1,
                     "path": "soe/docs/guide_17_concurrency.md/Concurrency",
@@ -5794,7 +5794,7 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 27,
+                    "end_line": 28,
                     "file_path": "soe/docs/guide_17_concurrency.md",
                     "level": 2,
                     "path": "soe/docs/guide_17_concurrency.md/Turning it on",
@@ -5810,11 +5810,11 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 69,
+                    "end_line": 70,
                     "file_path": "soe/docs/guide_17_concurrency.md",
                     "level": 2,
                     "path": "soe/docs/guide_17_concurrency.md/The guarantee: serializable",
-                    "start_line": 28,
+                    "start_line": 29,
                     "tags": [
                         "concurrency",
                         "runner",
@@ -5826,11 +5826,11 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 80,
+                    "end_line": 81,
                     "file_path": "soe/docs/guide_17_concurrency.md",
                     "level": 2,
                     "path": "soe/docs/guide_17_concurrency.md/Ordering",
-                    "start_line": 70,
+                    "start_line": 71,
                     "tags": [
                         "concurrency",
                         "runner",
@@ -5842,11 +5842,11 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 113,
+                    "end_line": 114,
                     "file_path": "soe/docs/guide_17_concurrency.md",
                     "level": 2,
                     "path": "soe/docs/guide_17_concurrency.md/An example: async tools in a fan-out",
-                    "start_line": 81,
+                    "start_line": 82,
                     "tags": [
                         "concurrency",
                         "runner",
@@ -5858,11 +5858,11 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 120,
+                    "end_line": 121,
                     "file_path": "soe/docs/guide_17_concurrency.md",
                     "level": 2,
                     "path": "soe/docs/guide_17_concurrency.md/`spawn_interval` under concurrency",
-                    "start_line": 114,
+                    "start_line": 115,
                     "tags": [
                         "concurrency",
                         "runner",
@@ -5874,11 +5874,11 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 133,
+                    "end_line": 134,
                     "file_path": "soe/docs/guide_17_concurrency.md",
                     "level": 2,
                     "path": "soe/docs/guide_17_concurrency.md/Async `call_llm` and tools (`async def`)",
-                    "start_line": 121,
+                    "start_line": 122,
                     "tags": [
                         "concurrency",
                         "runner",
@@ -5890,11 +5890,11 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 144,
+                    "end_line": 145,
                     "file_path": "soe/docs/guide_17_concurrency.md",
                     "level": 2,
                     "path": "soe/docs/guide_17_concurrency.md/No lost updates",
-                    "start_line": 134,
+                    "start_line": 135,
                     "tags": [
                         "concurrency",
                         "runner",
@@ -5906,11 +5906,11 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 152,
+                    "end_line": 153,
                     "file_path": "soe/docs/guide_17_concurrency.md",
                     "level": 2,
                     "path": "soe/docs/guide_17_concurrency.md/Measured",
-                    "start_line": 145,
+                    "start_line": 146,
                     "tags": [
                         "concurrency",
                         "runner",
@@ -5922,11 +5922,11 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 156,
+                    "end_line": 157,
                     "file_path": "soe/docs/guide_17_concurrency.md",
                     "level": 2,
                     "path": "soe/docs/guide_17_concurrency.md/Differences from SOE 0.1.4",
-                    "start_line": 153,
+                    "start_line": 154,
                     "tags": [
                         "concurrency",
                         "runner",
@@ -5948,11 +5948,11 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_17_concurrency.md/An example: async tools in a fan-out": {
             "children": [],
-            "end_line": 113,
+            "end_line": 114,
             "file_path": "soe/docs/guide_17_concurrency.md",
             "level": 2,
             "path": "soe/docs/guide_17_concurrency.md/An example: async tools in a fan-out",
-            "start_line": 81,
+            "start_line": 82,
             "tags": [
                 "concurrency",
                 "runner",
@@ -5964,11 +5964,11 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_17_concurrency.md/Async `call_llm` and tools (`async def`)": {
             "children": [],
-            "end_line": 133,
+            "end_line": 134,
             "file_path": "soe/docs/guide_17_concurrency.md",
             "level": 2,
             "path": "soe/docs/guide_17_concurrency.md/Async `call_llm` and tools (`async def`)",
-            "start_line": 121,
+            "start_line": 122,
             "tags": [
                 "concurrency",
                 "runner",
@@ -5990,7 +5990,7 @@ DOCS_INDEX = {
                 "soe/docs/guide_17_concurrency.md/Measured",
                 "soe/docs/guide_17_concurrency.md/Differences from SOE 0.1.4",
             ],
-            "end_line": 156,
+            "end_line": 157,
             "file_path": "soe/docs/guide_17_concurrency.md",
             "level": 1,
             "path": "soe/docs/guide_17_concurrency.md/Concurrency",
@@ -6006,11 +6006,11 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_17_concurrency.md/Differences from SOE 0.1.4": {
             "children": [],
-            "end_line": 156,
+            "end_line": 157,
             "file_path": "soe/docs/guide_17_concurrency.md",
             "level": 2,
             "path": "soe/docs/guide_17_concurrency.md/Differences from SOE 0.1.4",
-            "start_line": 153,
+            "start_line": 154,
             "tags": [
                 "concurrency",
                 "runner",
@@ -6022,11 +6022,11 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_17_concurrency.md/Measured": {
             "children": [],
-            "end_line": 152,
+            "end_line": 153,
             "file_path": "soe/docs/guide_17_concurrency.md",
             "level": 2,
             "path": "soe/docs/guide_17_concurrency.md/Measured",
-            "start_line": 145,
+            "start_line": 146,
             "tags": [
                 "concurrency",
                 "runner",
@@ -6038,11 +6038,11 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_17_concurrency.md/No lost updates": {
             "children": [],
-            "end_line": 144,
+            "end_line": 145,
             "file_path": "soe/docs/guide_17_concurrency.md",
             "level": 2,
             "path": "soe/docs/guide_17_concurrency.md/No lost updates",
-            "start_line": 134,
+            "start_line": 135,
             "tags": [
                 "concurrency",
                 "runner",
@@ -6054,11 +6054,11 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_17_concurrency.md/Ordering": {
             "children": [],
-            "end_line": 80,
+            "end_line": 81,
             "file_path": "soe/docs/guide_17_concurrency.md",
             "level": 2,
             "path": "soe/docs/guide_17_concurrency.md/Ordering",
-            "start_line": 70,
+            "start_line": 71,
             "tags": [
                 "concurrency",
                 "runner",
@@ -6070,11 +6070,11 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_17_concurrency.md/The guarantee: serializable": {
             "children": [],
-            "end_line": 69,
+            "end_line": 70,
             "file_path": "soe/docs/guide_17_concurrency.md",
             "level": 2,
             "path": "soe/docs/guide_17_concurrency.md/The guarantee: serializable",
-            "start_line": 28,
+            "start_line": 29,
             "tags": [
                 "concurrency",
                 "runner",
@@ -6086,7 +6086,7 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_17_concurrency.md/Turning it on": {
             "children": [],
-            "end_line": 27,
+            "end_line": 28,
             "file_path": "soe/docs/guide_17_concurrency.md",
             "level": 2,
             "path": "soe/docs/guide_17_concurrency.md/Turning it on",
@@ -6102,11 +6102,11 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_17_concurrency.md/`spawn_interval` under concurrency": {
             "children": [],
-            "end_line": 120,
+            "end_line": 121,
             "file_path": "soe/docs/guide_17_concurrency.md",
             "level": 2,
             "path": "soe/docs/guide_17_concurrency.md/`spawn_interval` under concurrency",
-            "start_line": 114,
+            "start_line": 115,
             "tags": [
                 "concurrency",
                 "runner",
@@ -6132,7 +6132,7 @@ DOCS_INDEX = {
                         "soe/docs/guide_18_llm_providers_and_budgets.md/Budgets",
                         "soe/docs/guide_18_llm_providers_and_budgets.md/Differences from SOE 0.1.4",
                     ],
-                    "end_line": 136,
+                    "end_line": 139,
                     "file_path": "soe/docs/guide_18_llm_providers_and_budgets.md",
                     "level": 1,
                     "path": "soe/docs/guide_18_llm_providers_and_budgets.md/LLM Providers and Budgets",
@@ -6151,7 +6151,7 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 38,
+                    "end_line": 39,
                     "file_path": "soe/docs/guide_18_llm_providers_and_budgets.md",
                     "level": 2,
                     "path": "soe/docs/guide_18_llm_providers_and_budgets.md/The adapters",
@@ -6170,11 +6170,11 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 53,
+                    "end_line": 54,
                     "file_path": "soe/docs/guide_18_llm_providers_and_budgets.md",
                     "level": 2,
                     "path": "soe/docs/guide_18_llm_providers_and_budgets.md/Structured output",
-                    "start_line": 39,
+                    "start_line": 40,
                     "tags": [
                         "llm",
                         "providers",
@@ -6189,11 +6189,11 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 78,
+                    "end_line": 80,
                     "file_path": "soe/docs/guide_18_llm_providers_and_budgets.md",
                     "level": 2,
                     "path": "soe/docs/guide_18_llm_providers_and_budgets.md/Transport retries and `ProviderError`",
-                    "start_line": 54,
+                    "start_line": 55,
                     "tags": [
                         "llm",
                         "providers",
@@ -6208,11 +6208,11 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 98,
+                    "end_line": 100,
                     "file_path": "soe/docs/guide_18_llm_providers_and_budgets.md",
                     "level": 2,
                     "path": "soe/docs/guide_18_llm_providers_and_budgets.md/Reporting usage",
-                    "start_line": 79,
+                    "start_line": 81,
                     "tags": [
                         "llm",
                         "providers",
@@ -6227,11 +6227,11 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 132,
+                    "end_line": 135,
                     "file_path": "soe/docs/guide_18_llm_providers_and_budgets.md",
                     "level": 2,
                     "path": "soe/docs/guide_18_llm_providers_and_budgets.md/Budgets",
-                    "start_line": 99,
+                    "start_line": 101,
                     "tags": [
                         "llm",
                         "providers",
@@ -6246,11 +6246,11 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 136,
+                    "end_line": 139,
                     "file_path": "soe/docs/guide_18_llm_providers_and_budgets.md",
                     "level": 2,
                     "path": "soe/docs/guide_18_llm_providers_and_budgets.md/Differences from SOE 0.1.4",
-                    "start_line": 133,
+                    "start_line": 136,
                     "tags": [
                         "llm",
                         "providers",
@@ -6278,11 +6278,11 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_18_llm_providers_and_budgets.md/Budgets": {
             "children": [],
-            "end_line": 132,
+            "end_line": 135,
             "file_path": "soe/docs/guide_18_llm_providers_and_budgets.md",
             "level": 2,
             "path": "soe/docs/guide_18_llm_providers_and_budgets.md/Budgets",
-            "start_line": 99,
+            "start_line": 101,
             "tags": [
                 "llm",
                 "providers",
@@ -6297,11 +6297,11 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_18_llm_providers_and_budgets.md/Differences from SOE 0.1.4": {
             "children": [],
-            "end_line": 136,
+            "end_line": 139,
             "file_path": "soe/docs/guide_18_llm_providers_and_budgets.md",
             "level": 2,
             "path": "soe/docs/guide_18_llm_providers_and_budgets.md/Differences from SOE 0.1.4",
-            "start_line": 133,
+            "start_line": 136,
             "tags": [
                 "llm",
                 "providers",
@@ -6323,7 +6323,7 @@ DOCS_INDEX = {
                 "soe/docs/guide_18_llm_providers_and_budgets.md/Budgets",
                 "soe/docs/guide_18_llm_providers_and_budgets.md/Differences from SOE 0.1.4",
             ],
-            "end_line": 136,
+            "end_line": 139,
             "file_path": "soe/docs/guide_18_llm_providers_and_budgets.md",
             "level": 1,
             "path": "soe/docs/guide_18_llm_providers_and_budgets.md/LLM Providers and Budgets",
@@ -6342,11 +6342,11 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_18_llm_providers_and_budgets.md/Reporting usage": {
             "children": [],
-            "end_line": 98,
+            "end_line": 100,
             "file_path": "soe/docs/guide_18_llm_providers_and_budgets.md",
             "level": 2,
             "path": "soe/docs/guide_18_llm_providers_and_budgets.md/Reporting usage",
-            "start_line": 79,
+            "start_line": 81,
             "tags": [
                 "llm",
                 "providers",
@@ -6361,11 +6361,11 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_18_llm_providers_and_budgets.md/Structured output": {
             "children": [],
-            "end_line": 53,
+            "end_line": 54,
             "file_path": "soe/docs/guide_18_llm_providers_and_budgets.md",
             "level": 2,
             "path": "soe/docs/guide_18_llm_providers_and_budgets.md/Structured output",
-            "start_line": 39,
+            "start_line": 40,
             "tags": [
                 "llm",
                 "providers",
@@ -6380,7 +6380,7 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_18_llm_providers_and_budgets.md/The adapters": {
             "children": [],
-            "end_line": 38,
+            "end_line": 39,
             "file_path": "soe/docs/guide_18_llm_providers_and_budgets.md",
             "level": 2,
             "path": "soe/docs/guide_18_llm_providers_and_budgets.md/The adapters",
@@ -6399,11 +6399,11 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_18_llm_providers_and_budgets.md/Transport retries and `ProviderError`": {
             "children": [],
-            "end_line": 78,
+            "end_line": 80,
             "file_path": "soe/docs/guide_18_llm_providers_and_budgets.md",
             "level": 2,
             "path": "soe/docs/guide_18_llm_providers_and_budgets.md/Transport retries and `ProviderError`",
-            "start_line": 54,
+            "start_line": 55,
             "tags": [
                 "llm",
                 "providers",
