@@ -107,7 +107,7 @@ def _checked(text: str, filename: str, *, signals: Sequence[str], fields: Sequen
     """
     from soe.validation.lint import lint_config
 
-    findings = lint_config(text, initial_signals=signals, initial_context_fields=fields)
+    findings = lint_config(text, initial_signals=signals, initial_context_fields=fields, filename=filename)
     errors = [finding for finding in findings if finding.severity == "error"]
     console = _error_console()
     for finding in errors:

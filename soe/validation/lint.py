@@ -72,10 +72,10 @@ def _invalid(message: str, line: int | None, column: int | None) -> Finding:
     return Finding("SOE001", "error", workflow, node, message, hint, line, column)
 
 
-def _validate(config: Any) -> list[Finding]:
+def _validate(config: Any, filename: str) -> list[Finding]:
     """§13 validation, every error located in the text when there is text."""
     if isinstance(config, str):
-        return [_invalid(f.message, f.line, f.column) for f in validate_text_all(config)]
+        return [_invalid(f.message, f.line, f.column) for f in validate_text_all(config, filename)]
     try:
         validate_config(config)
     except (WorkflowValidationError, ValueError) as exc:
@@ -109,12 +109,11 @@ def lint_config(
 
     ``initial_signals`` and ``initial_context_fields`` describe how workflows
     are started, so signals and fields supplied from outside are not reported.
-    ``filename`` is accepted for symmetry with ``lint_file``; findings carry
+    ``filename`` names the text in YAML syntax errors; other findings carry
     positions only and ``Finding.format``/``render_findings`` add the name.
     An invalid config yields its ``SOE001`` errors only (one per validation error).
     """
-    del filename
-    invalid = _validate(config)
+    invalid = _validate(config, filename or "<config>")
     if invalid:
         return invalid
     model = _model(config, initial_signals, initial_context_fields)

@@ -302,11 +302,21 @@ def locate_message(root: Node | None, message: str) -> Position:
 
 
 def _yaml_failure(filename: str, exc: ValueError) -> ValidationFailure:
-    """A YAML error at the YAML error's own mark (problem first, then context), naming the file."""
+    """A YAML error at the YAML error's own mark (problem first, then context), on one line.
+
+    PyYAML's text names the file ``"<unicode string>"`` and quotes the source
+    with a caret over several lines; the file name and positions say the same.
+    """
     cause = exc.__cause__
     mark = getattr(cause, "problem_mark", None) or getattr(cause, "context_mark", None)
     line, column = (mark.line + 1, mark.column + 1) if mark is not None else _DOCUMENT_START
-    return ValidationFailure(filename, line, column, str(exc).replace('"<unicode string>"', f'"{filename}"'))
+    if not isinstance(cause, yaml.MarkedYAMLError):
+        return ValidationFailure(filename, line, column, str(exc).replace('"<unicode string>"', f'"{filename}"'))
+    parts = []
+    for text, at in ((cause.context, cause.context_mark), (cause.problem, cause.problem_mark)):
+        if text:
+            parts.append(text if at is None else f'{text} (in "{filename}", line {at.line + 1}, column {at.column + 1})')
+    return ValidationFailure(filename, line, column, "Invalid YAML configuration: " + "; ".join(parts))
 
 
 def _container(parsed: dict) -> Any:

@@ -78,3 +78,14 @@ def test_the_engine_error_carries_the_workflow_name(tmp_path):
         orchestrate(BROKEN_PROMPT, "support", ["START"], {}, backends, broadcast)
     assert (caught.value.workflow_name, caught.value.node_name, caught.value.field) == ("support", "Ask", "prompt")
     assert str(caught.value).startswith("Template error in node 'Ask', prompt: ")  # SPEC §15's text
+
+
+def test_a_yaml_syntax_error_is_one_line_naming_the_file(tmp_path):
+    path = tmp_path / "broken.yaml"
+    path.write_text("wf: [1\nb: 2\n")
+    for command in (["run", path, "--store", "memory"], ["validate", path], ["graph", path]):
+        result = invoke(*command)
+        output = (result.stderr or result.stdout).strip()
+        assert len(output.splitlines()) == 1, output
+        assert f'(in "{path}", line 1, column 5)' in output
+        assert "<unicode string>" not in output and "<string>" not in output
