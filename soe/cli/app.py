@@ -198,12 +198,13 @@ def _session(store: str | None, llm: str | None, tools: Sequence[str], workflows
     from soe import create_all_nodes
 
     call_llm: Any = None
+    spec = _store(store)
     with _bad_input():
         registry = load_tools(tools)
         if registry_of is None:  # checked before the store is created, so bad input leaves no trace
             _check_tools(workflows, registry)
             call_llm = _call_llm(llm, workflows)
-        backends = open_store(_store(store), must_exist=must_exist)
+        backends = open_store(spec, must_exist=must_exist)
     try:
         with _bad_input():
             if registry_of is not None:
@@ -212,7 +213,7 @@ def _session(store: str | None, llm: str | None, tools: Sequence[str], workflows
                 _check_tools(workflows, registry)
                 call_llm = _call_llm(llm, workflows)
             _, broadcast = create_all_nodes(backends, call_llm=call_llm, tools_registry=registry)
-        yield _Session(backends, broadcast, _store(store), [] if store is None else ["--store", store],
+        yield _Session(backends, broadcast, spec, [] if store is None else ["--store", store],
                        _run_flags(llm, tools), registry_of or "")
     finally:
         close_store(backends)
