@@ -81,6 +81,11 @@ class Screen:
         terminal = console.is_terminal and not console.is_dumb_terminal
         self.plain = (not terminal) if plain_text is None else plain_text
 
+    @property
+    def value_width(self) -> int:
+        """How much of a value fits on one line: the terminal's width, or 100 characters in logs."""
+        return _VALUE_WIDTH if self.plain else max(40, self.console.width - 30)
+
     def line(self, text: str = "", style: str | None = None) -> None:
         """One line, never wrapped or interpreted as markup."""
         if self.plain:
@@ -406,7 +411,7 @@ def print_report(screen: Screen, report: RunReport, *, history: bool, summary: s
         screen.line(failure_text(report.error), style="bold red")
     screen.line()
     columns = ("field", "#", "value") if history else ("field", "value")
-    screen.table("Context", columns, _context_rows(report.context, history), header=False)
+    screen.table("Context", columns, _context_rows(report.context, history, screen.value_width), header=False)
     screen.line()
     screen.line(f"execution {report.execution_id}", style="bold")
     if inspect_hint is not None:

@@ -121,3 +121,20 @@ item:
     assert result.exit_code == 0, result.output
     assert "[item#1]" in result.stdout and "[item#40]" not in result.stdout
     assert "40 child executions" in result.stdout
+
+
+def test_on_a_terminal_run_cuts_values_to_its_width():
+    import io
+
+    from rich.console import Console
+
+    from soe.cli.render import RunReport, Screen, print_report
+
+    value = "x" * 300
+    for width, shown in ((200, 170), (80, 50)):
+        buffer = io.StringIO()
+        screen = Screen(Console(file=buffer, force_terminal=True, width=width, color_system=None))
+        print_report(screen, RunReport("e1", "completed", {"note": [value]}), history=False, summary="",
+                     elapsed=0.0, inspect_hint=None)
+        assert "x" * (shown - 1) + "…" in buffer.getvalue()
+        assert "x" * shown not in buffer.getvalue()
