@@ -6434,7 +6434,7 @@ DOCS_INDEX = {
                         "soe/docs/guide_19_cli_checks.md/Error messages",
                         "soe/docs/guide_19_cli_checks.md/Differences from SOE 0.1.4",
                     ],
-                    "end_line": 164,
+                    "end_line": 165,
                     "file_path": "soe/docs/guide_19_cli_checks.md",
                     "level": 1,
                     "path": "soe/docs/guide_19_cli_checks.md/Command-Line Inputs, Stores and Checks",
@@ -6450,7 +6450,7 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 38,
+                    "end_line": 39,
                     "file_path": "soe/docs/guide_19_cli_checks.md",
                     "level": 2,
                     "path": "soe/docs/guide_19_cli_checks.md/Context values",
@@ -6466,11 +6466,11 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 64,
+                    "end_line": 65,
                     "file_path": "soe/docs/guide_19_cli_checks.md",
                     "level": 2,
                     "path": "soe/docs/guide_19_cli_checks.md/Finding executions again",
-                    "start_line": 39,
+                    "start_line": 40,
                     "tags": [
                         "cli",
                         "context",
@@ -6482,11 +6482,11 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 80,
+                    "end_line": 81,
                     "file_path": "soe/docs/guide_19_cli_checks.md",
                     "level": 2,
                     "path": "soe/docs/guide_19_cli_checks.md/Long runs in logs",
-                    "start_line": 65,
+                    "start_line": 66,
                     "tags": [
                         "cli",
                         "context",
@@ -6498,11 +6498,11 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 119,
+                    "end_line": 120,
                     "file_path": "soe/docs/guide_19_cli_checks.md",
                     "level": 2,
                     "path": "soe/docs/guide_19_cli_checks.md/Checks before running",
-                    "start_line": 81,
+                    "start_line": 82,
                     "tags": [
                         "cli",
                         "context",
@@ -6514,11 +6514,11 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 139,
+                    "end_line": 140,
                     "file_path": "soe/docs/guide_19_cli_checks.md",
                     "level": 2,
                     "path": "soe/docs/guide_19_cli_checks.md/Unknown keys (`SOE012`)",
-                    "start_line": 120,
+                    "start_line": 121,
                     "tags": [
                         "cli",
                         "context",
@@ -6530,11 +6530,11 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 147,
+                    "end_line": 148,
                     "file_path": "soe/docs/guide_19_cli_checks.md",
                     "level": 2,
                     "path": "soe/docs/guide_19_cli_checks.md/Mistakes validation explains",
-                    "start_line": 140,
+                    "start_line": 141,
                     "tags": [
                         "cli",
                         "context",
@@ -6546,11 +6546,11 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 161,
+                    "end_line": 162,
                     "file_path": "soe/docs/guide_19_cli_checks.md",
                     "level": 2,
                     "path": "soe/docs/guide_19_cli_checks.md/Error messages",
-                    "start_line": 148,
+                    "start_line": 149,
                     "tags": [
                         "cli",
                         "context",
@@ -6562,11 +6562,11 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 164,
+                    "end_line": 165,
                     "file_path": "soe/docs/guide_19_cli_checks.md",
                     "level": 2,
                     "path": "soe/docs/guide_19_cli_checks.md/Differences from SOE 0.1.4",
-                    "start_line": 162,
+                    "start_line": 163,
                     "tags": [
                         "cli",
                         "context",
@@ -6588,11 +6588,11 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_19_cli_checks.md/Checks before running": {
             "children": [],
-            "end_line": 119,
+            "end_line": 120,
             "file_path": "soe/docs/guide_19_cli_checks.md",
             "level": 2,
             "path": "soe/docs/guide_19_cli_checks.md/Checks before running",
-            "start_line": 81,
+            "start_line": 82,
             "tags": [
                 "cli",
                 "context",
@@ -6613,7 +6613,7 @@ DOCS_INDEX = {
                 "soe/docs/guide_19_cli_checks.md/Error messages",
                 "soe/docs/guide_19_cli_checks.md/Differences from SOE 0.1.4",
             ],
-            "end_line": 164,
+            "end_line": 165,
             "file_path": "soe/docs/guide_19_cli_checks.md",
             "level": 1,
             "path": "soe/docs/guide_19_cli_checks.md/Command-Line Inputs, Stores and Checks",
@@ -6629,7 +6629,7 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_19_cli_checks.md/Context values": {
             "children": [],
-            "end_line": 38,
+            "end_line": 39,
             "file_path": "soe/docs/guide_19_cli_checks.md",
             "level": 2,
             "path": "soe/docs/guide_19_cli_checks.md/Context values",
@@ -6645,11 +6645,11 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_19_cli_checks.md/Differences from SOE 0.1.4": {
             "children": [],
-            "end_line": 164,
+            "end_line": 165,
             "file_path": "soe/docs/guide_19_cli_checks.md",
             "level": 2,
             "path": "soe/docs/guide_19_cli_checks.md/Differences from SOE 0.1.4",
-            "start_line": 162,
+            "start_line": 163,
             "tags": [
                 "cli",
                 "context",
@@ -6661,11 +6661,11 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_19_cli_checks.md/Error messages": {
             "children": [],
-            "end_line": 161,
+            "end_line": 162,
             "file_path": "soe/docs/guide_19_cli_checks.md",
             "level": 2,
             "path": "soe/docs/guide_19_cli_checks.md/Error messages",
-            "start_line": 148,
+            "start_line": 149,
             "tags": [
                 "cli",
                 "context",
@@ -6677,11 +6677,11 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_19_cli_checks.md/Finding executions again": {
             "children": [],
-            "end_line": 64,
+            "end_line": 65,
             "file_path": "soe/docs/guide_19_cli_checks.md",
             "level": 2,
             "path": "soe/docs/guide_19_cli_checks.md/Finding executions again",
-            "start_line": 39,
+            "start_line": 40,
             "tags": [
                 "cli",
                 "context",
@@ -6693,11 +6693,11 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_19_cli_checks.md/Long runs in logs": {
             "children": [],
-            "end_line": 80,
+            "end_line": 81,
             "file_path": "soe/docs/guide_19_cli_checks.md",
             "level": 2,
             "path": "soe/docs/guide_19_cli_checks.md/Long runs in logs",
-            "start_line": 65,
+            "start_line": 66,
             "tags": [
                 "cli",
                 "context",
@@ -6709,11 +6709,11 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_19_cli_checks.md/Mistakes validation explains": {
             "children": [],
-            "end_line": 147,
+            "end_line": 148,
             "file_path": "soe/docs/guide_19_cli_checks.md",
             "level": 2,
             "path": "soe/docs/guide_19_cli_checks.md/Mistakes validation explains",
-            "start_line": 140,
+            "start_line": 141,
             "tags": [
                 "cli",
                 "context",
@@ -6725,11 +6725,11 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_19_cli_checks.md/Unknown keys (`SOE012`)": {
             "children": [],
-            "end_line": 139,
+            "end_line": 140,
             "file_path": "soe/docs/guide_19_cli_checks.md",
             "level": 2,
             "path": "soe/docs/guide_19_cli_checks.md/Unknown keys (`SOE012`)",
-            "start_line": 120,
+            "start_line": 121,
             "tags": [
                 "cli",
                 "context",

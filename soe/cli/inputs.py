@@ -144,11 +144,17 @@ def parse_context_value(text: str) -> Any:
 
     Numbers, ``true``/``false`` and ``null`` follow YAML 1.2's core schema (as
     Helm's ``--set`` does), so ``yes``, ``007`` or ``2024-01-01`` stay strings; a value
-    starting with ``[`` or ``{`` is a YAML flow collection. Anything else,
-    including ``a: b``, is kept as written; ``--context-string`` keeps even
-    ``500`` a string.
+    starting with ``[`` or ``{`` is a YAML flow collection and a quoted one
+    (``'500'``) a YAML string. Anything else, including ``a: b``, is kept as
+    written; ``--context-string`` keeps even ``500`` a string.
     """
     stripped = text.strip()
+    if len(stripped) > 1 and stripped[0] == stripped[-1] and stripped[0] in "'\"":
+        try:
+            quoted = yaml.safe_load(stripped)
+        except yaml.YAMLError:
+            return text
+        return quoted if isinstance(quoted, str) else text
     if stripped[:1] in ("[", "{"):
         try:
             return yaml.safe_load(stripped)

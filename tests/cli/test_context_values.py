@@ -78,6 +78,8 @@ def test_context_string_keeps_text_and_wins_over_context(tmp_path):
     # text stays text: YAML 1.1 booleans, leading zeros, dates, colons, empty values
     ("yes", "yes"), ("007", "007"), ("2024-01-01", "2024-01-01"), ("URGENT: down", "URGENT: down"),
     ("", ""), ("x=y", "x=y"),
+    # quoting makes text, as in YAML
+    ("'500'", "500"), ('"true"', "true"), ("'it''s'", "it's"), ("'unbalanced", "'unbalanced"),
 ])
 def test_parse_context_value(text, value):
     assert parse_context_value(text) == value
