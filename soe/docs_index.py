@@ -6434,7 +6434,7 @@ DOCS_INDEX = {
                         "soe/docs/guide_19_cli_checks.md/Error messages",
                         "soe/docs/guide_19_cli_checks.md/Differences from SOE 0.1.4",
                     ],
-                    "end_line": 165,
+                    "end_line": 166,
                     "file_path": "soe/docs/guide_19_cli_checks.md",
                     "level": 1,
                     "path": "soe/docs/guide_19_cli_checks.md/Command-Line Inputs, Stores and Checks",
@@ -6530,7 +6530,7 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 148,
+                    "end_line": 149,
                     "file_path": "soe/docs/guide_19_cli_checks.md",
                     "level": 2,
                     "path": "soe/docs/guide_19_cli_checks.md/Mistakes validation explains",
@@ -6546,11 +6546,11 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 162,
+                    "end_line": 163,
                     "file_path": "soe/docs/guide_19_cli_checks.md",
                     "level": 2,
                     "path": "soe/docs/guide_19_cli_checks.md/Error messages",
-                    "start_line": 149,
+                    "start_line": 150,
                     "tags": [
                         "cli",
                         "context",
@@ -6562,11 +6562,11 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 165,
+                    "end_line": 166,
                     "file_path": "soe/docs/guide_19_cli_checks.md",
                     "level": 2,
                     "path": "soe/docs/guide_19_cli_checks.md/Differences from SOE 0.1.4",
-                    "start_line": 163,
+                    "start_line": 164,
                     "tags": [
                         "cli",
                         "context",
@@ -6613,7 +6613,7 @@ DOCS_INDEX = {
                 "soe/docs/guide_19_cli_checks.md/Error messages",
                 "soe/docs/guide_19_cli_checks.md/Differences from SOE 0.1.4",
             ],
-            "end_line": 165,
+            "end_line": 166,
             "file_path": "soe/docs/guide_19_cli_checks.md",
             "level": 1,
             "path": "soe/docs/guide_19_cli_checks.md/Command-Line Inputs, Stores and Checks",
@@ -6645,11 +6645,11 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_19_cli_checks.md/Differences from SOE 0.1.4": {
             "children": [],
-            "end_line": 165,
+            "end_line": 166,
             "file_path": "soe/docs/guide_19_cli_checks.md",
             "level": 2,
             "path": "soe/docs/guide_19_cli_checks.md/Differences from SOE 0.1.4",
-            "start_line": 163,
+            "start_line": 164,
             "tags": [
                 "cli",
                 "context",
@@ -6661,11 +6661,11 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_19_cli_checks.md/Error messages": {
             "children": [],
-            "end_line": 162,
+            "end_line": 163,
             "file_path": "soe/docs/guide_19_cli_checks.md",
             "level": 2,
             "path": "soe/docs/guide_19_cli_checks.md/Error messages",
-            "start_line": 149,
+            "start_line": 150,
             "tags": [
                 "cli",
                 "context",
@@ -6709,7 +6709,7 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_19_cli_checks.md/Mistakes validation explains": {
             "children": [],
-            "end_line": 148,
+            "end_line": 149,
             "file_path": "soe/docs/guide_19_cli_checks.md",
             "level": 2,
             "path": "soe/docs/guide_19_cli_checks.md/Mistakes validation explains",
