@@ -66,6 +66,12 @@ def describe_dsn(dsn: str) -> str:
     return f"{host}:{info.get('port') or 5432}/{info.get('dbname') or info.get('user') or ''}"
 
 
+def _one_line(error: Exception) -> str:
+    """A server or libpq message (often several indented lines) as one line."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    return "; ".join(lines) or type(error).__name__
+
+
 class _Rows(list):
     """A statement's result as ``sqlite3`` cursors give it: iterable, ``fetchone``, ``rowcount``."""
 
@@ -169,8 +175,8 @@ class PostgresDatabase:
         try:
             conn = psycopg.connect(self.dsn, autocommit=True, connect_timeout=max(1, int(self.timeout)))
         except psycopg.OperationalError as exc:
-            reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
-            raise ConnectionError(f"Cannot connect to PostgreSQL at {self.address}: {reason}") from None
+            raise ConnectionError(f"Cannot connect to PostgreSQL at {self.address}: "
+                                  f"{_one_line(exc)}") from None
         where = f"schema '{self.schema}'" if self.schema else "the default schema"
         with conn:
             self._configure(conn)
@@ -186,7 +192,7 @@ class PostgresDatabase:
                 migrate(conn, self._lock_prefix + "migrate")
             except psycopg.Error as exc:  # e.g. no privilege to create the schema or tables
                 raise ValueError(f"Cannot set up the SOE store in {where} of PostgreSQL at "
-                                 f"{self.address}: {str(exc).strip().splitlines()[0]}") from exc
+                                 f"{self.address}: {_one_line(exc)}") from exc
 
     # -- statements -----------------------------------------------------------------------
     def connection(self) -> Session:
