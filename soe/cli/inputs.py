@@ -105,7 +105,7 @@ def _open_postgres(dsn: str, must_exist: bool) -> Any:
         from soe.backends.postgres import create_postgres_backends
     except ModuleNotFoundError as exc:
         raise ValueError(f"--store {dsn.split('://')[0]}:// needs {exc.name}: "
-                         "pip install 'soe-ai[postgres]'") from None
+                         "pip install '.[postgres]' from a checkout of SOE") from None
     return create_postgres_backends(dsn, create=not must_exist)
 
 

@@ -713,7 +713,7 @@ def test_without_the_postgres_extra_the_store_says_how_to_install_it(workflow):
                             capture_output=True, text=True)
     assert result.returncode == 2
     assert result.stderr.strip() == ("Error: --store postgresql:// needs psycopg: "
-                                     "pip install 'soe-ai[postgres]'")
+                                     "pip install '.[postgres]' from a checkout of SOE")
 
 
 def test_version_and_help():
