@@ -4,7 +4,7 @@ Each command reads its inputs with :mod:`soe.cli.inputs`, calls the same
 functions a Python program would (``orchestrate``, ``resume``, the caller from
 ``create_all_nodes``, ``get_execution_status``, the validators) and prints with
 :mod:`soe.cli.render`. Exit codes are the contract scripts rely on:
-0 completed (or nothing wrong), 1 the run failed (its context is still
+0 completed or waiting (or nothing wrong), 1 the run failed (its context is still
 printed), 2 the input was bad and nothing ran, 130 interrupted.
 
 Typer and Rich come from the ``cli`` extra; without them ``soe`` prints how
@@ -186,7 +186,8 @@ def _report(session: _Session, execution_id: str, error: BaseException | None) -
     if error is not None and not isinstance(error, KeyboardInterrupt):
         status = "failed"
     context = session.backends.context.get_context(execution_id) or {}
-    return render.RunReport(execution_id, status, dict(context), error)
+    waiting_for = record.get("waiting_for") if record and status == "waiting" else None
+    return render.RunReport(execution_id, status, dict(context), error, waiting_for)
 
 
 def _drive(session: _Session, execution_id: str, label: str, title: str, action: Callable[[], Any], *,
@@ -218,7 +219,7 @@ def _drive(session: _Session, execution_id: str, label: str, title: str, action:
     _print_outcome(screen, report, monitor, session, json_output=json_output, history=history)
     if isinstance(error, KeyboardInterrupt):
         raise typer.Exit(EXIT_INTERRUPTED)
-    raise typer.Exit(EXIT_OK if report.status == "completed" else EXIT_FAILED)
+    raise typer.Exit(EXIT_OK if report.status in ("completed", "waiting") else EXIT_FAILED)
 
 
 def _print_outcome(screen: render.Screen, report: render.RunReport, monitor: render.RunMonitor,

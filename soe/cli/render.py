@@ -322,18 +322,22 @@ class RunReport:
     status: str
     context: dict[str, Any]
     error: BaseException | None = None
+    waiting_for: list[str] | None = None  # set when the status is ``waiting``
 
     def document(self, *, history: bool) -> dict[str, Any]:
-        """The ``--json`` document."""
+        """The ``--json`` document (``waiting_for`` only when the execution waits)."""
         error = None if self.error is None else {"type": type(self.error).__name__,
                                                   "message": str(self.error)}
-        return {
+        document = {
             "execution_id": self.execution_id,
             "status": self.status,
             "context": user_fields(self.context, history=history),
             "operational": plain(self.context.get("__operational__")),
             "error": error,
         }
+        if self.waiting_for:
+            document["waiting_for"] = list(self.waiting_for)
+        return document
 
 
 def _context_rows(context: Mapping[str, Any], history: bool) -> list[list[str]]:
@@ -349,9 +353,12 @@ def _context_rows(context: Mapping[str, Any], history: bool) -> list[list[str]]:
 def print_report(screen: Screen, report: RunReport, *, history: bool, summary: str, elapsed: float,
                  store: str | None) -> None:
     """Status line, the context (last values, or every value with ``history``) and the execution id."""
-    ok = report.status == "completed"
+    ok = report.status in ("completed", "waiting")
     status = f"{report.status} in {elapsed:.3f}s: {summary}"
     screen.line(status, style="bold green" if ok else "bold yellow")
+    if report.waiting_for:
+        screen.line(f"waiting for {', '.join(report.waiting_for)}: answer with soe signal "
+                    f"{report.execution_id} SIGNAL", style="bold cyan")
     if report.error is not None:
         message = str(report.error)
         name = type(report.error).__name__
@@ -466,6 +473,8 @@ def _header_rows(inspection: Inspection) -> list[list[str]]:
         rows.append(["updated", str(status["updated_at"])])
     if status.get("error"):
         rows.append(["error", str(status["error"])])
+    if status.get("waiting_for"):
+        rows.append(["waiting for", ", ".join(str(s) for s in status["waiting_for"])])
     return rows
 
 

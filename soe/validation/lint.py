@@ -30,7 +30,7 @@ from soe.validation._lint_checks import (
     check_yaml_booleans,
 )
 from soe.validation._lint_fields import check_context_fields
-from soe.validation.config import validate_config
+from soe.validation.config import parse_external_signals, validate_config
 from soe.validation.graph import extract_workflows
 from soe.validation.locate import compose_text, validate_text
 
@@ -88,8 +88,9 @@ def _model(config: Any, initial_signals: Iterable[Any], fields: Iterable[str]) -
     parsed = parse_yaml(config)
     combined = isinstance(parsed, Mapping) and "workflows" in parsed
     root = compose_text(config) if isinstance(config, str) else None
+    external = frozenset(name for group in parse_external_signals(parsed) for name in group)
     return Model(workflows, tuple(initial_signals), frozenset(fields), root,
-                 ("workflows",) if combined else ())
+                 ("workflows",) if combined else (), external)
 
 
 def _order(finding: Finding) -> tuple[bool, int, int]:
