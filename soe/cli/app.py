@@ -251,6 +251,9 @@ if _MISSING is None:
     SignalOption = Annotated[list[str] | None, typer.Option("--signal", "-s", metavar="SIGNAL", help="Initial signal; repeatable (default START).")]
     FilesArgument = Annotated[list[Path], typer.Argument(exists=True, dir_okay=False, metavar="FILE", help="Workflow YAML files.")]
     FileArgument = Annotated[Path, typer.Argument(exists=True, dir_okay=False, metavar="FILE", help="A workflow YAML file.")]
+    OtelOption = Annotated[str | None, typer.Option(
+        "--otel", metavar="EXPORTER", help="OpenTelemetry spans to console (stderr) or otlp (OTEL_* variables); "
+                                           "needs the otel extra.")]
 
 
 # --------------------------------------------------------------------------- commands
@@ -273,11 +276,13 @@ def run(
     max_tokens: Annotated[int | None, typer.Option(min=1, metavar="N", help="Reported tokens allowed in the tree.")] = None,
     json_output: JsonOption = False,
     history: HistoryOption = False,
+    otel: OtelOption = None,
 ) -> None:
     """Run a workflow file until it finishes, then print its context and execution id."""
     from soe import orchestrate
     from soe.validation.graph import extract_workflows
 
+    _enable_otel(otel)
     with _bad_input():
         text = read_config(file)
         _check_valid(text, str(file))
@@ -439,6 +444,50 @@ def _inspection(backends: Any, execution_id: str) -> render.Inspection:
                              dict(context), events, get_registry_revisions(execution_id, backends), tree)
 
 
+def serve(
+    store: StoreOption = DEFAULT_STORE,
+    host: Annotated[str, typer.Option(metavar="HOST", help="Address to bind; anything but loopback needs "
+                                                          "--api-key-file.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=0, max=65535, metavar="PORT")] = 8080,
+    api_key_file: Annotated[Path | None, typer.Option(
+        exists=True, dir_okay=False, metavar="FILE", help="API keys, one per line: every /v1 request then "
+                                                          "needs Authorization: Bearer KEY.")] = None,
+    llm: LlmOption = None,
+    tools: ToolsOption = None,
+    workers: Annotated[int, typer.Option(min=1, metavar="N", help="Executions run at once.")] = 8,
+    otel: OtelOption = None,
+) -> None:
+    """Serve the HTTP API (/v1, OpenAPI at /docs) and the web UI (/) on one store."""
+    try:
+        from soe.server.main import ServeOptions
+        from soe.server.main import serve as serve_forever
+    except ModuleNotFoundError as exc:
+        from soe.server import SERVER_EXTRA_MESSAGE
+
+        _fail(f"{SERVER_EXTRA_MESSAGE} (missing module: {exc.name})")
+    _enable_otel(otel)
+    options = ServeOptions(store, host, port, api_key_file, llm, tools or [], workers)
+    with _bad_input():
+        serve_forever(options)
+
+
+def _enable_otel(exporter: str | None) -> None:
+    """``--otel``: spans for this command, flushed when it exits."""
+    if exporter is None:
+        return
+    import atexit
+
+    try:
+        from soe.otel import configure_exporter
+        with _bad_input():
+            provider = configure_exporter(exporter)
+    except ModuleNotFoundError as exc:
+        from soe.otel import OTEL_EXTRA_MESSAGE
+
+        _fail(f"{OTEL_EXTRA_MESSAGE} (missing module: {exc.name})")
+    atexit.register(provider.shutdown)
+
+
 # --------------------------------------------------------------------------- app
 
 
@@ -472,6 +521,7 @@ def build_app() -> typer.Typer:
     application.command("inspect")(inspect)
     application.command("resume")(resume_command)
     application.command("signal")(signal_command)
+    application.command("serve")(serve)
     return application
 
 
