@@ -122,19 +122,23 @@ def configure_exporter(kind: str) -> Any:
     """
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import TracerProvider
-    from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter
+    from opentelemetry.sdk.trace.export import (
+        BatchSpanProcessor,
+        ConsoleSpanExporter,
+        SimpleSpanProcessor,
+    )
 
-    if kind == "console":
+    if kind == "console":  # printed as each span ends, for a person watching
         import sys
 
-        exporter: Any = ConsoleSpanExporter(out=sys.stderr)
+        processor: Any = SimpleSpanProcessor(ConsoleSpanExporter(out=sys.stderr))
     elif kind == "otlp":
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
-        exporter = OTLPSpanExporter()
+        processor = BatchSpanProcessor(OTLPSpanExporter())
     else:
         raise ValueError(f"Unknown --otel '{kind}': use console or otlp")
     provider = TracerProvider(resource=Resource.create({"service.name": "soe"}))
-    provider.add_span_processor(BatchSpanProcessor(exporter))
+    provider.add_span_processor(processor)
     enable_tracing(provider)
     return provider
