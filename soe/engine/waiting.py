@@ -3,8 +3,8 @@
 An execution whose queue drained is ``waiting`` rather than ``completed``
 while one of its **waits** is open. A wait is the set of *external* signals
 one node of its current workflow listens for. A signal is external when
-nothing in the execution's workflows emits it (no emission, failure signal or
-child start), or when the config's ``external_signals`` declares it; a nested
+nothing in the execution's workflows emits it (no emission, LLM failure signal
+or child start), or when the config's ``external_signals`` declares it; a nested
 list there declares alternatives (``[[APPROVED, REJECTED]]``). A wait is open
 while none of its signals, and none of the alternatives declared with them,
 has arrived. So an approval node listening for ``[APPROVED, REJECTED]``
@@ -41,9 +41,6 @@ def emitted_signals(registry: Mapping[Any, Any]) -> set[Any]:
     for node in _nodes(registry):
         found.update(e.signal for e in emissions_of(node) if is_signal(e.signal))
         found.update(s for s in _list(node.get("child_initial_signals")) if is_signal(s))
-        failure = node.get("failure_signal")
-        if is_signal(failure):
-            found.add(failure)
     return found
 
 
