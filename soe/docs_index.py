@@ -6832,11 +6832,11 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 57,
+                    "end_line": 56,
                     "file_path": "soe/docs/guide_21_waiting_and_tracing.md",
                     "level": 3,
                     "path": "soe/docs/guide_21_waiting_and_tracing.md/An approval",
-                    "start_line": 38,
+                    "start_line": 37,
                     "tags": [
                         "waiting",
                         "external-signals",
@@ -6854,7 +6854,7 @@ DOCS_INDEX = {
                     "file_path": "soe/docs/guide_21_waiting_and_tracing.md",
                     "level": 3,
                     "path": "soe/docs/guide_21_waiting_and_tracing.md/Alternatives on separate nodes: `external_signals`",
-                    "start_line": 58,
+                    "start_line": 57,
                     "tags": [
                         "waiting",
                         "external-signals",
@@ -6920,7 +6920,7 @@ DOCS_INDEX = {
             "file_path": "soe/docs/guide_21_waiting_and_tracing.md",
             "level": 3,
             "path": "soe/docs/guide_21_waiting_and_tracing.md/Alternatives on separate nodes: `external_signals`",
-            "start_line": 58,
+            "start_line": 57,
             "tags": [
                 "waiting",
                 "external-signals",
@@ -6934,11 +6934,11 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_21_waiting_and_tracing.md/An approval": {
             "children": [],
-            "end_line": 57,
+            "end_line": 56,
             "file_path": "soe/docs/guide_21_waiting_and_tracing.md",
             "level": 3,
             "path": "soe/docs/guide_21_waiting_and_tracing.md/An approval",
-            "start_line": 38,
+            "start_line": 37,
             "tags": [
                 "waiting",
                 "external-signals",

@@ -13,7 +13,9 @@ from typing import Annotated, Any
 
 import yaml
 from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, StreamingResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -27,6 +29,8 @@ __all__ = ["MAX_BODY_BYTES", "create_app"]
 MAX_BODY_BYTES = 5 * 1024 * 1024
 UI_DIR = Path(__file__).with_name("ui")
 STATUSES = ("queued", "running", "waiting", "completed", "failed")
+# Declares the bearer scheme in the OpenAPI document (the Authorize button of /docs); checked below.
+_BEARER = HTTPBearer(auto_error=False, description="An API key from the server's --api-key-file")
 
 
 class BodyLimit:
@@ -125,13 +129,14 @@ def create_app(service: ExecutionService, keys: ApiKeys | None = None) -> FastAP
     """The application serving ``service``; ``keys`` (when non-empty) guard every ``/v1`` route."""
     keys = keys or ApiKeys([])
 
-    def authorized(authorization: Annotated[str | None, Header()] = None) -> None:
-        if keys.required and not keys.accepts(authorization):
+    def authorized(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER)]) -> None:
+        presented = f"{credentials.scheme} {credentials.credentials}" if credentials else None
+        if keys.required and not keys.accepts(presented):
             raise HTTPException(401, detail="Missing or wrong API key: send Authorization: Bearer KEY",
                                 headers={"WWW-Authenticate": "Bearer"})
 
     app = FastAPI(title="SOE", summary="Signal-driven Orchestration Engine as a service",
-                  version="1", dependencies=[])
+                  version="1", docs_url=None, redoc_url=None)
     app.add_middleware(BodyLimit)
     api = Depends(authorized)
 
@@ -217,15 +222,27 @@ def create_app(service: ExecutionService, keys: ApiKeys | None = None) -> FastAP
     return app
 
 
+# The UI's pages run only the package's own scripts; Mermaid's SVG needs inline styles.
+UI_POLICY = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+             "img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'")
+
+
 def _mount_ui(app: FastAPI, keys_required: bool) -> None:
-    """The web UI: static files, one page for the list and one per execution."""
-    page = UI_DIR / "index.html"
+    """The web UI (one page for the list and one per execution) and the OpenAPI page, all offline."""
+    page = (UI_DIR / "index.html").read_text(encoding="utf-8")
+    html = page.replace("__SOE_KEYS_REQUIRED__", "true" if keys_required else "false")
 
     def index() -> HTMLResponse:
-        html = page.read_text(encoding="utf-8")
-        return HTMLResponse(html.replace("__SOE_KEYS_REQUIRED__", "true" if keys_required else "false"))
+        return HTMLResponse(html, headers={"Content-Security-Policy": UI_POLICY})
+
+    def docs() -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url="/openapi.json", title="SOE API",
+                                   swagger_js_url="/ui/vendor/swagger-ui-bundle.js",
+                                   swagger_css_url="/ui/vendor/swagger-ui.css",
+                                   swagger_favicon_url="/favicon.ico")
 
     app.get("/", include_in_schema=False)(index)
     app.get("/executions/{execution_id}", include_in_schema=False)(lambda execution_id: index())
+    app.get("/docs", include_in_schema=False)(docs)
     app.mount("/ui", StaticFiles(directory=UI_DIR), name="ui")
     app.get("/favicon.ico", include_in_schema=False)(lambda: FileResponse(UI_DIR / "favicon.svg"))

@@ -54,6 +54,8 @@ def page(browser):
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     opened = context.new_page()
     opened.set_default_timeout(TIMEOUT_MS)
+    opened.console_errors = []
+    opened.on("console", lambda message: message.type == "error" and opened.console_errors.append(message.text))
     yield opened
     context.close()
 
@@ -81,21 +83,31 @@ def test_ui_list_to_execution_page_with_live_timeline_and_graph(server, page):
     assert page.locator("#waiting-for").inner_text() == "APPROVED, REJECTED"
     page.locator("#graph svg").wait_for()  # Mermaid rendered the workflow in the page
     assert "Draft" in page.locator("#graph svg").text_content()
-    page.wait_for_function("document.querySelectorAll('#timeline li').length > 0")
+    page.locator("#timeline li").first.wait_for()
     before = timeline_size(page)
     assert page.locator("#context").inner_text().count("rested") == 1
 
     # answered from outside: the open page follows the execution without reloading
     server.request("POST", f"/v1/executions/{execution_id}/signals",
                    {"signals": ["APPROVED"], "context": {"answer": "yes"}})
-    page.wait_for_function(f"document.querySelectorAll('#timeline li').length > {before}")
+    page.locator("#timeline li").nth(before).wait_for()  # a new entry arrived on the open page
     page.locator("#status.completed").wait_for()
     page.locator("#stream-state", has_text="finished").wait_for()
     timeline = page.locator("#timeline").inner_text()
     assert "APPROVED" in timeline and "PUBLISHED" in timeline
     ids = [int(i) for i in page.locator("#timeline li").evaluate_all("items => items.map(i => i.dataset.id)")]
     assert ids == list(range(len(ids)))  # no gap, no repeat
+    assert page.console_errors == []  # nothing refused by the content security policy, no script error
     screenshot(page, "execution-live")
+
+
+def test_ui_openapi_page_works_offline(server, page):
+    requested = []
+    page.on("request", lambda request: requested.append(request.url))
+    page.goto(server.url + "/docs")
+    page.locator(".swagger-ui .opblock", has_text="/v1/executions/{execution_id}/signals").first.wait_for()
+    assert requested and all(url.startswith(server.url) for url in requested)  # no CDN
+    screenshot(page, "openapi")
 
 
 def test_ui_waiting_execution_answered_through_the_form_turns_completed(server, page):

@@ -6,6 +6,7 @@ const KEY_STORAGE = "soe-api-key";
 const PAGE_SIZE = 25;
 const page = { offset: 0, total: 0 };
 const execution = { id: null, lastEventId: null, following: false, refreshTimer: null, graphCount: 0 };
+const KEYS_REQUIRED = document.body.dataset.keysRequired === "true";
 
 const $ = (id) => document.getElementById(id);
 const encode = encodeURIComponent;
@@ -329,9 +330,9 @@ function start() {
   $("add-field").addEventListener("click", addFieldRow);
   addFieldRow();
   const forget = $("forget-key");
-  forget.hidden = !window.SOE_KEYS_REQUIRED;
+  forget.hidden = !KEYS_REQUIRED;
   forget.addEventListener("click", () => { sessionStorage.removeItem(KEY_STORAGE); location.href = "/"; });
-  if (window.SOE_KEYS_REQUIRED && !sessionStorage.getItem(KEY_STORAGE)) showKeyForm("");
+  if (KEYS_REQUIRED && !sessionStorage.getItem(KEY_STORAGE)) showKeyForm("");
   else route();
 }
 
