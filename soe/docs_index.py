@@ -6430,7 +6430,7 @@ DOCS_INDEX = {
                         "soe/docs/guide_20_service.md/The API",
                         "soe/docs/guide_20_service.md/The web UI",
                     ],
-                    "end_line": 137,
+                    "end_line": 138,
                     "file_path": "soe/docs/guide_20_service.md",
                     "level": 1,
                     "path": "soe/docs/guide_20_service.md/SOE as a Service: HTTP API and Web UI",
@@ -6448,7 +6448,7 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 38,
+                    "end_line": 39,
                     "file_path": "soe/docs/guide_20_service.md",
                     "level": 2,
                     "path": "soe/docs/guide_20_service.md/`soe serve`",
@@ -6472,11 +6472,11 @@ DOCS_INDEX = {
                         "soe/docs/guide_20_service.md/Answer a waiting execution",
                         "soe/docs/guide_20_service.md/Registry revisions",
                     ],
-                    "end_line": 120,
+                    "end_line": 121,
                     "file_path": "soe/docs/guide_20_service.md",
                     "level": 2,
                     "path": "soe/docs/guide_20_service.md/The API",
-                    "start_line": 39,
+                    "start_line": 40,
                     "tags": [
                         "service",
                         "server",
@@ -6490,11 +6490,11 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 59,
+                    "end_line": 60,
                     "file_path": "soe/docs/guide_20_service.md",
                     "level": 3,
                     "path": "soe/docs/guide_20_service.md/Start an execution",
-                    "start_line": 43,
+                    "start_line": 44,
                     "tags": [
                         "service",
                         "server",
@@ -6508,11 +6508,11 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 76,
+                    "end_line": 77,
                     "file_path": "soe/docs/guide_20_service.md",
                     "level": 3,
                     "path": "soe/docs/guide_20_service.md/Read executions",
-                    "start_line": 60,
+                    "start_line": 61,
                     "tags": [
                         "service",
                         "server",
@@ -6526,11 +6526,11 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 93,
+                    "end_line": 94,
                     "file_path": "soe/docs/guide_20_service.md",
                     "level": 3,
                     "path": "soe/docs/guide_20_service.md/Live events",
-                    "start_line": 77,
+                    "start_line": 78,
                     "tags": [
                         "service",
                         "server",
@@ -6544,11 +6544,11 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 107,
+                    "end_line": 108,
                     "file_path": "soe/docs/guide_20_service.md",
                     "level": 3,
                     "path": "soe/docs/guide_20_service.md/Answer a waiting execution",
-                    "start_line": 94,
+                    "start_line": 95,
                     "tags": [
                         "service",
                         "server",
@@ -6562,11 +6562,11 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 120,
+                    "end_line": 121,
                     "file_path": "soe/docs/guide_20_service.md",
                     "level": 3,
                     "path": "soe/docs/guide_20_service.md/Registry revisions",
-                    "start_line": 108,
+                    "start_line": 109,
                     "tags": [
                         "service",
                         "server",
@@ -6580,11 +6580,11 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 137,
+                    "end_line": 138,
                     "file_path": "soe/docs/guide_20_service.md",
                     "level": 2,
                     "path": "soe/docs/guide_20_service.md/The web UI",
-                    "start_line": 121,
+                    "start_line": 122,
                     "tags": [
                         "service",
                         "server",
@@ -6610,11 +6610,11 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_20_service.md/Answer a waiting execution": {
             "children": [],
-            "end_line": 107,
+            "end_line": 108,
             "file_path": "soe/docs/guide_20_service.md",
             "level": 3,
             "path": "soe/docs/guide_20_service.md/Answer a waiting execution",
-            "start_line": 94,
+            "start_line": 95,
             "tags": [
                 "service",
                 "server",
@@ -6628,11 +6628,11 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_20_service.md/Live events": {
             "children": [],
-            "end_line": 93,
+            "end_line": 94,
             "file_path": "soe/docs/guide_20_service.md",
             "level": 3,
             "path": "soe/docs/guide_20_service.md/Live events",
-            "start_line": 77,
+            "start_line": 78,
             "tags": [
                 "service",
                 "server",
@@ -6646,11 +6646,11 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_20_service.md/Read executions": {
             "children": [],
-            "end_line": 76,
+            "end_line": 77,
             "file_path": "soe/docs/guide_20_service.md",
             "level": 3,
             "path": "soe/docs/guide_20_service.md/Read executions",
-            "start_line": 60,
+            "start_line": 61,
             "tags": [
                 "service",
                 "server",
@@ -6664,11 +6664,11 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_20_service.md/Registry revisions": {
             "children": [],
-            "end_line": 120,
+            "end_line": 121,
             "file_path": "soe/docs/guide_20_service.md",
             "level": 3,
             "path": "soe/docs/guide_20_service.md/Registry revisions",
-            "start_line": 108,
+            "start_line": 109,
             "tags": [
                 "service",
                 "server",
@@ -6686,7 +6686,7 @@ DOCS_INDEX = {
                 "soe/docs/guide_20_service.md/The API",
                 "soe/docs/guide_20_service.md/The web UI",
             ],
-            "end_line": 137,
+            "end_line": 138,
             "file_path": "soe/docs/guide_20_service.md",
             "level": 1,
             "path": "soe/docs/guide_20_service.md/SOE as a Service: HTTP API and Web UI",
@@ -6704,11 +6704,11 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_20_service.md/Start an execution": {
             "children": [],
-            "end_line": 59,
+            "end_line": 60,
             "file_path": "soe/docs/guide_20_service.md",
             "level": 3,
             "path": "soe/docs/guide_20_service.md/Start an execution",
-            "start_line": 43,
+            "start_line": 44,
             "tags": [
                 "service",
                 "server",
@@ -6728,11 +6728,11 @@ DOCS_INDEX = {
                 "soe/docs/guide_20_service.md/Answer a waiting execution",
                 "soe/docs/guide_20_service.md/Registry revisions",
             ],
-            "end_line": 120,
+            "end_line": 121,
             "file_path": "soe/docs/guide_20_service.md",
             "level": 2,
             "path": "soe/docs/guide_20_service.md/The API",
-            "start_line": 39,
+            "start_line": 40,
             "tags": [
                 "service",
                 "server",
@@ -6746,11 +6746,11 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_20_service.md/The web UI": {
             "children": [],
-            "end_line": 137,
+            "end_line": 138,
             "file_path": "soe/docs/guide_20_service.md",
             "level": 2,
             "path": "soe/docs/guide_20_service.md/The web UI",
-            "start_line": 121,
+            "start_line": 122,
             "tags": [
                 "service",
                 "server",
@@ -6764,7 +6764,7 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_20_service.md/`soe serve`": {
             "children": [],
-            "end_line": 38,
+            "end_line": 39,
             "file_path": "soe/docs/guide_20_service.md",
             "level": 2,
             "path": "soe/docs/guide_20_service.md/`soe serve`",

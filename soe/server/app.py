@@ -178,7 +178,7 @@ def create_app(service: ExecutionService, keys: ApiKeys | None = None) -> FastAP
 
     @app.get("/v1/executions/{execution_id}/events", dependencies=[api],
              response_class=StreamingResponse)
-    def events(execution_id: str,
+    def events(execution_id: str, request: Request,
                last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None) -> StreamingResponse:
         """Telemetry as Server-Sent Events; reconnect with ``Last-Event-ID`` to resume."""
         service.status(execution_id)  # 404 before the stream starts
@@ -187,7 +187,7 @@ def create_app(service: ExecutionService, keys: ApiKeys | None = None) -> FastAP
         except ValueError as exc:
             raise HTTPException(400, detail=f"Invalid Last-Event-ID: {last_event_id!r}") from exc
         stream = event_stream(lambda: service.events(execution_id), lambda: service.status(execution_id),
-                              start_at)
+                              start_at, request.is_disconnected)
         return StreamingResponse(stream, media_type="text/event-stream",
                                  headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 

@@ -48,6 +48,8 @@ def check_bind(host: str, keys_required: bool) -> None:
 def serve(options: ServeOptions) -> None:
     """Serve until interrupted; the store is closed after the last execution finished.
 
+    Executions a previous server left running (killed, crashed) are resumed first.
+
     Raises:
         ValueError, OSError: bad options, an unreadable key file or store.
     """
@@ -69,6 +71,7 @@ def serve(options: ServeOptions) -> None:
         _, broadcast = create_all_nodes(backends, call_llm=call_llm, tools_registry=tools)
         service = ExecutionService(backends, broadcast, tools=tools, has_llm=call_llm is not None,
                                    workers=options.workers)
+        service.resume_interrupted()
         try:
             uvicorn.run(create_app(service, keys), host=options.host, port=options.port,
                         log_level="warning", access_log=False)

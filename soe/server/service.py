@@ -10,6 +10,7 @@ as ``queued``. Every read goes to the store, so what the API shows is what
 
 from __future__ import annotations
 
+import functools
 import threading
 import uuid
 from collections.abc import Callable, Mapping
@@ -105,6 +106,20 @@ class ExecutionService:
         self._lock = threading.Lock()
         self._queued: dict[str, Future[Any]] = {}
         self._early_errors: dict[str, str] = {}
+
+    def resume_interrupted(self) -> list[str]:
+        """Continue, in the background, the trees a stopped server left ``running``; their ids.
+
+        A tree still leased by a live process (another server on the same store)
+        is refused by ``resume`` and left to it.
+        """
+        from soe import list_executions, resume
+
+        roots = [record["execution_id"] for record in list_executions(self.backends, "running")
+                 if record["execution_id"] == record["main_execution_id"]]
+        for execution_id in roots:
+            self._submit(execution_id, functools.partial(resume, execution_id, self.backends, self.broadcast))
+        return roots
 
     def close(self) -> None:
         """Let running executions finish, then release the threads."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
@@ -43,11 +43,15 @@ def _message(event_id: int | None, kind: str, data: Any) -> str:
 
 
 async def event_stream(read_events: Callable[[], list[dict[str, Any]]], read_status: Callable[[], str],
-                       start: int) -> AsyncIterator[str]:
-    """Yield SSE messages from record ``start`` on, until the execution has finished."""
+                       start: int, disconnected: Callable[[], Awaitable[bool]]) -> AsyncIterator[str]:
+    """Yield SSE messages from record ``start`` on, until the execution has finished.
+
+    A client that went away ends the stream at the next poll (a waiting
+    execution's stream would otherwise poll forever).
+    """
     sent = start
     idle = 0
-    while True:
+    while not await disconnected():
         status = await run_in_threadpool(read_status)  # read first: records logged before it are all in
         events = await run_in_threadpool(read_events)
         for index in range(sent, len(events)):

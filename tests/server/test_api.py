@@ -6,9 +6,10 @@ import http.client
 import json
 import subprocess
 import sys
+import time
 from concurrent.futures import ThreadPoolExecutor
 
-from conftest import API_KEY, Server
+from conftest import API_KEY, Server, start_server, stop
 
 APPROVAL = """\
 approval:
@@ -223,6 +224,25 @@ def test_registry_revisions_diff_and_rollback(server):
         {"op": "remove", "path": "/chain/Extra"}]
     assert server.request("POST", f"{path}/9/rollback").status == 404
     assert "Extra" not in server.request("GET", f"/v1/executions/{execution_id}/graph").json()["mermaid"]
+
+
+def test_a_restarted_server_resumes_what_a_killed_one_left_running(tmp_path):
+    first = start_server(tmp_path)
+    execution_id = first.start(CHAIN.replace("seconds: 0.01", "seconds: 2"))
+    deadline = time.monotonic() + 30
+    while "Rest" not in (first.request("GET", f"/v1/executions/{execution_id}").json()["operational"] or {}).get("nodes", {}):
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    first.process.kill()  # kill -9 while the tool call is in flight
+    first.process.wait()
+    second = start_server(tmp_path)
+    try:
+        done = second.wait_for(execution_id, "completed", "failed")
+    finally:
+        stop(second)
+    assert done["status"] == "completed", done["error"]
+    assert done["operational"]["nodes"] == {"First": 1, "Rest": 1, "Last": 1}  # nothing ran twice
+    assert done["context"]["rest"] == "rested"
 
 
 def test_openapi_page_lists_the_routes(server):
