@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+import time
 from typing import Any
 
 from soe.engine.store import update_operational
@@ -11,9 +11,24 @@ from soe.lib.operational import changes_operational
 __all__ = ["register_event", "timestamp"]
 
 
+_second: tuple[int, str] = (-1, "")  # the last whole second formatted, shared by every thread
+
+
 def timestamp() -> str:
-    """Naive UTC ``isoformat()`` plus ``Z`` (microseconds omitted when zero)."""
-    return datetime.now(timezone.utc).replace(tzinfo=None).isoformat() + "Z"
+    """Naive UTC ``isoformat()`` plus ``Z`` (microseconds omitted when zero).
+
+    Every event is stamped, so the date part is formatted once per second
+    instead of building a ``datetime`` per event.
+    """
+    global _second
+    now = time.time()
+    whole = int(now)
+    second, text = _second
+    if second != whole:
+        text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole))
+        _second = (whole, text)
+    micro = int((now - whole) * 1_000_000)
+    return f"{text}.{micro:06d}Z" if micro else f"{text}Z"
 
 
 def register_event(backends: Any, execution_id: str, event_type: str,

@@ -76,8 +76,15 @@ ENVIRONMENT = SoeSandboxedEnvironment()
 
 @lru_cache(maxsize=8192)
 def compile_template(source: str) -> Template:
-    """Compile ``source`` once per process; Jinja's syntax errors propagate unchanged."""
-    return ENVIRONMENT.from_string(source)
+    """Compile ``source`` once per process; Jinja's syntax errors propagate unchanged.
+
+    The template's globals become one plain dict (Jinja layers them as a
+    ``ChainMap`` over the environment's, which every render merges again);
+    the environment's globals never change after it is built.
+    """
+    template = ENVIRONMENT.from_string(source)
+    template.globals = dict(template.globals)
+    return template
 
 
 def has_template_syntax(text: str) -> bool:
@@ -119,7 +126,8 @@ def render_template(
         TemplateSecurityError: the template reached for something unsafe.
         TemplateRenderError: anything else went wrong (syntax, undefined access, ...).
     """
-    token = _FULL_CONTEXT.set(full_context)
+    # only the accumulated filter reads it: other renders skip the variable
+    token = _FULL_CONTEXT.set(full_context) if "accumulated" in source else None
     try:
         return compile_template(source).render(variables)
     except SecurityError as exc:
@@ -133,4 +141,5 @@ def render_template(
             node_name=node_name, field=field, template=source,
         ) from exc
     finally:
-        _FULL_CONTEXT.reset(token)
+        if token is not None:
+            _FULL_CONTEXT.reset(token)

@@ -4,7 +4,9 @@ A node type whose work waits (LLM, agent, tool) is written as a generator of
 waits (``soe.lib.effects``). Its caller keeps SPEC §1.6's shape,
 ``caller(execution_id, node_config) -> None``, performing each wait in place,
 and also carries ``caller.steps``: the generator itself, which a runner drives
-so that waits overlap and every transition is applied atomically.
+so that waits overlap and every transition is applied atomically (a handler
+that never waits gets a one-step generator). A runner hands ``steps`` the
+node's config read-only, as the registry snapshot holds it.
 """
 
 from __future__ import annotations
@@ -51,6 +53,12 @@ def node_caller(backends: Any) -> Callable[[Callable[[str, dict], Any]], NodeCal
                     _report(backends, execution_id, exc)
                     raise
 
+            def one_step(execution_id: str, node_config: dict) -> Steps[None]:
+                run(execution_id, node_config)
+                return
+                yield  # a generator that never waits
+
+            run.steps = one_step  # type: ignore[attr-defined]
             return run
 
         def steps(execution_id: str, node_config: dict) -> Steps[None]:

@@ -9,7 +9,8 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from conftest import API_KEY, Server, start_server, stop
+import pytest
+from serving import API_KEY, Server, running_server, start_server, stop
 
 APPROVAL = """\
 approval:
@@ -44,6 +45,18 @@ chain:
     event_triggers: [TWO]
     event_emissions: [{signal_name: DONE}]
 """
+
+
+@pytest.fixture
+def server(tmp_path):
+    """An open server (no keys, loopback only)."""
+    yield from running_server(tmp_path)
+
+
+@pytest.fixture
+def keyed_server(tmp_path):
+    """A server whose /v1 routes need ``Authorization: Bearer <API_KEY>``."""
+    yield from running_server(tmp_path, keyed=True)
 
 
 def read_events(server: Server, execution_id: str, *, last_event_id: str | None = None,

@@ -9,7 +9,7 @@ import os
 from pathlib import Path
 
 import pytest
-from conftest import API_KEY
+from serving import API_KEY, running_server
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts" / "ui"
@@ -31,6 +31,18 @@ review:
       - signal_name: PUBLISHED
         condition: "{{ context.answer == 'yes' }}"
 """
+
+
+@pytest.fixture
+def server(tmp_path):
+    """An open server (no keys, loopback only)."""
+    yield from running_server(tmp_path)
+
+
+@pytest.fixture
+def keyed_server(tmp_path):
+    """A server whose /v1 routes need ``Authorization: Bearer <API_KEY>``."""
+    yield from running_server(tmp_path, keyed=True)
 
 
 @pytest.fixture(scope="module")

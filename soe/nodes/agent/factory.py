@@ -34,6 +34,7 @@ from soe.nodes._llm_common import (
     usage_recorder,
 )
 from soe.nodes._tools import call_tool
+from soe.nodes._validation import validate_once
 from soe.nodes.agent.loop import AgentLoop, AgentTools, load_tools
 from soe.nodes.agent.validation import validate_node_config
 from soe.nodes.agent.validation.operational import validate_agent_node_runtime
@@ -89,7 +90,7 @@ def create_agent_node_caller(backends: Any, tools: list[dict[str, Any]], call_ll
     @node_caller(backends)
     def agent(execution_id: str, node_config: dict) -> Steps[None]:
         ctx = validate_agent_node_runtime(execution_id, backends)
-        validate_node_config(node_config)
+        validate_once(validate_node_config, node_config)
         history_key, history = open_history(backends, ctx, node_config.get("identity"))
         register_llm_call(backends, execution_id, {"stage": "router"})
         loop = AgentLoop(backends.conversation_history, history_key, history)

@@ -26,6 +26,7 @@ from soe.nodes._llm_common import (
     register_llm_call,
     usage_recorder,
 )
+from soe.nodes._validation import validate_once
 from soe.nodes.llm.validation import validate_node_config
 from soe.nodes.llm.validation.operational import validate_llm_node_runtime
 
@@ -42,7 +43,7 @@ def create_llm_node_caller(backends: Any, call_llm: Any, broadcast_signals_calle
     @node_caller(backends)
     def llm(execution_id: str, node_config: dict) -> Steps[None]:
         ctx = validate_llm_node_runtime(execution_id, backends)
-        validate_node_config(node_config)
+        validate_once(validate_node_config, node_config)
         node_name = node_config.get("name", "unknown")
         main_id = ctx["__operational__"]["main_execution_id"]
         identity = node_config.get("identity")

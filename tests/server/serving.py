@@ -1,4 +1,7 @@
-"""A real ``soe serve`` process on a free port with a real SQLite store, and a small HTTP client."""
+"""A real ``soe serve`` process on a free port with a real SQLite store, and a small HTTP client.
+
+A module of its own (not conftest) so that its name cannot clash with ``tests/conftest.py``.
+"""
 
 from __future__ import annotations
 
@@ -13,8 +16,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 TOOLS = '''\
 import time
@@ -128,19 +129,13 @@ def stop(server: Server) -> None:
         server.process.wait()
 
 
-@pytest.fixture
-def server(tmp_path) -> Iterator[Server]:
-    """An open server (no keys, loopback)."""
-    running = start_server(tmp_path)
-    yield running
-    stop(running)
-
-
-@pytest.fixture
-def keyed_server(tmp_path) -> Iterator[Server]:
-    """A server whose /v1 routes need ``Authorization: Bearer <API_KEY>``."""
-    keys = tmp_path / "keys.txt"
-    keys.write_text(f"# comment\n{API_KEY}\n\nanother-key-0123456789\n")
-    running = start_server(tmp_path, "--api-key-file", str(keys))
+def running_server(tmp_path: Path, *, keyed: bool = False) -> Iterator[Server]:
+    """A fixture body: a server (with ``API_KEY`` and a second key when ``keyed``), stopped after."""
+    args: list[str] = []
+    if keyed:
+        keys = tmp_path / "keys.txt"
+        keys.write_text(f"# comment\n{API_KEY}\n\nanother-key-0123456789\n")
+        args = ["--api-key-file", str(keys)]
+    running = start_server(tmp_path, *args)
     yield running
     stop(running)
