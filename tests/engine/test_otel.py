@@ -121,3 +121,18 @@ def test_otel_no_tracer_installed_means_no_hook_runs():
     backends = create_in_memory_backends()
     _, broadcast = create_all_nodes(backends, call_llm=scripted_llm(), tools_registry={"add": add})
     orchestrate(CONFIG, "main", ["START"], {}, backends, broadcast)
+
+
+def test_otel_engine_never_imports_opentelemetry_unless_asked():
+    import subprocess
+    import sys
+
+    script = ("import sys\nfrom soe import create_all_nodes, orchestrate\n"
+              "from soe.local_backends import create_in_memory_backends\n"
+              "b = create_in_memory_backends()\n"
+              "orchestrate({'wf': {'A': {'node_type': 'router', 'event_triggers': ['START'], "
+              "'event_emissions': [{'signal_name': 'X'}]}}}, 'wf', ['START'], {}, b, create_all_nodes(b)[1])\n"
+              "print(sorted(m for m in sys.modules if m.startswith(('opentelemetry', 'soe.otel'))))\n")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
