@@ -279,9 +279,18 @@ class ExecutionService:
             raise NotFound(str(exc)) from exc
 
     def graph(self, execution_id: str) -> str:
-        """The execution's current registry drawn as Mermaid text."""
-        from soe.validation.graph import to_mermaid
+        """The execution's current registry as Mermaid text.
+
+        Every signal that only comes from outside (START, the answers a waiting
+        execution needs) is drawn as an arrow from the start point.
+        """
+        from soe.engine.waiting import emitted_signals
+        from soe.validation.graph import is_signal, to_mermaid
 
         self._require(execution_id)
-        registry = self.backends.workflow.get_workflows_registry(execution_id) or {}
-        return to_mermaid(plain(registry)) if registry else ""
+        registry = plain(self.backends.workflow.get_workflows_registry(execution_id) or {})
+        emitted = emitted_signals(registry)
+        outside = [signal for workflow in registry.values() if isinstance(workflow, Mapping)
+                   for node in workflow.values() if isinstance(node, Mapping)
+                   for signal in node.get("event_triggers") or [] if is_signal(signal) and signal not in emitted]
+        return to_mermaid(registry, initial_signals=list(dict.fromkeys(outside))) if registry else ""

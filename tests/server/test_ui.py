@@ -94,7 +94,8 @@ def test_ui_list_to_execution_page_with_live_timeline_and_graph(server, page):
     page.locator("#status.waiting").wait_for()
     assert page.locator("#waiting-for").inner_text() == "APPROVED, REJECTED"
     page.locator("#graph svg").wait_for()  # Mermaid rendered the workflow in the page
-    assert "Draft" in page.locator("#graph svg").text_content()
+    drawn = page.locator("#graph svg").text_content()
+    assert "Draft" in drawn and "APPROVED" in drawn  # the answers it waits for enter from the start
     page.locator("#timeline li").first.wait_for()
     before = timeline_size(page)
     assert page.locator("#context").inner_text().count("rested") == 1
