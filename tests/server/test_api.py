@@ -124,6 +124,20 @@ def test_bodies_over_5_mb_are_refused_with_413(server):
     assert server.request("GET", "/v1/executions").json()["total"] == 0
 
 
+def test_chunked_bodies_are_counted_as_they_arrive(server):
+    chunk = b'{"workflow": "x", "context": {"blob": "' + b"x" * (1024 * 1024)
+    pieces = [chunk] + [b"x" * (1024 * 1024)] * 5 + [b'"}}']
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+    try:
+        connection.request("POST", "/v1/executions", body=iter(pieces), encode_chunked=True,
+                           headers={"Content-Type": "application/json", "Transfer-Encoding": "chunked"})
+        response = connection.getresponse()
+        assert response.status == 413
+        assert json.loads(response.read()) == {"detail": "Request body larger than 5242880 bytes"}
+    finally:
+        connection.close()
+
+
 def test_malformed_json_and_yaml_are_4xx_with_a_message(server):
     bad_json = server.request("POST", "/v1/executions", raw=b'{"workflow": ')
     assert bad_json.status == 422 and "JSON decode error" in bad_json.body.decode()
