@@ -24,9 +24,6 @@ from soe.validation.graph import extract_workflows
 
 __all__ = ["ExecutionService", "NotFound", "Rejected"]
 
-FINISHED = ("completed", "failed")
-
-
 class NotFound(LookupError):
     """The execution (or revision) is not in this store."""
 

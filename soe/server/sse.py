@@ -4,7 +4,8 @@ Each telemetry record is one event whose ``id`` is its position in the
 execution's log, so a client that reconnects with the last id it saw gets
 exactly the records after it: no gap, no repeat. The stream ends, with an
 ``end`` event, once the execution is completed or failed and every record has
-been sent; a waiting execution keeps its stream open for what comes next.
+been sent (or at once when the store keeps no status for it); a waiting
+execution keeps its stream open for what comes next.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ __all__ = ["event_stream", "first_event_index"]
 
 POLL_SECONDS = 0.2
 HEARTBEAT_POLLS = 75  # a comment every ~15 s keeps proxies from closing an idle stream
-FINISHED = ("completed", "failed")
+# ``unknown``: a store that keeps no statuses, holding an execution from before this process
+FINISHED = ("completed", "failed", "unknown")
 
 
 def first_event_index(last_event_id: str | None) -> int:
