@@ -13,7 +13,6 @@ from typing import Any
 from soe._errors import WorkflowValidationError
 from soe.backends._ids import check_id
 from soe.backends._snapshot import fast_copy
-from soe.engine import status as execution_status
 from soe.engine import tracing
 from soe.engine.config import load_config
 from soe.engine.items import Activation, ParentSignals, WorkItem
@@ -162,7 +161,8 @@ def broadcast_signals(id: str, signals: list[str], nodes: Mapping[str, Any], bac
 
     Inside a running tree this only queues; otherwise it runs the tree until drained.
     """
-    main_id, parent = _execution_facts(id, backends)
+    facts = _execution_facts(id, backends)
+    main_id, parent = facts
     signals = list(signals)
     register_event(backends, id, "signals_broadcast", {"signals": signals})
     registry = backends.workflow.get_workflows_registry(id) or {}
@@ -172,7 +172,7 @@ def broadcast_signals(id: str, signals: list[str], nodes: Mapping[str, Any], bac
     ]
     if _parent_signals(parent, signals):
         items.append(ParentSignals(id, tuple(signals), nodes, backends))
-    submit(main_id, items, backends)
+    submit(main_id, items, backends, known=(id, facts))
 
 
 def _execution_facts(execution_id: str, backends: Any) -> tuple[str, Any]:
@@ -189,12 +189,7 @@ def _execution_facts(execution_id: str, backends: Any) -> tuple[str, Any]:
         if known is not None:
             return known
     ctx = validate_operational(execution_id, backends)
-    facts = (ctx["__operational__"]["main_execution_id"], ctx.get("__parent__"))
-    if runner is not None and execution_id not in runner.known_executions:
-        runner.known_executions[execution_id] = facts
-        if runner.store is not None:  # a child started inside the tree is findable while it runs
-            execution_status.record(backends, execution_id, facts[0], "running")
-    return facts
+    return ctx["__operational__"]["main_execution_id"], ctx.get("__parent__")
 
 
 def _parent_signals(parent: Any, signals: list[str]) -> list[str]:

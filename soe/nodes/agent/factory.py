@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -13,7 +12,7 @@ from soe._errors import PASSTHROUGH_ERRORS
 from soe.engine.output import store_output
 from soe.engine.telemetry import register_event
 from soe.lib.effects import Steps
-from soe.lib.jinja_render import get_context_for_prompt, render_prompt
+from soe.lib.jinja_render import context_json, get_context_for_prompt, render_prompt
 from soe.llm.contract import (
     RouterResponse,
     build_response_model,
@@ -109,7 +108,7 @@ def create_agent_node_caller(backends: Any, tools: list[dict[str, Any]], call_ll
         task, _ = render_prompt(node_config["prompt"], fresh, node_name=node_name)
         fields, _ = get_context_for_prompt(fresh, node_config["prompt"])
         agent_tools = load_tools(node_config.get("tools") or [], registry, execution_id, backends)
-        return AgentRun(execution_id, node_config, node_name, ctx, task, json.dumps(fields, indent=2),
+        return AgentRun(execution_id, node_config, node_name, ctx, task, context_json(fields),
                         agent_tools, _setting(node_config, "retries", 3),
                         _setting(node_config, "max_iterations", 25))
 

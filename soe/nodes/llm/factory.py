@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from soe._errors import PASSTHROUGH_ERRORS
 from soe.engine.output import store_output
 from soe.engine.telemetry import register_event
 from soe.lib.effects import Steps
-from soe.lib.jinja_render import get_context_for_prompt, render_prompt
+from soe.lib.jinja_render import context_json, get_context_for_prompt, render_prompt
 from soe.llm.contract import (
     build_response_model,
     call_structured,
@@ -60,7 +59,7 @@ def create_llm_node_caller(backends: Any, call_llm: Any, broadcast_signals_calle
         response_model = build_response_model(output_field, root_model, options)
         payload = {
             "prompt": rendered,
-            "context": json.dumps(fields, indent=2) if fields else "",
+            "context": context_json(fields) if fields else "",
             "conversation_history": _history_text(history),
         }
         try:
