@@ -136,3 +136,28 @@ def test_otel_engine_never_imports_opentelemetry_unless_asked():
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+def test_otel_concurrent_fan_out_keeps_every_span_under_its_own_parent(spans):
+    config = {
+        "main": {"Spread": {"node_type": "child", "event_triggers": ["START"], "child_workflow_name": "one",
+                            "child_initial_signals": ["GO"], "fan_out_field": "items",
+                            "child_input_field": "item", "signals_to_parent": ["ONE_DONE"]}},
+        "one": {"Work": {"node_type": "tool", "tool_name": "add", "event_triggers": ["GO"],
+                         "parameters": {"a": "{{ context.item }}", "b": 1}, "output_field": "sum",
+                         "event_emissions": [{"signal_name": "ONE_DONE"}]}},
+    }
+    backends = create_in_memory_backends()
+    _, broadcast = create_all_nodes(backends, tools_registry={"add": lambda a, b: int(a) + b})
+    orchestrate(config, "main", ["START"], {"items": [1, 2, 3, 4, 5, 6]}, backends, broadcast,
+                max_concurrency=4)
+    named = by_name(spans.get_finished_spans())
+    (root,) = named["soe.execution main"]
+    children = named["soe.execution one"]
+    works = named["soe.node Work"]
+    calls = named["execute_tool <lambda>"]
+    assert len(children) == len(works) == len(calls) == 6
+    assert all(child.parent.span_id == root.context.span_id for child in children)
+    by_execution = {child.attributes["soe.execution_id"]: child.context.span_id for child in children}
+    assert all(by_execution[w.attributes["soe.execution_id"]] == w.parent.span_id for w in works)
+    assert {c.parent.span_id for c in calls} == {w.context.span_id for w in works}  # each call under its node
