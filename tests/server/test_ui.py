@@ -87,7 +87,13 @@ def test_ui_list_to_execution_page_with_live_timeline_and_graph(server, page):
     page.goto(server.url + "/")
     link = page.get_by_role("link", name=execution_id)
     link.wait_for()
-    assert page.locator("#executions tbody tr", has=link).locator(".status").inner_text() == "waiting"
+    row = page.locator("#executions tbody tr", has=link)
+    assert row.locator(".status").inner_text() == "waiting"
+    assert "APPROVED, REJECTED" in row.inner_text()
+    page.select_option("#status-filter", "completed")
+    link.wait_for(state="detached")  # filtered out
+    page.select_option("#status-filter", "waiting")
+    link.wait_for()
     screenshot(page, "list")
     link.click()
     page.wait_for_url(f"**/executions/{execution_id}")

@@ -109,6 +109,7 @@ async function refreshList() {
   const rows = found.executions.map((entry) => el("tr", {},
     el("td", {}, el("a", { href: `/executions/${encode(entry.execution_id)}`, text: entry.execution_id })),
     el("td", {}, statusBadge(entry.status)),
+    el("td", { text: (entry.waiting_for || []).join(", ") }),
     el("td", { text: entry.main_execution_id || "" }),
     el("td", { text: entry.updated_at || "" }),
     el("td", { class: "error", text: entry.error || "" })));
