@@ -101,7 +101,7 @@ def list_executions(service: Service,
                     offset: Annotated[int, Query(ge=0)] = 0,
                     limit: Annotated[int, Query(ge=1, le=1000)] = 50) -> dict[str, Any]:
     """Executions newest first, optionally with one status."""
-    return service.list(status, offset, limit)
+    return service.list_executions(status, offset, limit)
 
 
 @router.get("/{execution_id}")

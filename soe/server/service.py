@@ -248,11 +248,11 @@ class ExecutionService:
         telemetry = self.backends.telemetry
         return [plain(event) for event in telemetry.get_events(execution_id)] if telemetry is not None else []
 
-    def list(self, status: str | None, offset: int, limit: int) -> dict[str, Any]:
+    def list_executions(self, status: str | None, offset: int, limit: int) -> dict[str, Any]:
         """A page of status records, newest first, with the total that matched."""
-        from soe import list_executions
+        from soe import list_executions as stored
 
-        records = list_executions(self.backends, status)[::-1]
+        records = stored(self.backends, status)[::-1]
         with self._lock:
             queued = [{"execution_id": eid, "status": "queued"} for eid in self._queued
                       if status in (None, "queued") and self._record(eid) is None]
