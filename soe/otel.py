@@ -1,4 +1,4 @@
-"""OpenTelemetry spans for SOE (``pip install soe-ai[otel]``).
+"""OpenTelemetry spans for SOE (the ``otel`` extra).
 
 ``enable_tracing()`` installs a tracer into the engine's hook
 (:mod:`soe.engine.tracing`); from then on every execution is a span
@@ -23,7 +23,9 @@ from soe.engine import tracing
 __all__ = ["OTEL_EXTRA_MESSAGE", "OpenTelemetryTracer", "configure_exporter", "disable_tracing",
            "enable_tracing"]
 
-OTEL_EXTRA_MESSAGE = "OpenTelemetry tracing needs the otel extra: pip install soe-ai[otel]"
+OTEL_EXTRA_MESSAGE = ("OpenTelemetry tracing needs the otel extra: pip install opentelemetry-sdk "
+                      "opentelemetry-exporter-otlp-proto-http, or reinstall SOE with it (pip install \".[otel]\" "
+                      "from a checkout)")
 
 
 class OpenTelemetryTracer:

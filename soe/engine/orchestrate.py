@@ -12,7 +12,7 @@ from typing import Any
 
 from soe._errors import WorkflowValidationError
 from soe.backends._ids import check_id
-from soe.backends._snapshot import fast_copy
+from soe.backends._snapshot import fast_copy, registry_snapshot
 from soe.engine import tracing
 from soe.engine.config import load_config
 from soe.engine.items import Activation, ParentSignals, WorkItem
@@ -102,7 +102,7 @@ def _new_execution_id(execution_id: str | None, backends: Any) -> str:
     if execution_id is None:
         return str(uuid.uuid4())
     check_id(execution_id)
-    if backends.context.get_context(execution_id) or backends.workflow.get_workflows_registry(execution_id):
+    if backends.context.get_context(execution_id) or registry_snapshot(backends.workflow, execution_id):
         raise WorkflowValidationError(f"Execution '{execution_id}' already exists")
     return execution_id
 
@@ -114,7 +114,7 @@ def _save_if_present(backend: Any, method: str, execution_id: str, value: Any) -
 
 def _inherit_config(new_id: str, source_id: str, backends: Any) -> Mapping[str, Any]:
     register_event(backends, new_id, "config_inheritance_start", {"source_execution_id": source_id})
-    registry = backends.workflow.get_workflows_registry(source_id)
+    registry = registry_snapshot(backends.workflow, source_id)
     if not registry:
         raise ValueError(f"Cannot inherit config from execution '{source_id}': no workflows registry found")
     backends.workflow.save_workflows_registry(new_id, registry)
@@ -165,7 +165,7 @@ def broadcast_signals(id: str, signals: list[str], nodes: Mapping[str, Any], bac
     main_id, parent = facts
     signals = list(signals)
     register_event(backends, id, "signals_broadcast", {"signals": signals})
-    registry = backends.workflow.get_workflows_registry(id) or {}
+    registry = registry_snapshot(backends.workflow, id) or {}
     workflow = registry.get(backends.workflow.get_current_workflow_name(id))
     items: list[WorkItem] = [
         Activation(id, name, config, nodes, backends) for name, config in listeners_for(workflow, signals)

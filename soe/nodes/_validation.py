@@ -15,7 +15,7 @@ from typing import Any, NoReturn
 from jinja2 import TemplateSyntaxError
 
 from soe._errors import ConfigShapeError, OperationalValidationError, WorkflowValidationError
-from soe.backends._snapshot import FrozenDict
+from soe.backends._snapshot import FrozenDict, registry_snapshot
 from soe.lib.recent import RecentMap
 from soe.lib.templating import compile_template, has_template_syntax
 
@@ -281,6 +281,8 @@ def read_workflow_backend(backends: Any, method: str, execution_id: str) -> Any:
     error; wrapping any failure here names the backend as the culprit.
     """
     try:
+        if method == "get_workflows_registry":  # only read here: the snapshot spares a copy
+            return registry_snapshot(backends.workflow, execution_id)
         return getattr(backends.workflow, method)(execution_id)
     except Exception as exc:
         msg = f"Cannot access workflow backend: {exc}"

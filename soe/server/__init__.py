@@ -1,4 +1,4 @@
-"""SOE as a service (``pip install soe-ai[server]``): an HTTP API, live events and a web UI.
+"""SOE as a service (the ``server`` extra): an HTTP API, live events and a web UI.
 
 ``soe serve`` builds an :class:`~soe.server.service.ExecutionService` on one
 store and serves :func:`~soe.server.app.create_app` with uvicorn. FastAPI and
@@ -9,4 +9,5 @@ from __future__ import annotations
 
 __all__ = ["SERVER_EXTRA_MESSAGE"]
 
-SERVER_EXTRA_MESSAGE = "soe serve needs the server extra: pip install soe-ai[server]"
+SERVER_EXTRA_MESSAGE = ("soe serve needs the server extra (FastAPI and uvicorn): pip install fastapi uvicorn, "
+                        "or reinstall SOE with it (pip install \".[server]\" from a checkout)")

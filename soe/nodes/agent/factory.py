@@ -178,7 +178,7 @@ def create_agent_node_caller(backends: Any, tools: list[dict[str, Any]], call_ll
         output = extract_output(result, output_field)
         ctx = store_output(backends, run.execution_id, run.ctx, output_field, output)
         complete(broadcast_signals_caller, run.execution_id, config, mode, ctx,
-                 extract_selected_signals(result))
+                 extract_selected_signals(result), backends)
 
     def _use_tool(run: AgentRun, loop: AgentLoop, tool_name: str | None) -> Steps[None]:
         """A ``call_tool`` decision: only the node's own tools (Q8); failures become tool errors."""

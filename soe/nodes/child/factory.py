@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from soe.backends._snapshot import FrozenDict, fast_copy
+from soe.backends._snapshot import FrozenDict, fast_copy, registry_snapshot
 from soe.engine.items import SpawnChild
 from soe.engine.runner import submit
 from soe.engine.telemetry import register_event
@@ -42,7 +42,7 @@ def create_child_node_caller(backends: Any, orchestrate_caller: Any) -> NodeCall
         ctx = validate_child_node_runtime(execution_id, backends)
         validate_once(validate_node_config, node_config)
         base = _child_base_context(execution_id, node_config, ctx)
-        registry = backends.workflow.get_workflows_registry(execution_id)
+        registry = registry_snapshot(backends.workflow, execution_id)
         if not isinstance(registry, FrozenDict):
             registry = fast_copy(registry)  # a read-only snapshot is as good as a copy
         fan_out_field = node_config.get("fan_out_field")

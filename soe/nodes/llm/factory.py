@@ -80,6 +80,6 @@ def create_llm_node_caller(backends: Any, call_llm: Any, broadcast_signals_calle
             broadcast_signals_caller(execution_id, [failure_signal])
             return
         complete(broadcast_signals_caller, execution_id, node_config, mode, ctx,
-                 extract_selected_signals(result))
+                 extract_selected_signals(result), backends)
 
     return llm
