@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-import yaml
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request
 from fastapi.responses import StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 
+from soe.lib.yaml_parser import parse_yaml
 from soe.server.service import ExecutionService, Rejected
 from soe.server.sse import event_stream, first_event_index
 
@@ -75,12 +75,15 @@ def _rejected(exc: Rejected) -> HTTPException:
 
 
 def _parsed_workflow(workflow: str | dict[str, Any]) -> str | dict[str, Any]:
-    """YAML text is kept as text (positions in errors); a parse failure is the client's mistake."""
+    """YAML text is kept as text (positions in errors); text that does not parse is a 400.
+
+    It is parsed by the engine's own loader, so whatever YAML the engine refuses is refused here.
+    """
     if isinstance(workflow, str):
         try:
-            yaml.safe_load(workflow)
-        except yaml.YAMLError as exc:
-            raise HTTPException(400, detail={"message": f"Invalid YAML configuration: {exc}"}) from exc
+            parse_yaml(workflow)
+        except ValueError as exc:
+            raise HTTPException(400, detail={"message": str(exc)}) from exc
     return workflow
 
 
