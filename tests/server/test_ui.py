@@ -45,14 +45,21 @@ def keyed_server(tmp_path):
     yield from running_server(tmp_path, keyed=True)
 
 
+def _unavailable(message: str) -> None:
+    """Skip with the reason, except in CI, where a missing browser is a failure."""
+    if os.environ.get("CI") == "true":
+        pytest.fail(message)
+    pytest.skip(message)
+
+
 @pytest.fixture(scope="module")
 def browser():
     if not CHROMIUM.exists():
-        message = f"Debian's Chromium is not installed at {CHROMIUM} (scripts/bootstrap.sh installs it as root)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    from playwright.sync_api import sync_playwright
+        _unavailable(f"Debian's Chromium is not installed at {CHROMIUM} (scripts/bootstrap.sh installs it as root)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        _unavailable("Playwright for Python is not installed (it is in the dev extra)")
 
     with sync_playwright() as playwright:
         launched = playwright.chromium.launch(executable_path=str(CHROMIUM),
