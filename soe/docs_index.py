@@ -6436,7 +6436,7 @@ DOCS_INDEX = {
                         "soe/docs/guide_19_cli_checks.md/Error messages",
                         "soe/docs/guide_19_cli_checks.md/Differences from SOE 0.1.4",
                     ],
-                    "end_line": 166,
+                    "end_line": 167,
                     "file_path": "soe/docs/guide_19_cli_checks.md",
                     "level": 1,
                     "path": "soe/docs/guide_19_cli_checks.md/Command-Line Inputs, Stores and Checks",
@@ -6468,7 +6468,7 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 65,
+                    "end_line": 66,
                     "file_path": "soe/docs/guide_19_cli_checks.md",
                     "level": 2,
                     "path": "soe/docs/guide_19_cli_checks.md/Finding executions again",
@@ -6484,11 +6484,11 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 81,
+                    "end_line": 82,
                     "file_path": "soe/docs/guide_19_cli_checks.md",
                     "level": 2,
                     "path": "soe/docs/guide_19_cli_checks.md/Long runs in logs",
-                    "start_line": 66,
+                    "start_line": 67,
                     "tags": [
                         "cli",
                         "context",
@@ -6500,11 +6500,11 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 120,
+                    "end_line": 121,
                     "file_path": "soe/docs/guide_19_cli_checks.md",
                     "level": 2,
                     "path": "soe/docs/guide_19_cli_checks.md/Checks before running",
-                    "start_line": 82,
+                    "start_line": 83,
                     "tags": [
                         "cli",
                         "context",
@@ -6516,11 +6516,11 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 140,
+                    "end_line": 141,
                     "file_path": "soe/docs/guide_19_cli_checks.md",
                     "level": 2,
                     "path": "soe/docs/guide_19_cli_checks.md/Unknown keys (`SOE012`)",
-                    "start_line": 121,
+                    "start_line": 122,
                     "tags": [
                         "cli",
                         "context",
@@ -6532,11 +6532,11 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 149,
+                    "end_line": 150,
                     "file_path": "soe/docs/guide_19_cli_checks.md",
                     "level": 2,
                     "path": "soe/docs/guide_19_cli_checks.md/Mistakes validation explains",
-                    "start_line": 141,
+                    "start_line": 142,
                     "tags": [
                         "cli",
                         "context",
@@ -6548,11 +6548,11 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 163,
+                    "end_line": 164,
                     "file_path": "soe/docs/guide_19_cli_checks.md",
                     "level": 2,
                     "path": "soe/docs/guide_19_cli_checks.md/Error messages",
-                    "start_line": 150,
+                    "start_line": 151,
                     "tags": [
                         "cli",
                         "context",
@@ -6564,11 +6564,11 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 166,
+                    "end_line": 167,
                     "file_path": "soe/docs/guide_19_cli_checks.md",
                     "level": 2,
                     "path": "soe/docs/guide_19_cli_checks.md/Differences from SOE 0.1.4",
-                    "start_line": 164,
+                    "start_line": 165,
                     "tags": [
                         "cli",
                         "context",
@@ -6590,11 +6590,11 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_19_cli_checks.md/Checks before running": {
             "children": [],
-            "end_line": 120,
+            "end_line": 121,
             "file_path": "soe/docs/guide_19_cli_checks.md",
             "level": 2,
             "path": "soe/docs/guide_19_cli_checks.md/Checks before running",
-            "start_line": 82,
+            "start_line": 83,
             "tags": [
                 "cli",
                 "context",
@@ -6615,7 +6615,7 @@ DOCS_INDEX = {
                 "soe/docs/guide_19_cli_checks.md/Error messages",
                 "soe/docs/guide_19_cli_checks.md/Differences from SOE 0.1.4",
             ],
-            "end_line": 166,
+            "end_line": 167,
             "file_path": "soe/docs/guide_19_cli_checks.md",
             "level": 1,
             "path": "soe/docs/guide_19_cli_checks.md/Command-Line Inputs, Stores and Checks",
@@ -6647,11 +6647,11 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_19_cli_checks.md/Differences from SOE 0.1.4": {
             "children": [],
-            "end_line": 166,
+            "end_line": 167,
             "file_path": "soe/docs/guide_19_cli_checks.md",
             "level": 2,
             "path": "soe/docs/guide_19_cli_checks.md/Differences from SOE 0.1.4",
-            "start_line": 164,
+            "start_line": 165,
             "tags": [
                 "cli",
                 "context",
@@ -6663,11 +6663,11 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_19_cli_checks.md/Error messages": {
             "children": [],
-            "end_line": 163,
+            "end_line": 164,
             "file_path": "soe/docs/guide_19_cli_checks.md",
             "level": 2,
             "path": "soe/docs/guide_19_cli_checks.md/Error messages",
-            "start_line": 150,
+            "start_line": 151,
             "tags": [
                 "cli",
                 "context",
@@ -6679,7 +6679,7 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_19_cli_checks.md/Finding executions again": {
             "children": [],
-            "end_line": 65,
+            "end_line": 66,
             "file_path": "soe/docs/guide_19_cli_checks.md",
             "level": 2,
             "path": "soe/docs/guide_19_cli_checks.md/Finding executions again",
@@ -6695,11 +6695,11 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_19_cli_checks.md/Long runs in logs": {
             "children": [],
-            "end_line": 81,
+            "end_line": 82,
             "file_path": "soe/docs/guide_19_cli_checks.md",
             "level": 2,
             "path": "soe/docs/guide_19_cli_checks.md/Long runs in logs",
-            "start_line": 66,
+            "start_line": 67,
             "tags": [
                 "cli",
                 "context",
@@ -6711,11 +6711,11 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_19_cli_checks.md/Mistakes validation explains": {
             "children": [],
-            "end_line": 149,
+            "end_line": 150,
             "file_path": "soe/docs/guide_19_cli_checks.md",
             "level": 2,
             "path": "soe/docs/guide_19_cli_checks.md/Mistakes validation explains",
-            "start_line": 141,
+            "start_line": 142,
             "tags": [
                 "cli",
                 "context",
@@ -6727,11 +6727,11 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_19_cli_checks.md/Unknown keys (`SOE012`)": {
             "children": [],
-            "end_line": 140,
+            "end_line": 141,
             "file_path": "soe/docs/guide_19_cli_checks.md",
             "level": 2,
             "path": "soe/docs/guide_19_cli_checks.md/Unknown keys (`SOE012`)",
-            "start_line": 121,
+            "start_line": 122,
             "tags": [
                 "cli",
                 "context",
