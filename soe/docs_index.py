@@ -3681,7 +3681,7 @@ DOCS_INDEX = {
                         "soe/docs/guide_10_infrastructure.md/Writing your own backend",
                         "soe/docs/guide_10_infrastructure.md/Differences from SOE 0.1.4",
                     ],
-                    "end_line": 121,
+                    "end_line": 122,
                     "file_path": "soe/docs/guide_10_infrastructure.md",
                     "level": 1,
                     "path": "soe/docs/guide_10_infrastructure.md/Infrastructure: Backends",
@@ -3711,7 +3711,7 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 37,
+                    "end_line": 38,
                     "file_path": "soe/docs/guide_10_infrastructure.md",
                     "level": 2,
                     "path": "soe/docs/guide_10_infrastructure.md/Optional methods",
@@ -3726,11 +3726,11 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 47,
+                    "end_line": 48,
                     "file_path": "soe/docs/guide_10_infrastructure.md",
                     "level": 2,
                     "path": "soe/docs/guide_10_infrastructure.md/In-memory backends",
-                    "start_line": 38,
+                    "start_line": 39,
                     "tags": [
                         "backends",
                         "infrastructure",
@@ -3741,11 +3741,11 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 71,
+                    "end_line": 72,
                     "file_path": "soe/docs/guide_10_infrastructure.md",
                     "level": 2,
                     "path": "soe/docs/guide_10_infrastructure.md/Local file backends",
-                    "start_line": 48,
+                    "start_line": 49,
                     "tags": [
                         "backends",
                         "infrastructure",
@@ -3756,11 +3756,11 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 85,
+                    "end_line": 86,
                     "file_path": "soe/docs/guide_10_infrastructure.md",
                     "level": 2,
                     "path": "soe/docs/guide_10_infrastructure.md/Telemetry events",
-                    "start_line": 72,
+                    "start_line": 73,
                     "tags": [
                         "backends",
                         "infrastructure",
@@ -3771,11 +3771,11 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 114,
+                    "end_line": 115,
                     "file_path": "soe/docs/guide_10_infrastructure.md",
                     "level": 2,
                     "path": "soe/docs/guide_10_infrastructure.md/Writing your own backend",
-                    "start_line": 86,
+                    "start_line": 87,
                     "tags": [
                         "backends",
                         "infrastructure",
@@ -3786,11 +3786,11 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 121,
+                    "end_line": 122,
                     "file_path": "soe/docs/guide_10_infrastructure.md",
                     "level": 2,
                     "path": "soe/docs/guide_10_infrastructure.md/Differences from SOE 0.1.4",
-                    "start_line": 115,
+                    "start_line": 116,
                     "tags": [
                         "backends",
                         "infrastructure",
@@ -3810,11 +3810,11 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_10_infrastructure.md/Differences from SOE 0.1.4": {
             "children": [],
-            "end_line": 121,
+            "end_line": 122,
             "file_path": "soe/docs/guide_10_infrastructure.md",
             "level": 2,
             "path": "soe/docs/guide_10_infrastructure.md/Differences from SOE 0.1.4",
-            "start_line": 115,
+            "start_line": 116,
             "tags": [
                 "backends",
                 "infrastructure",
@@ -3825,11 +3825,11 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_10_infrastructure.md/In-memory backends": {
             "children": [],
-            "end_line": 47,
+            "end_line": 48,
             "file_path": "soe/docs/guide_10_infrastructure.md",
             "level": 2,
             "path": "soe/docs/guide_10_infrastructure.md/In-memory backends",
-            "start_line": 38,
+            "start_line": 39,
             "tags": [
                 "backends",
                 "infrastructure",
@@ -3848,7 +3848,7 @@ DOCS_INDEX = {
                 "soe/docs/guide_10_infrastructure.md/Writing your own backend",
                 "soe/docs/guide_10_infrastructure.md/Differences from SOE 0.1.4",
             ],
-            "end_line": 121,
+            "end_line": 122,
             "file_path": "soe/docs/guide_10_infrastructure.md",
             "level": 1,
             "path": "soe/docs/guide_10_infrastructure.md/Infrastructure: Backends",
@@ -3863,11 +3863,11 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_10_infrastructure.md/Local file backends": {
             "children": [],
-            "end_line": 71,
+            "end_line": 72,
             "file_path": "soe/docs/guide_10_infrastructure.md",
             "level": 2,
             "path": "soe/docs/guide_10_infrastructure.md/Local file backends",
-            "start_line": 48,
+            "start_line": 49,
             "tags": [
                 "backends",
                 "infrastructure",
@@ -3878,7 +3878,7 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_10_infrastructure.md/Optional methods": {
             "children": [],
-            "end_line": 37,
+            "end_line": 38,
             "file_path": "soe/docs/guide_10_infrastructure.md",
             "level": 2,
             "path": "soe/docs/guide_10_infrastructure.md/Optional methods",
@@ -3893,11 +3893,11 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_10_infrastructure.md/Telemetry events": {
             "children": [],
-            "end_line": 85,
+            "end_line": 86,
             "file_path": "soe/docs/guide_10_infrastructure.md",
             "level": 2,
             "path": "soe/docs/guide_10_infrastructure.md/Telemetry events",
-            "start_line": 72,
+            "start_line": 73,
             "tags": [
                 "backends",
                 "infrastructure",
@@ -3923,11 +3923,11 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_10_infrastructure.md/Writing your own backend": {
             "children": [],
-            "end_line": 114,
+            "end_line": 115,
             "file_path": "soe/docs/guide_10_infrastructure.md",
             "level": 2,
             "path": "soe/docs/guide_10_infrastructure.md/Writing your own backend",
-            "start_line": 86,
+            "start_line": 87,
             "tags": [
                 "backends",
                 "infrastructure",

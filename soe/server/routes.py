@@ -134,8 +134,8 @@ def events(execution_id: str, request: Request, service: Service,
         start_at = first_event_index(last_event_id)
     except ValueError as exc:
         raise HTTPException(400, detail=f"Invalid Last-Event-ID: {last_event_id!r}") from exc
-    stream = event_stream(lambda: service.events(execution_id), lambda: service.status(execution_id),
-                          start_at, request.is_disconnected)
+    stream = event_stream(lambda start: service.events(execution_id, start),
+                          lambda: service.status(execution_id), start_at, request.is_disconnected)
     return StreamingResponse(stream, media_type="text/event-stream",
                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 

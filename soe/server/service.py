@@ -243,10 +243,17 @@ class ExecutionService:
         context = self.backends.context.get_context(execution_id) or {}
         return {"execution_id": execution_id, "context": user_fields(context, history=True)}
 
-    def events(self, execution_id: str) -> list[dict[str, Any]]:
-        """The execution's telemetry records in logging order (an event's id is its index)."""
+    def events(self, execution_id: str, start: int = 0) -> list[dict[str, Any]]:
+        """The execution's telemetry records from position ``start`` on, in logging order.
+
+        A backend with ``get_events_since`` (SQLite) reads only those; any other is sliced.
+        """
         telemetry = self.backends.telemetry
-        return [plain(event) for event in telemetry.get_events(execution_id)] if telemetry is not None else []
+        if telemetry is None:
+            return []
+        since = getattr(telemetry, "get_events_since", None)
+        found = since(execution_id, start) if since is not None else telemetry.get_events(execution_id)[start:]
+        return [plain(event) for event in found]
 
     def list_executions(self, status: str | None, offset: int, limit: int) -> dict[str, Any]:
         """A page of status records, newest first, with the total that matched."""

@@ -44,9 +44,12 @@ def _message(event_id: int | None, kind: str, data: Any) -> str:
     return f"{head}event: {kind}\ndata: {json.dumps(data, ensure_ascii=False, default=str)}\n\n"
 
 
-async def event_stream(read_events: Callable[[], list[dict[str, Any]]], read_status: Callable[[], str],
+async def event_stream(read_events: Callable[[int], list[dict[str, Any]]], read_status: Callable[[], str],
                        start: int, disconnected: Callable[[], Awaitable[bool]]) -> AsyncIterator[str]:
     """Yield SSE messages from record ``start`` on, until the execution has finished.
+
+    ``read_events(n)`` returns the records from position ``n`` on, so each poll
+    reads only what is new.
 
     A client that went away ends the stream at the next poll (a waiting
     execution's stream would otherwise poll forever).
@@ -55,11 +58,11 @@ async def event_stream(read_events: Callable[[], list[dict[str, Any]]], read_sta
     idle = 0
     while not await disconnected():
         status = await run_in_threadpool(read_status)  # read first: records logged before it are all in
-        events = await run_in_threadpool(read_events)
-        for index in range(sent, len(events)):
-            yield _message(index, "telemetry", events[index])
-        idle = 0 if len(events) > sent else idle + 1
-        sent = max(sent, len(events))
+        events = await run_in_threadpool(read_events, sent)  # the records from position ``sent`` on
+        for index, event in enumerate(events, sent):
+            yield _message(index, "telemetry", event)
+        idle = 0 if events else idle + 1
+        sent += len(events)
         if status in FINISHED:
             yield _message(None, "end", {"status": status})
             return
