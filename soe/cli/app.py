@@ -36,6 +36,7 @@ from soe.cli.inputs import (
     open_store,
     read_config,
     resolve_execution_id,
+    shown_store,
 )
 
 try:
@@ -153,7 +154,10 @@ def _check_tools(workflows: Any, registry: dict[str, Any]) -> None:
 
 @dataclass
 class _Session:
-    """Opened backends and node callers for one command, and how to name them again in a hint."""
+    """Opened backends and node callers for one command, and how to name them again in a hint.
+
+    A PostgreSQL URL's password is shown as ``***``.
+    """
 
     backends: Any
     broadcast: Callable[[str, list], None]
@@ -213,7 +217,8 @@ def _session(store: str | None, llm: str | None, tools: Sequence[str], workflows
                 _check_tools(workflows, registry)
                 call_llm = _call_llm(llm, workflows)
             _, broadcast = create_all_nodes(backends, call_llm=call_llm, tools_registry=registry)
-        yield _Session(backends, broadcast, spec, [] if store is None else ["--store", store],
+        yield _Session(backends, broadcast, shown_store(spec),
+                       [] if store is None else ["--store", shown_store(store)],
                        _run_flags(llm, tools), registry_of or "")
     finally:
         close_store(backends)
@@ -292,7 +297,8 @@ def _print_outcome(screen: render.Screen, report: render.RunReport, monitor: ren
 if _MISSING is None:
     StoreOption = Annotated[str | None, typer.Option(
         "--store", envvar="SOE_STORE", metavar="STORE",
-        help="Where executions are kept: sqlite:PATH, a directory (local files) or memory "
+        help="Where executions are kept: sqlite:PATH, postgresql://USER@HOST:PORT/DB[?schema=S], "
+             "a directory (local files) or memory "
              "(default: .soe/soe.db in the nearest folder up the tree that has .soe/).")]
     LlmOption = Annotated[str | None, typer.Option(
         "--llm", envvar="SOE_LLM", metavar="SPEC", help="The model: echo (offline), openai:MODEL, anthropic:MODEL, litellm:MODEL.")]

@@ -1,4 +1,4 @@
-"""Statuses, resume, leases, prune and concurrency on the SQLite store (SPEC §15)."""
+"""Statuses, resume, leases, prune and concurrency on the SQLite and PostgreSQL stores (SPEC §15)."""
 
 from __future__ import annotations
 
@@ -27,8 +27,11 @@ CHAIN = {"wf": {
 }}
 
 
-@pytest.fixture
-def store(tmp_path):
+@pytest.fixture(params=["sqlite", "postgres"])
+def store(request, tmp_path):
+    if request.param == "postgres":
+        yield request.getfixturevalue("postgres_backends")
+        return
     backends = create_sqlite_backends(tmp_path / "soe.db")
     yield backends
     backends.close()
