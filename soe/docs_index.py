@@ -5424,7 +5424,7 @@ DOCS_INDEX = {
                         "soe/docs/guide_16_durable_execution.md/Your own durable store",
                         "soe/docs/guide_16_durable_execution.md/Differences from SOE 0.1.4",
                     ],
-                    "end_line": 196,
+                    "end_line": 195,
                     "file_path": "soe/docs/guide_16_durable_execution.md",
                     "level": 1,
                     "path": "soe/docs/guide_16_durable_execution.md/Durable Execution",
@@ -5440,7 +5440,7 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 30,
+                    "end_line": 28,
                     "file_path": "soe/docs/guide_16_durable_execution.md",
                     "level": 2,
                     "path": "soe/docs/guide_16_durable_execution.md/The SQLite store",
@@ -5456,11 +5456,11 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 55,
+                    "end_line": 53,
                     "file_path": "soe/docs/guide_16_durable_execution.md",
                     "level": 2,
                     "path": "soe/docs/guide_16_durable_execution.md/What is saved, and when",
-                    "start_line": 31,
+                    "start_line": 29,
                     "tags": [
                         "durability",
                         "resume",
@@ -5472,11 +5472,11 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 104,
+                    "end_line": 102,
                     "file_path": "soe/docs/guide_16_durable_execution.md",
                     "level": 2,
                     "path": "soe/docs/guide_16_durable_execution.md/Resuming with `resume`",
-                    "start_line": 56,
+                    "start_line": 54,
                     "tags": [
                         "durability",
                         "resume",
@@ -5488,11 +5488,11 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 121,
+                    "end_line": 119,
                     "file_path": "soe/docs/guide_16_durable_execution.md",
                     "level": 2,
                     "path": "soe/docs/guide_16_durable_execution.md/Statuses",
-                    "start_line": 105,
+                    "start_line": 103,
                     "tags": [
                         "durability",
                         "resume",
@@ -5504,11 +5504,11 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 128,
+                    "end_line": 126,
                     "file_path": "soe/docs/guide_16_durable_execution.md",
                     "level": 2,
                     "path": "soe/docs/guide_16_durable_execution.md/The lease",
-                    "start_line": 122,
+                    "start_line": 120,
                     "tags": [
                         "durability",
                         "resume",
@@ -5520,11 +5520,11 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 159,
+                    "end_line": 157,
                     "file_path": "soe/docs/guide_16_durable_execution.md",
                     "level": 2,
                     "path": "soe/docs/guide_16_durable_execution.md/The journal and idempotency keys",
-                    "start_line": 129,
+                    "start_line": 127,
                     "tags": [
                         "durability",
                         "resume",
@@ -5536,11 +5536,11 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 177,
+                    "end_line": 175,
                     "file_path": "soe/docs/guide_16_durable_execution.md",
                     "level": 2,
                     "path": "soe/docs/guide_16_durable_execution.md/Retention and disk use",
-                    "start_line": 160,
+                    "start_line": 158,
                     "tags": [
                         "durability",
                         "resume",
@@ -5552,11 +5552,11 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 193,
+                    "end_line": 192,
                     "file_path": "soe/docs/guide_16_durable_execution.md",
                     "level": 2,
                     "path": "soe/docs/guide_16_durable_execution.md/Your own durable store",
-                    "start_line": 178,
+                    "start_line": 176,
                     "tags": [
                         "durability",
                         "resume",
@@ -5568,11 +5568,11 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 196,
+                    "end_line": 195,
                     "file_path": "soe/docs/guide_16_durable_execution.md",
                     "level": 2,
                     "path": "soe/docs/guide_16_durable_execution.md/Differences from SOE 0.1.4",
-                    "start_line": 194,
+                    "start_line": 193,
                     "tags": [
                         "durability",
                         "resume",
@@ -5594,11 +5594,11 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_16_durable_execution.md/Differences from SOE 0.1.4": {
             "children": [],
-            "end_line": 196,
+            "end_line": 195,
             "file_path": "soe/docs/guide_16_durable_execution.md",
             "level": 2,
             "path": "soe/docs/guide_16_durable_execution.md/Differences from SOE 0.1.4",
-            "start_line": 194,
+            "start_line": 193,
             "tags": [
                 "durability",
                 "resume",
@@ -5620,7 +5620,7 @@ DOCS_INDEX = {
                 "soe/docs/guide_16_durable_execution.md/Your own durable store",
                 "soe/docs/guide_16_durable_execution.md/Differences from SOE 0.1.4",
             ],
-            "end_line": 196,
+            "end_line": 195,
             "file_path": "soe/docs/guide_16_durable_execution.md",
             "level": 1,
             "path": "soe/docs/guide_16_durable_execution.md/Durable Execution",
@@ -5636,11 +5636,11 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_16_durable_execution.md/Resuming with `resume`": {
             "children": [],
-            "end_line": 104,
+            "end_line": 102,
             "file_path": "soe/docs/guide_16_durable_execution.md",
             "level": 2,
             "path": "soe/docs/guide_16_durable_execution.md/Resuming with `resume`",
-            "start_line": 56,
+            "start_line": 54,
             "tags": [
                 "durability",
                 "resume",
@@ -5652,11 +5652,11 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_16_durable_execution.md/Retention and disk use": {
             "children": [],
-            "end_line": 177,
+            "end_line": 175,
             "file_path": "soe/docs/guide_16_durable_execution.md",
             "level": 2,
             "path": "soe/docs/guide_16_durable_execution.md/Retention and disk use",
-            "start_line": 160,
+            "start_line": 158,
             "tags": [
                 "durability",
                 "resume",
@@ -5668,11 +5668,11 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_16_durable_execution.md/Statuses": {
             "children": [],
-            "end_line": 121,
+            "end_line": 119,
             "file_path": "soe/docs/guide_16_durable_execution.md",
             "level": 2,
             "path": "soe/docs/guide_16_durable_execution.md/Statuses",
-            "start_line": 105,
+            "start_line": 103,
             "tags": [
                 "durability",
                 "resume",
@@ -5684,7 +5684,7 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_16_durable_execution.md/The SQLite store": {
             "children": [],
-            "end_line": 30,
+            "end_line": 28,
             "file_path": "soe/docs/guide_16_durable_execution.md",
             "level": 2,
             "path": "soe/docs/guide_16_durable_execution.md/The SQLite store",
@@ -5700,11 +5700,11 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_16_durable_execution.md/The journal and idempotency keys": {
             "children": [],
-            "end_line": 159,
+            "end_line": 157,
             "file_path": "soe/docs/guide_16_durable_execution.md",
             "level": 2,
             "path": "soe/docs/guide_16_durable_execution.md/The journal and idempotency keys",
-            "start_line": 129,
+            "start_line": 127,
             "tags": [
                 "durability",
                 "resume",
@@ -5716,11 +5716,11 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_16_durable_execution.md/The lease": {
             "children": [],
-            "end_line": 128,
+            "end_line": 126,
             "file_path": "soe/docs/guide_16_durable_execution.md",
             "level": 2,
             "path": "soe/docs/guide_16_durable_execution.md/The lease",
-            "start_line": 122,
+            "start_line": 120,
             "tags": [
                 "durability",
                 "resume",
@@ -5732,11 +5732,11 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_16_durable_execution.md/What is saved, and when": {
             "children": [],
-            "end_line": 55,
+            "end_line": 53,
             "file_path": "soe/docs/guide_16_durable_execution.md",
             "level": 2,
             "path": "soe/docs/guide_16_durable_execution.md/What is saved, and when",
-            "start_line": 31,
+            "start_line": 29,
             "tags": [
                 "durability",
                 "resume",
@@ -5748,11 +5748,11 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_16_durable_execution.md/Your own durable store": {
             "children": [],
-            "end_line": 193,
+            "end_line": 192,
             "file_path": "soe/docs/guide_16_durable_execution.md",
             "level": 2,
             "path": "soe/docs/guide_16_durable_execution.md/Your own durable store",
-            "start_line": 178,
+            "start_line": 176,
             "tags": [
                 "durability",
                 "resume",
