@@ -6757,7 +6757,7 @@ DOCS_INDEX = {
                         "soe/docs/guide_22_postgresql_store.md/Testing against PostgreSQL",
                         "soe/docs/guide_22_postgresql_store.md/Differences from SOE 0.1.4",
                     ],
-                    "end_line": 133,
+                    "end_line": 134,
                     "file_path": "soe/docs/guide_22_postgresql_store.md",
                     "level": 1,
                     "path": "soe/docs/guide_22_postgresql_store.md/The PostgreSQL Store",
@@ -6774,7 +6774,7 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 49,
+                    "end_line": 50,
                     "file_path": "soe/docs/guide_22_postgresql_store.md",
                     "level": 2,
                     "path": "soe/docs/guide_22_postgresql_store.md/Set-up",
@@ -6791,11 +6791,11 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 67,
+                    "end_line": 68,
                     "file_path": "soe/docs/guide_22_postgresql_store.md",
                     "level": 2,
                     "path": "soe/docs/guide_22_postgresql_store.md/Schemas: several stores in one database",
-                    "start_line": 50,
+                    "start_line": 51,
                     "tags": [
                         "durability",
                         "postgresql",
@@ -6808,11 +6808,11 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 83,
+                    "end_line": 84,
                     "file_path": "soe/docs/guide_22_postgresql_store.md",
                     "level": 2,
                     "path": "soe/docs/guide_22_postgresql_store.md/From the command line",
-                    "start_line": 68,
+                    "start_line": 69,
                     "tags": [
                         "durability",
                         "postgresql",
@@ -6825,11 +6825,11 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 101,
+                    "end_line": 102,
                     "file_path": "soe/docs/guide_22_postgresql_store.md",
                     "level": 2,
                     "path": "soe/docs/guide_22_postgresql_store.md/Guarantees",
-                    "start_line": 84,
+                    "start_line": 85,
                     "tags": [
                         "durability",
                         "postgresql",
@@ -6842,11 +6842,11 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 122,
+                    "end_line": 123,
                     "file_path": "soe/docs/guide_22_postgresql_store.md",
                     "level": 2,
                     "path": "soe/docs/guide_22_postgresql_store.md/What differs from SQLite",
-                    "start_line": 102,
+                    "start_line": 103,
                     "tags": [
                         "durability",
                         "postgresql",
@@ -6859,11 +6859,11 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 130,
+                    "end_line": 131,
                     "file_path": "soe/docs/guide_22_postgresql_store.md",
                     "level": 2,
                     "path": "soe/docs/guide_22_postgresql_store.md/Testing against PostgreSQL",
-                    "start_line": 123,
+                    "start_line": 124,
                     "tags": [
                         "durability",
                         "postgresql",
@@ -6876,11 +6876,11 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 133,
+                    "end_line": 134,
                     "file_path": "soe/docs/guide_22_postgresql_store.md",
                     "level": 2,
                     "path": "soe/docs/guide_22_postgresql_store.md/Differences from SOE 0.1.4",
-                    "start_line": 131,
+                    "start_line": 132,
                     "tags": [
                         "durability",
                         "postgresql",
@@ -6904,11 +6904,11 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_22_postgresql_store.md/Differences from SOE 0.1.4": {
             "children": [],
-            "end_line": 133,
+            "end_line": 134,
             "file_path": "soe/docs/guide_22_postgresql_store.md",
             "level": 2,
             "path": "soe/docs/guide_22_postgresql_store.md/Differences from SOE 0.1.4",
-            "start_line": 131,
+            "start_line": 132,
             "tags": [
                 "durability",
                 "postgresql",
@@ -6921,11 +6921,11 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_22_postgresql_store.md/From the command line": {
             "children": [],
-            "end_line": 83,
+            "end_line": 84,
             "file_path": "soe/docs/guide_22_postgresql_store.md",
             "level": 2,
             "path": "soe/docs/guide_22_postgresql_store.md/From the command line",
-            "start_line": 68,
+            "start_line": 69,
             "tags": [
                 "durability",
                 "postgresql",
@@ -6938,11 +6938,11 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_22_postgresql_store.md/Guarantees": {
             "children": [],
-            "end_line": 101,
+            "end_line": 102,
             "file_path": "soe/docs/guide_22_postgresql_store.md",
             "level": 2,
             "path": "soe/docs/guide_22_postgresql_store.md/Guarantees",
-            "start_line": 84,
+            "start_line": 85,
             "tags": [
                 "durability",
                 "postgresql",
@@ -6955,11 +6955,11 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_22_postgresql_store.md/Schemas: several stores in one database": {
             "children": [],
-            "end_line": 67,
+            "end_line": 68,
             "file_path": "soe/docs/guide_22_postgresql_store.md",
             "level": 2,
             "path": "soe/docs/guide_22_postgresql_store.md/Schemas: several stores in one database",
-            "start_line": 50,
+            "start_line": 51,
             "tags": [
                 "durability",
                 "postgresql",
@@ -6972,7 +6972,7 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_22_postgresql_store.md/Set-up": {
             "children": [],
-            "end_line": 49,
+            "end_line": 50,
             "file_path": "soe/docs/guide_22_postgresql_store.md",
             "level": 2,
             "path": "soe/docs/guide_22_postgresql_store.md/Set-up",
@@ -6989,11 +6989,11 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_22_postgresql_store.md/Testing against PostgreSQL": {
             "children": [],
-            "end_line": 130,
+            "end_line": 131,
             "file_path": "soe/docs/guide_22_postgresql_store.md",
             "level": 2,
             "path": "soe/docs/guide_22_postgresql_store.md/Testing against PostgreSQL",
-            "start_line": 123,
+            "start_line": 124,
             "tags": [
                 "durability",
                 "postgresql",
@@ -7014,7 +7014,7 @@ DOCS_INDEX = {
                 "soe/docs/guide_22_postgresql_store.md/Testing against PostgreSQL",
                 "soe/docs/guide_22_postgresql_store.md/Differences from SOE 0.1.4",
             ],
-            "end_line": 133,
+            "end_line": 134,
             "file_path": "soe/docs/guide_22_postgresql_store.md",
             "level": 1,
             "path": "soe/docs/guide_22_postgresql_store.md/The PostgreSQL Store",
@@ -7031,11 +7031,11 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_22_postgresql_store.md/What differs from SQLite": {
             "children": [],
-            "end_line": 122,
+            "end_line": 123,
             "file_path": "soe/docs/guide_22_postgresql_store.md",
             "level": 2,
             "path": "soe/docs/guide_22_postgresql_store.md/What differs from SQLite",
-            "start_line": 102,
+            "start_line": 103,
             "tags": [
                 "durability",
                 "postgresql",

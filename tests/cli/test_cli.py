@@ -712,8 +712,9 @@ def test_without_the_postgres_extra_the_store_says_how_to_install_it(workflow):
                              "--store", "postgresql://postgres@127.0.0.1:5432/test"],
                             capture_output=True, text=True)
     assert result.returncode == 2
-    assert result.stderr.strip() == ("Error: --store postgresql:// needs psycopg: "
-                                     "pip install 'soe-ai[postgres]'")
+    assert result.stderr.strip() == ("Error: --store postgresql:// needs psycopg: pip install "
+                                     "\"psycopg[binary]\" psycopg-pool, or reinstall SOE with the "
+                                     "postgres extra (pip install \".[postgres]\" from a checkout)")
 
 
 def test_version_and_help():
