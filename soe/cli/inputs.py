@@ -104,9 +104,8 @@ def _open_postgres(dsn: str, must_exist: bool) -> Any:
     try:
         from soe.backends.postgres import create_postgres_backends
     except ModuleNotFoundError as exc:
-        raise ValueError(f"--store {dsn.split('://')[0]}:// needs {exc.name}: pip install "
-                         "\"psycopg[binary]\" psycopg-pool, or reinstall SOE with the postgres extra "
-                         "(pip install \".[postgres]\" from a checkout)") from None
+        raise ValueError(f"--store {dsn.split('://')[0]}:// needs {exc.name}: "
+                         "pip install '.[postgres]' from a checkout of SOE") from None
     return create_postgres_backends(dsn, create=not must_exist)
 
 

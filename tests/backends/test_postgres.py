@@ -30,6 +30,7 @@ from test_sqlite import (  # noqa: F401 - collected here, run on PostgreSQL
     test_save_context_replaces_everything,
     test_schema_and_identity,
     test_status_records_and_listing,
+    test_telemetry_events_since_a_position,
     test_telemetry_in_order_with_copies,
     test_tree_state,
     test_unsafe_ids_are_refused,

@@ -3,7 +3,7 @@
 ``create_postgres_backends(dsn)`` returns a :class:`PostgresBackends` container
 with the six SPEC §11.1 backends and ``runtime`` (a
 :class:`~soe.engine.durability.RuntimeStore`), built on psycopg 3 and
-``psycopg_pool`` (the ``postgres`` extra). Any number of threads,
+``psycopg_pool`` (``pip install '.[postgres]'``). Any number of threads,
 processes and machines may use the same database: the same semantics and
 guarantees as the SQLite store (a transition's writes commit together, the
 journal commits the moment a call returns, one live runner per tree through a

@@ -17,7 +17,7 @@ from typing import Any
 
 from soe.backends._ids import check_id
 from soe.backends.postgres.connection import PostgresDatabase
-from soe.backends.sqlite.codec import encode
+from soe.backends.sqlite.codec import decode_many, encode
 from soe.backends.sqlite.context import SqliteContextBackend
 from soe.backends.sqlite.stores import (
     SqliteContextSchemaBackend,
@@ -73,6 +73,15 @@ class PostgresTelemetryBackend(SqliteTelemetryBackend):
         with self._db.transaction() as conn:
             conn.execute("INSERT INTO telemetry_events (execution_id, event_type, data_json) "
                          "VALUES (?, ?, ?)", (execution_id, event_type, encode(event_data)))
+
+    def get_events_since(self, execution_id: str, start: int) -> list[dict]:
+        """The events from position ``start`` on: ``seq`` is numbered across executions here."""
+        check_id(execution_id)
+        rows = self._db.connection().execute(
+            "SELECT event_type, data_json FROM telemetry_events WHERE execution_id = ? "
+            "ORDER BY seq OFFSET ?", (execution_id, start)).fetchall()
+        return [{"event_type": event_type, **data}
+                for (event_type, _), data in zip(rows, decode_many(d for _, d in rows), strict=True)]
 
 
 class PostgresConversationHistoryBackend(SqliteConversationHistoryBackend):

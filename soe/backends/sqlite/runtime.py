@@ -28,7 +28,7 @@ from soe.engine.durability import MISSING
 
 __all__ = ["STATUSES", "SqliteRuntimeStore"]
 
-STATUSES = ("running", "completed", "failed")
+STATUSES = ("running", "completed", "waiting", "failed")
 
 # Tables holding one execution's rows, by the column naming the execution.
 _PER_EXECUTION = (
