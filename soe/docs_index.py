@@ -5424,7 +5424,7 @@ DOCS_INDEX = {
                         "soe/docs/guide_16_durable_execution.md/Your own durable store",
                         "soe/docs/guide_16_durable_execution.md/Differences from SOE 0.1.4",
                     ],
-                    "end_line": 197,
+                    "end_line": 196,
                     "file_path": "soe/docs/guide_16_durable_execution.md",
                     "level": 1,
                     "path": "soe/docs/guide_16_durable_execution.md/Durable Execution",
@@ -5440,11 +5440,11 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 30,
+                    "end_line": 29,
                     "file_path": "soe/docs/guide_16_durable_execution.md",
                     "level": 2,
                     "path": "soe/docs/guide_16_durable_execution.md/The SQLite store",
-                    "start_line": 9,
+                    "start_line": 8,
                     "tags": [
                         "durability",
                         "resume",
@@ -5456,11 +5456,11 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 55,
+                    "end_line": 54,
                     "file_path": "soe/docs/guide_16_durable_execution.md",
                     "level": 2,
                     "path": "soe/docs/guide_16_durable_execution.md/What is saved, and when",
-                    "start_line": 31,
+                    "start_line": 30,
                     "tags": [
                         "durability",
                         "resume",
@@ -5472,11 +5472,11 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 104,
+                    "end_line": 103,
                     "file_path": "soe/docs/guide_16_durable_execution.md",
                     "level": 2,
                     "path": "soe/docs/guide_16_durable_execution.md/Resuming with `resume`",
-                    "start_line": 56,
+                    "start_line": 55,
                     "tags": [
                         "durability",
                         "resume",
@@ -5488,11 +5488,11 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 122,
+                    "end_line": 121,
                     "file_path": "soe/docs/guide_16_durable_execution.md",
                     "level": 2,
                     "path": "soe/docs/guide_16_durable_execution.md/Statuses",
-                    "start_line": 105,
+                    "start_line": 104,
                     "tags": [
                         "durability",
                         "resume",
@@ -5504,11 +5504,11 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 129,
+                    "end_line": 128,
                     "file_path": "soe/docs/guide_16_durable_execution.md",
                     "level": 2,
                     "path": "soe/docs/guide_16_durable_execution.md/The lease",
-                    "start_line": 123,
+                    "start_line": 122,
                     "tags": [
                         "durability",
                         "resume",
@@ -5520,11 +5520,11 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 160,
+                    "end_line": 159,
                     "file_path": "soe/docs/guide_16_durable_execution.md",
                     "level": 2,
                     "path": "soe/docs/guide_16_durable_execution.md/The journal and idempotency keys",
-                    "start_line": 130,
+                    "start_line": 129,
                     "tags": [
                         "durability",
                         "resume",
@@ -5536,11 +5536,11 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 178,
+                    "end_line": 177,
                     "file_path": "soe/docs/guide_16_durable_execution.md",
                     "level": 2,
                     "path": "soe/docs/guide_16_durable_execution.md/Retention and disk use",
-                    "start_line": 161,
+                    "start_line": 160,
                     "tags": [
                         "durability",
                         "resume",
@@ -5552,11 +5552,11 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 194,
+                    "end_line": 193,
                     "file_path": "soe/docs/guide_16_durable_execution.md",
                     "level": 2,
                     "path": "soe/docs/guide_16_durable_execution.md/Your own durable store",
-                    "start_line": 179,
+                    "start_line": 178,
                     "tags": [
                         "durability",
                         "resume",
@@ -5568,11 +5568,11 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 197,
+                    "end_line": 196,
                     "file_path": "soe/docs/guide_16_durable_execution.md",
                     "level": 2,
                     "path": "soe/docs/guide_16_durable_execution.md/Differences from SOE 0.1.4",
-                    "start_line": 195,
+                    "start_line": 194,
                     "tags": [
                         "durability",
                         "resume",
@@ -5594,11 +5594,11 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_16_durable_execution.md/Differences from SOE 0.1.4": {
             "children": [],
-            "end_line": 197,
+            "end_line": 196,
             "file_path": "soe/docs/guide_16_durable_execution.md",
             "level": 2,
             "path": "soe/docs/guide_16_durable_execution.md/Differences from SOE 0.1.4",
-            "start_line": 195,
+            "start_line": 194,
             "tags": [
                 "durability",
                 "resume",
@@ -5620,7 +5620,7 @@ DOCS_INDEX = {
                 "soe/docs/guide_16_durable_execution.md/Your own durable store",
                 "soe/docs/guide_16_durable_execution.md/Differences from SOE 0.1.4",
             ],
-            "end_line": 197,
+            "end_line": 196,
             "file_path": "soe/docs/guide_16_durable_execution.md",
             "level": 1,
             "path": "soe/docs/guide_16_durable_execution.md/Durable Execution",
@@ -5636,11 +5636,11 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_16_durable_execution.md/Resuming with `resume`": {
             "children": [],
-            "end_line": 104,
+            "end_line": 103,
             "file_path": "soe/docs/guide_16_durable_execution.md",
             "level": 2,
             "path": "soe/docs/guide_16_durable_execution.md/Resuming with `resume`",
-            "start_line": 56,
+            "start_line": 55,
             "tags": [
                 "durability",
                 "resume",
@@ -5652,11 +5652,11 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_16_durable_execution.md/Retention and disk use": {
             "children": [],
-            "end_line": 178,
+            "end_line": 177,
             "file_path": "soe/docs/guide_16_durable_execution.md",
             "level": 2,
             "path": "soe/docs/guide_16_durable_execution.md/Retention and disk use",
-            "start_line": 161,
+            "start_line": 160,
             "tags": [
                 "durability",
                 "resume",
@@ -5668,11 +5668,11 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_16_durable_execution.md/Statuses": {
             "children": [],
-            "end_line": 122,
+            "end_line": 121,
             "file_path": "soe/docs/guide_16_durable_execution.md",
             "level": 2,
             "path": "soe/docs/guide_16_durable_execution.md/Statuses",
-            "start_line": 105,
+            "start_line": 104,
             "tags": [
                 "durability",
                 "resume",
@@ -5684,11 +5684,11 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_16_durable_execution.md/The SQLite store": {
             "children": [],
-            "end_line": 30,
+            "end_line": 29,
             "file_path": "soe/docs/guide_16_durable_execution.md",
             "level": 2,
             "path": "soe/docs/guide_16_durable_execution.md/The SQLite store",
-            "start_line": 9,
+            "start_line": 8,
             "tags": [
                 "durability",
                 "resume",
@@ -5700,11 +5700,11 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_16_durable_execution.md/The journal and idempotency keys": {
             "children": [],
-            "end_line": 160,
+            "end_line": 159,
             "file_path": "soe/docs/guide_16_durable_execution.md",
             "level": 2,
             "path": "soe/docs/guide_16_durable_execution.md/The journal and idempotency keys",
-            "start_line": 130,
+            "start_line": 129,
             "tags": [
                 "durability",
                 "resume",
@@ -5716,11 +5716,11 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_16_durable_execution.md/The lease": {
             "children": [],
-            "end_line": 129,
+            "end_line": 128,
             "file_path": "soe/docs/guide_16_durable_execution.md",
             "level": 2,
             "path": "soe/docs/guide_16_durable_execution.md/The lease",
-            "start_line": 123,
+            "start_line": 122,
             "tags": [
                 "durability",
                 "resume",
@@ -5732,11 +5732,11 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_16_durable_execution.md/What is saved, and when": {
             "children": [],
-            "end_line": 55,
+            "end_line": 54,
             "file_path": "soe/docs/guide_16_durable_execution.md",
             "level": 2,
             "path": "soe/docs/guide_16_durable_execution.md/What is saved, and when",
-            "start_line": 31,
+            "start_line": 30,
             "tags": [
                 "durability",
                 "resume",
@@ -5748,11 +5748,11 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_16_durable_execution.md/Your own durable store": {
             "children": [],
-            "end_line": 194,
+            "end_line": 193,
             "file_path": "soe/docs/guide_16_durable_execution.md",
             "level": 2,
             "path": "soe/docs/guide_16_durable_execution.md/Your own durable store",
-            "start_line": 179,
+            "start_line": 178,
             "tags": [
                 "durability",
                 "resume",
