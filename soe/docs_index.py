@@ -5440,11 +5440,11 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 29,
+                    "end_line": 28,
                     "file_path": "soe/docs/guide_16_durable_execution.md",
                     "level": 2,
                     "path": "soe/docs/guide_16_durable_execution.md/The SQLite store",
-                    "start_line": 8,
+                    "start_line": 9,
                     "tags": [
                         "durability",
                         "resume",
@@ -5456,11 +5456,11 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 54,
+                    "end_line": 53,
                     "file_path": "soe/docs/guide_16_durable_execution.md",
                     "level": 2,
                     "path": "soe/docs/guide_16_durable_execution.md/What is saved, and when",
-                    "start_line": 30,
+                    "start_line": 29,
                     "tags": [
                         "durability",
                         "resume",
@@ -5472,11 +5472,11 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 103,
+                    "end_line": 102,
                     "file_path": "soe/docs/guide_16_durable_execution.md",
                     "level": 2,
                     "path": "soe/docs/guide_16_durable_execution.md/Resuming with `resume`",
-                    "start_line": 55,
+                    "start_line": 54,
                     "tags": [
                         "durability",
                         "resume",
@@ -5488,11 +5488,11 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 121,
+                    "end_line": 120,
                     "file_path": "soe/docs/guide_16_durable_execution.md",
                     "level": 2,
                     "path": "soe/docs/guide_16_durable_execution.md/Statuses",
-                    "start_line": 104,
+                    "start_line": 103,
                     "tags": [
                         "durability",
                         "resume",
@@ -5504,11 +5504,11 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 128,
+                    "end_line": 127,
                     "file_path": "soe/docs/guide_16_durable_execution.md",
                     "level": 2,
                     "path": "soe/docs/guide_16_durable_execution.md/The lease",
-                    "start_line": 122,
+                    "start_line": 121,
                     "tags": [
                         "durability",
                         "resume",
@@ -5520,11 +5520,11 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 159,
+                    "end_line": 158,
                     "file_path": "soe/docs/guide_16_durable_execution.md",
                     "level": 2,
                     "path": "soe/docs/guide_16_durable_execution.md/The journal and idempotency keys",
-                    "start_line": 129,
+                    "start_line": 128,
                     "tags": [
                         "durability",
                         "resume",
@@ -5536,11 +5536,11 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 177,
+                    "end_line": 176,
                     "file_path": "soe/docs/guide_16_durable_execution.md",
                     "level": 2,
                     "path": "soe/docs/guide_16_durable_execution.md/Retention and disk use",
-                    "start_line": 160,
+                    "start_line": 159,
                     "tags": [
                         "durability",
                         "resume",
@@ -5556,7 +5556,7 @@ DOCS_INDEX = {
                     "file_path": "soe/docs/guide_16_durable_execution.md",
                     "level": 2,
                     "path": "soe/docs/guide_16_durable_execution.md/Your own durable store",
-                    "start_line": 178,
+                    "start_line": 177,
                     "tags": [
                         "durability",
                         "resume",
@@ -5636,11 +5636,11 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_16_durable_execution.md/Resuming with `resume`": {
             "children": [],
-            "end_line": 103,
+            "end_line": 102,
             "file_path": "soe/docs/guide_16_durable_execution.md",
             "level": 2,
             "path": "soe/docs/guide_16_durable_execution.md/Resuming with `resume`",
-            "start_line": 55,
+            "start_line": 54,
             "tags": [
                 "durability",
                 "resume",
@@ -5652,11 +5652,11 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_16_durable_execution.md/Retention and disk use": {
             "children": [],
-            "end_line": 177,
+            "end_line": 176,
             "file_path": "soe/docs/guide_16_durable_execution.md",
             "level": 2,
             "path": "soe/docs/guide_16_durable_execution.md/Retention and disk use",
-            "start_line": 160,
+            "start_line": 159,
             "tags": [
                 "durability",
                 "resume",
@@ -5668,11 +5668,11 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_16_durable_execution.md/Statuses": {
             "children": [],
-            "end_line": 121,
+            "end_line": 120,
             "file_path": "soe/docs/guide_16_durable_execution.md",
             "level": 2,
             "path": "soe/docs/guide_16_durable_execution.md/Statuses",
-            "start_line": 104,
+            "start_line": 103,
             "tags": [
                 "durability",
                 "resume",
@@ -5684,11 +5684,11 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_16_durable_execution.md/The SQLite store": {
             "children": [],
-            "end_line": 29,
+            "end_line": 28,
             "file_path": "soe/docs/guide_16_durable_execution.md",
             "level": 2,
             "path": "soe/docs/guide_16_durable_execution.md/The SQLite store",
-            "start_line": 8,
+            "start_line": 9,
             "tags": [
                 "durability",
                 "resume",
@@ -5700,11 +5700,11 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_16_durable_execution.md/The journal and idempotency keys": {
             "children": [],
-            "end_line": 159,
+            "end_line": 158,
             "file_path": "soe/docs/guide_16_durable_execution.md",
             "level": 2,
             "path": "soe/docs/guide_16_durable_execution.md/The journal and idempotency keys",
-            "start_line": 129,
+            "start_line": 128,
             "tags": [
                 "durability",
                 "resume",
@@ -5716,11 +5716,11 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_16_durable_execution.md/The lease": {
             "children": [],
-            "end_line": 128,
+            "end_line": 127,
             "file_path": "soe/docs/guide_16_durable_execution.md",
             "level": 2,
             "path": "soe/docs/guide_16_durable_execution.md/The lease",
-            "start_line": 122,
+            "start_line": 121,
             "tags": [
                 "durability",
                 "resume",
@@ -5732,11 +5732,11 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_16_durable_execution.md/What is saved, and when": {
             "children": [],
-            "end_line": 54,
+            "end_line": 53,
             "file_path": "soe/docs/guide_16_durable_execution.md",
             "level": 2,
             "path": "soe/docs/guide_16_durable_execution.md/What is saved, and when",
-            "start_line": 30,
+            "start_line": 29,
             "tags": [
                 "durability",
                 "resume",
@@ -5752,7 +5752,7 @@ DOCS_INDEX = {
             "file_path": "soe/docs/guide_16_durable_execution.md",
             "level": 2,
             "path": "soe/docs/guide_16_durable_execution.md/Your own durable store",
-            "start_line": 178,
+            "start_line": 177,
             "tags": [
                 "durability",
                 "resume",

@@ -187,9 +187,9 @@ def test_processes_migrating_together_apply_each_migration_once(postgres_url):
             "create_postgres_backends(sys.argv[1]).close()")
     procs = [subprocess.Popen([sys.executable, "-c", code, postgres_url], stderr=subprocess.PIPE, text=True)
              for _ in range(3)]
-    for proc in procs:
-        _, stderr = proc.communicate(timeout=60)
-        assert proc.returncode == 0, stderr
+    outcomes = [(proc.communicate(timeout=60)[1], proc.returncode) for proc in procs]  # reap all first
+    for stderr, returncode in outcomes:
+        assert returncode == 0, stderr
     assert _rows(postgres_url, "SELECT count(*) FROM schema_version") == [(len(MIGRATIONS),)]
 
 

@@ -20,9 +20,9 @@ def test_two_processes_run_executions_on_one_store(postgres_url, tmp_path):
     procs = [subprocess.Popen([sys.executable, str(DRIVER), postgres_url, tag, str(PER_PROCESS), str(effects)],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
              for tag in ("a", "b")]
-    for proc in procs:
-        _, stderr = proc.communicate(timeout=120)
-        assert proc.returncode == 0, stderr
+    outcomes = [(proc.communicate(timeout=120)[1], proc.returncode) for proc in procs]  # reap all first
+    for stderr, returncode in outcomes:
+        assert returncode == 0, stderr
 
     ids = [f"{tag}-{i}" for tag in ("a", "b") for i in range(PER_PROCESS)]
     expected = Counter(f"{eid}:{n}" for eid in ids for n in range(STEPS))

@@ -186,10 +186,7 @@ class PostgresDatabase:
             if version == len(MIGRATIONS):
                 return  # up to date: a user without DDL privileges may use the store
             try:
-                if self.schema is not None:
-                    conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(
-                        sql.Identifier(self.schema)))
-                migrate(conn, self._lock_prefix + "migrate")
+                migrate(conn, self._lock_prefix + "migrate", schema=self.schema)
             except psycopg.Error as exc:  # e.g. no privilege to create the schema or tables
                 raise ValueError(f"Cannot set up the SOE store in {where} of PostgreSQL at "
                                  f"{self.address}: {_one_line(exc)}") from exc

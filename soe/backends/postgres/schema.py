@@ -25,6 +25,8 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
+from psycopg import sql
+
 __all__ = ["MIGRATIONS", "migrate", "schema_version"]
 
 _CONTEXT = (
@@ -140,15 +142,19 @@ def schema_version(conn: Any) -> int | None:
     return conn.execute("SELECT COALESCE(MAX(version), 0) FROM schema_version").fetchone()[0]
 
 
-def migrate(conn: Any, lock_key: str, migrations: tuple[tuple[str, ...], ...] = MIGRATIONS) -> None:
-    """Apply the pending migrations in one transaction (a no-op when up to date).
+def migrate(conn: Any, lock_key: str, migrations: tuple[tuple[str, ...], ...] = MIGRATIONS,
+            *, schema: str | None = None) -> None:
+    """Create ``schema`` if needed and apply the pending migrations in one transaction.
 
     ``conn`` is an autocommit psycopg connection whose ``search_path`` names the
-    store's schema; ``lock_key`` makes concurrent migrations of that schema
-    queue. A schema written by a newer release is refused rather than misread.
+    store's schema; ``lock_key`` makes concurrent set-ups of that schema queue
+    (``CREATE SCHEMA IF NOT EXISTS`` alone fails one of two racing processes).
+    A schema written by a newer release is refused rather than misread.
     """
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (lock_key,))
+        if schema is not None:
+            conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
         conn.execute(_VERSION_TABLE)
         current = schema_version(conn) or 0
         if current > len(migrations):
