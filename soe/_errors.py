@@ -89,7 +89,16 @@ class TemplateSecurityError(_TemplateError):
 
 
 class TemplateRenderError(_TemplateError):
-    """A prompt or tool-parameter template failed to render; nothing was sent."""
+    """A prompt or tool-parameter template failed to render; nothing was sent.
+
+    ``limit`` names the resource limit the render hit (a ``limits`` key such as
+    ``max_template_output``), or is ``None`` for any other failure.
+    """
+
+    def __init__(self, message: str, *, node_name: str, field: str, template: str,
+                 limit: str | None = None):
+        self.limit = limit
+        super().__init__(message, node_name=node_name, field=field, template=template)
 
 
 class ResumeError(SoeError):

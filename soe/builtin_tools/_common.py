@@ -35,6 +35,8 @@ def parse_structured(text: str) -> Any:
         return json.loads(text)
     except json.JSONDecodeError:
         return parse_yaml(text)
+    except RecursionError:
+        raise ValueError("Invalid JSON: values are nested too deeply") from None
 
 
 def parse_mapping(data: Any, error: str) -> dict[str, Any]:

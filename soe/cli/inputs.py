@@ -20,7 +20,7 @@ from typing import Any
 
 import yaml
 
-from soe.lib.yaml_parser import parse_yaml
+from soe.lib.yaml_parser import load_yaml, parse_yaml
 from soe.validation.graph import extract_workflows
 
 __all__ = [
@@ -117,8 +117,8 @@ def load_context_file(path: str | Path) -> dict[str, Any]:
     except OSError as exc:
         raise ValueError(f"Cannot read --context-file '{path}': {exc.strerror or exc}") from exc
     try:
-        data = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
-    except (json.JSONDecodeError, yaml.YAMLError) as exc:
+        data = json.loads(text) if path.suffix.lower() == ".json" else load_yaml(text)
+    except (json.JSONDecodeError, yaml.YAMLError, RecursionError) as exc:
         raise ValueError(f"Invalid --context-file '{path}': {exc}") from exc
     if data is None:
         return {}

@@ -46,6 +46,7 @@ from soe.engine.leases import held_lease
 from soe.engine.limits import Limits, limits_for_tree
 from soe.engine.telemetry import register_event
 from soe.lib.effects import Steps, Wait
+from soe.lib.templating import template_limits
 
 __all__ = [
     "Task",
@@ -504,7 +505,8 @@ class _OpenTree:
             draining = _DRAINING.set(runner)
             deferred = _DEFERRED.set(None)
             try:
-                runner.drain(self.restored)
+                with template_limits(runner.limits.templates):
+                    runner.drain(self.restored)
             except Exception as exc:
                 if not runner.outcome_recorded:
                     runner._finish(exc)

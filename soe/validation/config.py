@@ -31,7 +31,8 @@ __all__ = [
 ]
 
 LIMITS_KEY = "limits"
-LIMIT_NAMES = ("max_steps", "max_concurrency", "max_llm_calls", "max_tokens")
+LIMIT_NAMES = ("max_steps", "max_concurrency", "max_llm_calls", "max_tokens", "max_template_output",
+               "max_template_ms")
 
 # Structure-only validators: the tool's registry check needs the caller's
 # tools_registry and runs when the node executes (Q23).

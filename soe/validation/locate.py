@@ -21,6 +21,7 @@ from yaml.constructor import SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from soe._errors import WorkflowValidationError
+from soe.lib.yaml_parser import compose_yaml
 from soe.validation.config import LIMITS_KEY, validate_config
 
 __all__ = [
@@ -171,8 +172,8 @@ def value_at(node: Node | None, path: list[Any]) -> Node | None:
 
 
 def compose_text(text: str) -> Node | None:
-    """The document's node tree (SafeLoader); raises ``yaml.YAMLError`` like ``safe_load``."""
-    return yaml.compose(text, Loader=yaml.SafeLoader)
+    """The document's node tree; raises ``yaml.YAMLError`` like ``parse_yaml``'s loader."""
+    return compose_yaml(text)
 
 
 def _workflows_container(root: Node | None) -> Node | None:
