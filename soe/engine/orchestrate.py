@@ -149,7 +149,6 @@ def broadcast_signals(id: str, signals: list[str], nodes: Mapping[str, Any], bac
     """
     main_id, parent = _execution_facts(id, backends)
     signals = list(signals)
-    register_event(backends, id, "signals_broadcast", {"signals": signals})
     registry = backends.workflow.get_workflows_registry(id) or {}
     workflow = registry.get(backends.workflow.get_current_workflow_name(id))
     items: list[WorkItem] = [
@@ -157,7 +156,8 @@ def broadcast_signals(id: str, signals: list[str], nodes: Mapping[str, Any], bac
     ]
     if _parent_signals(parent, signals):
         items.append(ParentSignals(id, tuple(signals), nodes, backends))
-    submit(main_id, items, backends)
+    submit(main_id, items, backends,
+           admitted=lambda: register_event(backends, id, "signals_broadcast", {"signals": signals}))
 
 
 def _execution_facts(execution_id: str, backends: Any) -> tuple[str, Any]:

@@ -30,7 +30,7 @@ import contextvars
 import queue
 import threading
 from collections import deque
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager, ExitStack, contextmanager, nullcontext
 from contextvars import ContextVar
@@ -519,11 +519,14 @@ class _OpenTree:
 
 
 def _open_tree(main_execution_id: str, items: Iterable[WorkItem], backends: Any, *,
-               frames: list[deque[WorkItem]] | None, in_flight: list[Task]) -> _OpenTree:
+               frames: list[deque[WorkItem]] | None, in_flight: list[Task],
+               admitted: Callable[[], None] | None = None) -> _OpenTree:
     stack = ExitStack()
     try:
         stack.enter_context(_TREE_LOCKS.hold(main_execution_id))
         stack.enter_context(held_lease(runtime_store(backends), main_execution_id))
+        if admitted is not None:
+            admitted()
         runner = _new_runner(main_execution_id, backends, resuming=frames is not None)
         if frames is not None:
             runner.frames = frames or [deque()]
@@ -574,15 +577,18 @@ def deferred_start(backends: Any) -> Iterator[_Deferred]:
 
 
 def run_tree(main_execution_id: str, items: Iterable[WorkItem], backends: Any, *,
-             frames: list[deque[WorkItem]] | None = None, in_flight: list[Task] | None = None) -> None:
+             frames: list[deque[WorkItem]] | None = None, in_flight: list[Task] | None = None,
+             admitted: Callable[[], None] | None = None) -> None:
     """Become the runner of a tree: drain its queue, starting with ``items``.
 
     ``frames`` and ``in_flight`` (a stored queue) make this a resume: the
     interrupted call's step count continues. A second runner of the same tree
     waits for the first (threads of this process) or is refused while another
-    process holds the tree's lease.
+    process holds the tree's lease. ``admitted`` runs once the tree is ours,
+    before anything is queued: what it records is never left by a refused call.
     """
-    opened = _open_tree(main_execution_id, items, backends, frames=frames, in_flight=in_flight or [])
+    opened = _open_tree(main_execution_id, items, backends, frames=frames, in_flight=in_flight or [],
+                        admitted=admitted)
     holder = _DEFERRED.get()
     if holder is not None and holder.opened is None:
         holder.opened = opened
@@ -613,10 +619,17 @@ def _remember_usage(runner: TreeRunner) -> None:
     remember_usage(runner)
 
 
-def submit(main_execution_id: str, items: Iterable[WorkItem], backends: Any) -> None:
-    """Queue ``items`` on the tree's active runner, or run the tree now if none is active."""
+def submit(main_execution_id: str, items: Iterable[WorkItem], backends: Any, *,
+           admitted: Callable[[], None] | None = None) -> None:
+    """Queue ``items`` on the tree's active runner, or run the tree now if none is active.
+
+    ``admitted`` runs first, once the tree is known to accept the items
+    (``ResumeError`` while another process runs it leaves no trace).
+    """
     runner = active_runner(main_execution_id)
     if runner is not None:
+        if admitted is not None:
+            admitted()
         runner.enqueue(items)
     else:
-        run_tree(main_execution_id, items, backends)
+        run_tree(main_execution_id, items, backends, admitted=admitted)
