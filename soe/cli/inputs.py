@@ -12,6 +12,7 @@ import importlib
 import importlib.util
 import json
 import os
+import re
 import sys
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -47,18 +48,22 @@ DEFAULT_STORE = "sqlite:.soe/soe.db"
 
 LLM_NODE_TYPES = frozenset({"llm", "agent"})
 _SQLITE_PREFIX = "sqlite:"
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]+):")  # two letters at least: 'C:' is a drive
 _MEMORY = "memory"
 
 
 # --------------------------------------------------------------------------- store
 
 
-def open_store(spec: str, *, must_exist: bool = False) -> Any:
+def open_store(spec: str, *, must_exist: bool = False, read_only: bool = False) -> Any:
     """Backends for ``memory``, ``sqlite:PATH`` or a bare PATH (a local-file base directory).
 
     ``must_exist`` is for commands that read an earlier run (inspect, resume,
     signal): opening a store that is not there would silently create an empty
     one and then report "not found", which hides a mistyped path.
+    ``read_only`` (inspect) opens a SQLite file for reading only. A SQLite file
+    is opened at once, so a store that is not a database, is a directory or
+    cannot be written is refused here, before anything runs.
     """
     from soe.local_backends import create_in_memory_backends, create_local_backends
 
@@ -69,22 +74,34 @@ def open_store(spec: str, *, must_exist: bool = False) -> Any:
                              "use --store sqlite:PATH or a directory")
         return create_in_memory_backends()
     if spec.startswith(_SQLITE_PREFIX):
-        return _open_sqlite(spec[len(_SQLITE_PREFIX):], must_exist)
+        return _open_sqlite(spec[len(_SQLITE_PREFIX):], must_exist, read_only)
     if not spec:
         raise ValueError("Empty --store: use 'memory', 'sqlite:PATH' or a directory")
+    scheme = _SCHEME.match(spec)
+    if scheme:
+        raise ValueError(f"Unknown --store scheme '{scheme.group(1)}:' in '{spec}': use 'memory', "
+                         "'sqlite:PATH' or a directory")
     if must_exist and not Path(spec).is_dir():
         raise ValueError(f"No local-file store at '{spec}' (expected a directory)")
     return create_local_backends(spec)
 
 
-def _open_sqlite(path: str, must_exist: bool) -> Any:
+def _open_sqlite(path: str, must_exist: bool, read_only: bool) -> Any:
+    import sqlite3
+
     from soe.backends.sqlite import create_sqlite_backends
 
     if not path:
         raise ValueError("--store sqlite: needs a path, e.g. sqlite:.soe/soe.db")
     if must_exist and not Path(path).is_file():
         raise ValueError(f"No SQLite store at '{path}'")
-    return create_sqlite_backends(path)
+    backends = create_sqlite_backends(path, read_only=read_only)
+    try:
+        backends.check()
+    except (sqlite3.Error, OSError) as exc:
+        backends.close()
+        raise ValueError(f"Cannot use SQLite store '{path}': {exc}") from exc
+    return backends
 
 
 def close_store(backends: Any) -> None:
@@ -176,8 +193,10 @@ def load_attribute(spec: str) -> Any:
             target = _import_module(module_part)
         for part in attribute.split("."):
             target = getattr(target, part)
-    except (ImportError, AttributeError) as exc:
+    except (ImportError, AttributeError, SyntaxError) as exc:
         raise ValueError(f"Cannot load --tools '{spec}': {exc}") from exc
+    except Exception as exc:  # noqa: BLE001 - the module's own code failed while it was imported
+        raise ValueError(f"Cannot load --tools '{spec}': importing it failed: {exc}") from exc
     return target
 
 

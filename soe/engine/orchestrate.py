@@ -147,6 +147,7 @@ def broadcast_signals(id: str, signals: list[str], nodes: Mapping[str, Any], bac
 
     Inside a running tree this only queues; otherwise it runs the tree until drained.
     """
+    check_id(id)
     main_id, parent = _execution_facts(id, backends)
     signals = list(signals)
     registry = backends.workflow.get_workflows_registry(id) or {}

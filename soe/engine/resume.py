@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from soe._errors import ResumeError
+from soe.backends._ids import check_id
 from soe.engine import status as execution_status
 from soe.engine.durability import runtime_store
 from soe.engine.items import WorkItem, item_from_json
@@ -55,7 +56,9 @@ def resume(execution_id: str, backends: Any, broadcast_signals_caller: Callable[
 
     Raises:
         ResumeError: the execution is unknown, failed, or live in another process.
+        TypeError, ValueError: ``execution_id`` is not a usable id (not a string, empty, ...).
     """
+    check_id(execution_id)
     record = execution_status.get(backends, execution_id)
     if record is None:
         raise ResumeError(f"Execution '{execution_id}' not found")

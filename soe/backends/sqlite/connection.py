@@ -63,12 +63,13 @@ class SqliteDatabase:
     """A SQLite file with per-thread connections, joined transactions and migrations."""
 
     def __init__(self, path: str | os.PathLike[str], migrations: Migrations,
-                 timeout: float = 30.0) -> None:
+                 timeout: float = 30.0, *, read_only: bool = False) -> None:
         if str(path) in ("", ":memory:") or str(path).startswith("file:"):
             raise ValueError("SQLite backends need a file path (each thread opens its own "
                              f"connection), got {str(path)!r}")
         self.path = Path(path)
         self.timeout = timeout
+        self.read_only = read_only
         self._migrations = migrations
         self._local = threading.local()
         self._handles: weakref.WeakSet[_Handle] = weakref.WeakSet()
@@ -93,6 +94,8 @@ class SqliteDatabase:
         return self._handle().conn
 
     def _open(self) -> sqlite3.Connection:
+        if self.read_only:
+            return self._open_read_only()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None,
                                check_same_thread=False)
@@ -109,6 +112,42 @@ class SqliteDatabase:
             conn.close()
             raise
         return conn
+
+    def _open_read_only(self) -> sqlite3.Connection:
+        """Open for reading only, so a store in a read-only directory can still be inspected.
+
+        SQLite needs to create the ``-shm`` file of a WAL database even to read
+        it; where it cannot (a read-only directory, so nobody can be writing),
+        the file is opened as immutable instead.
+        """
+        if not self.path.is_file():
+            raise sqlite3.OperationalError(f"no database file at {self.path}")
+        uri = self.path.resolve().as_uri()
+        for query in ("?mode=ro", "?mode=ro&immutable=1"):
+            conn = sqlite3.connect(uri + query, uri=True, timeout=self.timeout, check_same_thread=False,
+                                   isolation_level=None)
+            try:
+                if needs_migration(conn, self._migrations):
+                    raise sqlite3.OperationalError(
+                        f"{self.path} needs a schema upgrade, which a read-only open cannot make")
+                return conn
+            except sqlite3.OperationalError as exc:
+                conn.close()
+                if "unable to open" not in str(exc):
+                    raise
+        raise sqlite3.OperationalError(f"unable to open database file {self.path} for reading")
+
+    def check(self) -> None:
+        """Open the file now and, unless read-only, prove it can be written.
+
+        A store that is not a database, is a directory or is read-only then
+        fails when it is opened, not halfway through a run.
+        """
+        conn = self.connection()
+        if not self.read_only:
+            with self.transaction():
+                version = conn.execute("PRAGMA user_version").fetchone()[0]
+                conn.execute(f"PRAGMA user_version = {int(version)}")
 
     def close(self) -> None:
         """Close every thread's connection; the next use opens fresh ones."""
