@@ -11,6 +11,7 @@
     ├── TemplateSecurityError       .node_name .field .template
     ├── TemplateRenderError         .node_name .field .template
     ├── ResumeError                 resume of an unknown, failed or live execution
+    ├── StoreError                  a value that cannot be stored, or a store write that failed
     └── ProviderError               transport failure in an LLM adapter (soe.llm)
 
 Where the spec names a built-in exception (``ValueError``, ``KeyError``,
@@ -27,6 +28,7 @@ __all__ = [
     "ResumeError",
     "SoeError",
     "StepBudgetExceeded",
+    "StoreError",
     "TemplateRenderError",
     "TemplateSecurityError",
     "WorkflowValidationError",
@@ -105,6 +107,15 @@ class ResumeError(SoeError):
     """``resume`` was asked to continue an execution that is unknown, failed or live."""
 
 
+class StoreError(SoeError):
+    """A value could not be stored: it has no stored form, or the store's write failed.
+
+    Either way nothing was half-written: the execution fails with this error,
+    and a result already journaled (a paid LLM answer, a tool's side effect)
+    stays journaled, so ``resume`` continues once the cause is fixed.
+    """
+
+
 class ProviderError(SoeError):
     """A provider adapter's transport or HTTP call failed after its own retries."""
 
@@ -121,5 +132,6 @@ PASSTHROUGH_ERRORS: tuple[type[BaseException], ...] = (
     TemplateRenderError,
     StepBudgetExceeded,
     BudgetExceeded,
+    StoreError,
 )
 """Errors no node handler catches: they end the call that ran the node (SPEC §4.5)."""

@@ -22,6 +22,7 @@ from soe.engine.runner import current_execution_id, deferred_start, draining_run
 from soe.engine.telemetry import register_event
 from soe.lib.context_fields import set_field, wrap_context
 from soe.lib.operational import new_operational
+from soe.lib.values import storable
 from soe.registry import record_initial_revision
 from soe.validation.config import validate_initial_workflow, validate_orchestrate_params
 from soe.validation.operational import validate_operational
@@ -120,7 +121,7 @@ def _prepare_context(new_id: str, initial_context: dict[str, Any], inherit_from:
     if inherit_from:
         context = _inherit_context(new_id, inherit_from, initial_context, backends)
     else:
-        context = wrap_context(fast_copy(initial_context))
+        context = wrap_context(storable(initial_context, what="initial_context"))
     if "__operational__" not in context:
         parent = context.get("__parent__")
         main_id = parent["main_execution_id"] if isinstance(parent, Mapping) else new_id
@@ -138,7 +139,7 @@ def _inherit_context(new_id: str, source_id: str, initial_context: dict[str, Any
     if initial_context:
         register_event(backends, new_id, "context_merge", {"fields": list(initial_context.keys())})
         for key, value in initial_context.items():
-            set_field(context, key, fast_copy(value))
+            set_field(context, key, storable(value, what=f"initial_context['{key}']"))
     return context
 
 

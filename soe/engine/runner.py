@@ -37,7 +37,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
-from soe._errors import StepBudgetExceeded
+from soe._errors import StepBudgetExceeded, StoreError
 from soe.engine import status as execution_status
 from soe.engine.durability import MISSING, RuntimeStore, runtime_store
 from soe.engine.items import Activation, WorkItem
@@ -279,6 +279,8 @@ class TreeRunner:
             try:
                 assert task.steps is not None
                 wait = task.context.run(_advance, task.steps, outcome)
+            except StoreError:
+                raise  # rolled back like a crash, so that resume can run the transition again
             except Exception as exc:  # committed as the failure it is; a crash rolls back instead
                 error = exc
                 self._finish(exc)
@@ -407,15 +409,29 @@ class TreeRunner:
         store.save_tree(self.main_execution_id, state)
 
     def _finish(self, error: Exception | None) -> None:
-        """Record the outcome for every execution the tree ran; a failure drops the queue."""
+        """Record the outcome for every execution the tree ran; a failure drops the queue.
+
+        A ``StoreError`` (disk full, an unwritable or unstorable value) keeps the
+        stored queue of the last committed transition instead: the tree is
+        failed but resumable, and ``resume`` runs the failed transition again,
+        fed the journaled results of the calls it already paid for.
+        """
         self.frames.clear()
         self.in_flight.clear()
         outcome = "completed" if error is None else "failed"
         message = None if error is None else str(error)
-        with self._transaction():
-            for execution_id in self.executions():
-                execution_status.record(self.backends, execution_id, self.main_execution_id, outcome, message)
-            self.save_state()
+        resumable = isinstance(error, StoreError)
+        try:
+            with self._transaction():
+                for execution_id in self.executions():
+                    execution_status.record(self.backends, execution_id, self.main_execution_id, outcome,
+                                            message)
+                if not resumable:
+                    self.save_state()
+        except StoreError:
+            if not resumable:
+                raise
+            # the store cannot even record the failure: its status stays "running", resumable as after a crash
         self.outcome_recorded = True
 
     def executions(self) -> list[str]:
@@ -566,8 +582,12 @@ def deferred_start(backends: Any) -> Iterator[_Deferred]:
         with store.transaction() if store is not None else nullcontext():
             try:
                 yield holder
+            except StoreError:
+                raise  # the store rolled the transaction back: there is nothing to commit
             except Exception as exc:
                 error = exc
+    except StoreError as exc:  # from the block or from the commit
+        error = exc
     finally:
         _DEFERRED.reset(token)
     if error is not None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from soe import create_all_nodes, orchestrate
@@ -29,3 +31,98 @@ def test_broadcast_refused_by_a_foreign_lease_records_no_signal(tmp_path):
     backends.runtime.release_lease(eid, "other-host:1:x")
     broadcast(eid, ["GO"])
     assert backends.context.get_context(eid)["__operational__"]["signals"] == ["START", "WAIT", "GO", "DONE"]
+
+
+# --- item 1: a store that fails (disk full) fails the execution; resume continues ------------------
+
+LLM_THEN_ROUTER = {"wf": {
+    "Ask": {"node_type": "llm", "event_triggers": ["START"], "prompt": "Write", "output_field": "essay",
+            "event_emissions": [{"signal_name": "WRITTEN"}]},
+    "After": {"node_type": "router", "event_triggers": ["WRITTEN"], "event_emissions": [{"signal_name": "DONE"}]},
+}}
+ESSAY_PAGES = 30  # ~120 KB of text: each stored copy needs about this many 4 KB pages
+
+
+def _fill_disk_after_journal(backends):
+    """SQLite's own "database or disk is full" once the journal (one copy of the answer) has room."""
+    conn = backends._db.connection()  # the runner's connection: max_concurrency 1 waits in this thread
+    pages = conn.execute("PRAGMA page_count").fetchone()[0]
+    conn.execute(f"PRAGMA max_page_count = {pages + ESSAY_PAGES + 8}")
+
+
+def _free_disk(backends):
+    backends._db.connection().execute("PRAGMA max_page_count = 1073741823")
+
+
+def test_disk_full_fails_the_execution_keeps_the_paid_answer_and_resume_continues(tmp_path):
+    from soe import get_execution_status, resume
+    from soe.types import StoreError
+
+    backends = create_sqlite_backends(tmp_path / "soe.db")
+    essay = "".join(f"{i:08x}" for i in range(15_000))  # 120 KB
+    calls = []
+
+    def call_llm(prompt: str, config: dict) -> str:
+        calls.append(prompt)
+        _fill_disk_after_journal(backends)
+        return json.dumps({"essay": essay})
+
+    _, broadcast = create_all_nodes(backends, call_llm=call_llm)
+    with pytest.raises(StoreError, match="database or disk is full"):
+        orchestrate(config=LLM_THEN_ROUTER, initial_workflow_name="wf", initial_signals=["START"],
+                    initial_context={}, backends=backends, broadcast_signals_caller=broadcast, execution_id="e1")
+    status = get_execution_status("e1", backends)
+    assert status["status"] in ("failed", "running")  # "running" if even the failure could not be written
+    assert "essay" not in backends.context.get_context("e1")
+    assert backends.context.get_context("e1")["__operational__"]["signals"] == ["START"]
+    assert len(calls) == 1
+
+    _free_disk(backends)
+    assert resume("e1", backends, broadcast) == "e1"
+    assert len(calls) == 1  # the paid answer came from the journal
+    assert backends.context.get_context("e1")["essay"] == [essay]
+    assert backends.context.get_context("e1")["__operational__"]["signals"] == ["START", "WRITTEN", "DONE"]
+    assert get_execution_status("e1", backends)["status"] == "completed"
+
+
+def test_disk_full_in_a_builtin_tool_is_not_the_tools_output(tmp_path):
+    """A built-in writes inside the transition: its failed write fails the run, not the tool."""
+    from soe.types import StoreError
+
+    backends = create_sqlite_backends(tmp_path / "soe.db")
+
+    def fill_disk() -> str:
+        conn = backends._db.connection()
+        pages = conn.execute("PRAGMA page_count").fetchone()[0]
+        conn.execute(f"PRAGMA max_page_count = {pages + 4}")  # small writes fit, 200 KB does not
+        return "full"
+
+    config = {"wf": {
+        "Fill": {"node_type": "tool", "event_triggers": ["START"], "tool_name": "fill_disk",
+                 "event_emissions": [{"signal_name": "FULL"}]},
+        "Update": {"node_type": "tool", "event_triggers": ["FULL"], "tool_name": "soe_update_context",
+                   "parameters": {"updates": {"big": "x" * 200_000}}, "output_field": "result",
+                   "event_emissions": [{"signal_name": "DONE"}]}}}
+    _, broadcast = create_all_nodes(backends, tools_registry={"fill_disk": fill_disk})
+    with pytest.raises(StoreError, match="database or disk is full"):
+        orchestrate(config=config, initial_workflow_name="wf", initial_signals=["START"], initial_context={},
+                    backends=backends, broadcast_signals_caller=broadcast, execution_id="e2")
+    _free_disk(backends)
+    context = backends.context.get_context("e2")
+    assert "result" not in context and "big" not in context
+    assert "DONE" not in context["__operational__"]["signals"]
+
+
+def test_disk_full_while_starting_reports_the_write_that_failed(tmp_path):
+    from soe.types import StoreError
+
+    backends = create_sqlite_backends(tmp_path / "soe.db")
+    backends.check()
+    _, broadcast = create_all_nodes(backends)
+    backends._db.connection().execute("PRAGMA max_page_count = 1")
+    with pytest.raises(StoreError, match="database or disk is full"):
+        orchestrate(config=WAITING, initial_workflow_name="wf", initial_signals=["START"],
+                    initial_context={"big": "x" * 100_000}, backends=backends, broadcast_signals_caller=broadcast,
+                    execution_id="e3")
+    _free_disk(backends)
+    assert backends.context.get_context("e3") == {}

@@ -25,6 +25,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from soe._errors import StoreError
 from soe.backends.sqlite.schema import Migrations, migrate, needs_migration
 
 __all__ = ["SqliteDatabase"]
@@ -184,11 +185,12 @@ class SqliteDatabase:
         if handle.depth:
             handle.depth += 1
             try:
-                yield handle.conn
+                with self._store_errors():
+                    yield handle.conn
             finally:
                 handle.depth -= 1
             return
-        with self._locked():
+        with self._locked(), self._store_errors():
             conn = handle.conn
             conn.execute("BEGIN IMMEDIATE")
             handle.depth = 1
@@ -201,6 +203,18 @@ class SqliteDatabase:
                 raise
             finally:
                 handle.depth = 0
+
+    @contextmanager
+    def _store_errors(self) -> Iterator[None]:
+        """A failed write (disk full, I/O error, read-only file) is a ``StoreError`` naming the file.
+
+        No node handler catches a ``StoreError``, so a write that failed is never
+        mistaken for a tool's or an LLM's failure.
+        """
+        try:
+            yield
+        except sqlite3.Error as exc:
+            raise StoreError(f"Cannot write to the SQLite store {self.path}: {exc}") from exc
 
     @contextmanager
     def snapshot(self) -> Iterator[sqlite3.Connection]:
