@@ -11,6 +11,7 @@
     ├── TemplateSecurityError       .node_name .field .template
     ├── TemplateRenderError         .node_name .field .template
     ├── ResumeError                 resume of an unknown, failed or live execution
+    ├── CallTimeout                 an LLM or tool call overran limits.max_call_seconds
     ├── StoreError                  a value that cannot be stored, or a store write that failed
     └── ProviderError               transport failure in an LLM adapter (soe.llm)
 
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 __all__ = [
     "BudgetExceeded",
+    "CallTimeout",
     "ConfigShapeError",
     "OperationalValidationError",
     "ProviderError",
@@ -105,6 +107,14 @@ class TemplateRenderError(_TemplateError):
 
 class ResumeError(SoeError):
     """``resume`` was asked to continue an execution that is unknown, failed or live."""
+
+
+class CallTimeout(SoeError, TimeoutError):
+    """An LLM or tool call ran longer than ``limits.max_call_seconds``; it was abandoned.
+
+    Raised where the node awaited the call, so the node's failure handling
+    (retries, failure signals) applies as for any failed call.
+    """
 
 
 class StoreError(SoeError):

@@ -15,6 +15,7 @@ from pydantic import BaseModel
 
 from soe._errors import (
     BudgetExceeded,
+    CallTimeout,
     ConfigShapeError,
     ResumeError,
     SoeError,
@@ -30,6 +31,7 @@ __all__ = [
     "BroadcastSignalsCaller",
     "BudgetExceeded",
     "CallLlm",
+    "CallTimeout",
     "ConfigShapeError",
     "ContextBackend",
     "ContextSchemaBackend",

@@ -25,7 +25,7 @@ MODULE_MAP = [
     ("soe.types", ["EventTypes", "SoeError", "WorkflowValidationError", *BACKEND_PROTOCOLS, "Backends", "CallLlm",
                    "BroadcastSignalsCaller", "NodeCaller", "OrchestrateCaller", "TemplateSecurityError",
                    "TemplateRenderError", "StepBudgetExceeded", "ConfigShapeError", "ResumeError", "BudgetExceeded",
-                   "StoreError"]),
+                   "StoreError", "CallTimeout"]),
     ("soe.local_backends", ["create_in_memory_backends", "create_local_backends", "LocalContextBackend",
                             "LocalWorkflowBackend", "LocalTelemetryBackend", "LocalConversationHistoryBackend"]),
     ("soe.local_backends.factory", ["LocalBackends", "create_in_memory_backends", "create_local_backends"]),

@@ -26,6 +26,8 @@ class Limits:
     max_tokens: int | None = None
     max_template_output: int = DEFAULT_TEMPLATE_LIMITS.max_template_output
     max_template_ms: int = DEFAULT_TEMPLATE_LIMITS.max_template_ms
+    max_call_seconds: int | None = None
+    max_run_seconds: int | None = None
 
     @property
     def templates(self) -> TemplateLimits:

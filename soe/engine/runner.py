@@ -29,15 +29,17 @@ from __future__ import annotations
 import contextvars
 import queue
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from contextlib import AbstractContextManager, ExitStack, contextmanager, nullcontext
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
-from soe._errors import StepBudgetExceeded, StoreError
+from soe._errors import BudgetExceeded, CallTimeout, StepBudgetExceeded, StoreError
 from soe.engine import status as execution_status
 from soe.engine.durability import MISSING, RuntimeStore, runtime_store
 from soe.engine.items import Activation, WorkItem
@@ -162,6 +164,7 @@ class TreeRunner:
     _running: int = 0  # of those, the ones on a worker thread (at most max_concurrency)
     _held: deque[tuple[Task, Wait, str | None]] = field(default_factory=deque)
     _thread: int | None = None  # the core loop's thread: the only one that applies transitions
+    deadline: float | None = None  # max_run_seconds after this call started draining (monotonic clock)
 
     store: RuntimeStore | None = field(init=False)  # the backends' durable runtime store, if any
 
@@ -237,6 +240,8 @@ class TreeRunner:
     def drain(self, restored: Iterable[Task] = ()) -> None:
         """Run until the queue is empty; on failure drop the rest (SPEC §4.5) and re-raise."""
         self._thread = threading.get_ident()
+        if self.limits.max_run_seconds is not None:
+            self.deadline = time.monotonic() + self.limits.max_run_seconds
         try:
             for task in restored:
                 self._replay(task)
@@ -244,6 +249,8 @@ class TreeRunner:
                 self._merge_late()
                 item = self._pop()
                 if item is not None:
+                    if self.deadline is not None and time.monotonic() > self.deadline:
+                        raise self._out_of_time()
                     self._run(Task(item))
                     continue
                 if not self._waiting:
@@ -329,21 +336,50 @@ class TreeRunner:
             future = _wait_pool().submit(task.context.copy().run, self._perform, task, wait, key)
             future.add_done_callback(lambda done, task=task: self._completed.put((task, done)))
 
-    @staticmethod
-    def _perform(task: Task, wait: Wait, key: str | None) -> Outcome:
+    def _perform(self, task: Task, wait: Wait, key: str | None) -> Outcome:
         """Make the call, outside every transaction; journal its result before anything uses it.
 
         A failure to journal is not the call's failure: it propagates and fails the tree.
         """
         with task.journal.calling() if task.journal is not None else nullcontext():
             try:
-                value = wait.call()
+                value = self._timed_call(wait)
+            except BudgetExceeded:
+                raise  # the tree's time is up: not the node's to handle
             except Exception as exc:  # the node's to handle, as if raised at its yield
                 return _Raised(exc)
         if key is not None:
             assert task.journal is not None
             task.journal.record(key, wait, value)
         return _Result(value)
+
+    def _timed_call(self, wait: Wait) -> Any:
+        """``wait.call()``, abandoned after ``max_call_seconds`` or when ``max_run_seconds`` runs out.
+
+        A Python call cannot be stopped from outside, so a bounded call runs on
+        a pool thread and is waited for; a call that overruns is left to finish
+        on its own (its result is discarded) and the run moves on.
+        """
+        limit, name = self.limits.max_call_seconds, "max_call_seconds"
+        if self.deadline is not None:
+            remaining = max(self.deadline - time.monotonic(), 0.0)
+            if limit is None or remaining < limit:
+                limit, name = remaining, "max_run_seconds"
+        if limit is None:
+            return wait.call()
+        future = _wait_pool().submit(contextvars.copy_context().run, wait.call)
+        try:
+            return future.result(timeout=limit)
+        except FutureTimeout:
+            if name == "max_run_seconds":
+                raise self._out_of_time() from None
+            node = current_node_name() or "unknown"
+            raise CallTimeout(f"Node '{node}': the {wait.kind} call took longer than {limit:g} s "
+                              "(limits.max_call_seconds) and was abandoned") from None
+
+    def _out_of_time(self) -> BudgetExceeded:
+        limit = self.limits.max_run_seconds or 0
+        return BudgetExceeded("max_run_seconds", limit, limit, self.main_execution_id)
 
     def _replay(self, task: Task) -> None:
         """Bring a task that was waiting at a crash back to that wait, then let it go on.

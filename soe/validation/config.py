@@ -32,7 +32,7 @@ __all__ = [
 
 LIMITS_KEY = "limits"
 LIMIT_NAMES = ("max_steps", "max_concurrency", "max_llm_calls", "max_tokens", "max_template_output",
-               "max_template_ms")
+               "max_template_ms", "max_call_seconds", "max_run_seconds")
 
 # Structure-only validators: the tool's registry check needs the caller's
 # tools_registry and runs when the node executes (Q23).

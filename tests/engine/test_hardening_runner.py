@@ -126,3 +126,60 @@ def test_disk_full_while_starting_reports_the_write_that_failed(tmp_path):
                     execution_id="e3")
     _free_disk(backends)
     assert backends.context.get_context("e3") == {}
+
+
+# --- item 10: call timeouts -----------------------------------------------------------------------
+
+def _hang(release):
+    def hung_tool() -> str:
+        release.wait(30)
+        return "late"
+    return hung_tool
+
+
+def test_a_hung_tool_call_times_out_and_the_node_handles_it(tmp_path):
+    import threading
+
+    from soe import get_execution_status
+
+    release = threading.Event()
+    backends = create_sqlite_backends(tmp_path / "soe.db")
+    config = {"limits": {"max_call_seconds": 1}, "wf": {
+        "Call": {"node_type": "tool", "event_triggers": ["START"], "tool_name": "hung_tool", "output_field": "out",
+                 "event_emissions": [{"signal_name": "DONE"}]}}}
+    _, broadcast = create_all_nodes(backends, tools_registry={"hung_tool": {"function": _hang(release),
+                                                                           "failure_signal": "TIMED_OUT"}})
+    try:
+        eid = orchestrate(config=config, initial_workflow_name="wf", initial_signals=["START"],
+                          initial_context={}, backends=backends, broadcast_signals_caller=broadcast)
+    finally:
+        release.set()
+    context = backends.context.get_context(eid)
+    assert context["out"] == ["Node 'Call': the tool call took longer than 1 s (limits.max_call_seconds) "
+                              "and was abandoned"]
+    assert context["__operational__"]["signals"] == ["START", "TIMED_OUT"]
+    assert get_execution_status(eid, backends)["status"] == "completed"
+    assert backends.runtime.lease_owner(eid) is None
+
+
+def test_the_tree_time_limit_fails_the_run_and_releases_the_lease(tmp_path):
+    import threading
+
+    from soe import get_execution_status
+    from soe.types import BudgetExceeded
+
+    release = threading.Event()
+    backends = create_sqlite_backends(tmp_path / "soe.db")
+    config = {"limits": {"max_run_seconds": 1}, "wf": {
+        "Call": {"node_type": "tool", "event_triggers": ["START"], "tool_name": "hung_tool", "output_field": "out",
+                 "event_emissions": [{"signal_name": "DONE"}]}}}
+    _, broadcast = create_all_nodes(backends, tools_registry={"hung_tool": _hang(release)})
+    try:
+        with pytest.raises(BudgetExceeded, match="^max_run_seconds of 1 exceeded in execution 'e1'$"):
+            orchestrate(config=config, initial_workflow_name="wf", initial_signals=["START"], initial_context={},
+                        backends=backends, broadcast_signals_caller=broadcast, execution_id="e1")
+    finally:
+        release.set()
+    assert get_execution_status("e1", backends)["status"] == "failed"
+    assert backends.runtime.lease_owner("e1") is None
+    assert "out" not in backends.context.get_context("e1")
