@@ -332,8 +332,11 @@ def test_other_signatures():
 
     assert _positional(broadcast_signals) == ["id", "signals", "nodes", "backends"]
     sig = inspect.signature(create_all_nodes)
-    assert _params(create_all_nodes) == ["backends", "call_llm", "tools_registry"]
+    assert _params(create_all_nodes) == ["backends", "call_llm", "tools_registry", "confine_builtin_tools"]
     assert sig.parameters["call_llm"].default is None and sig.parameters["tools_registry"].default is None
+    # issue 13: a keyword-only addition, so SPEC's positional form is unchanged
+    assert sig.parameters["confine_builtin_tools"].kind is inspect.Parameter.KEYWORD_ONLY
+    assert sig.parameters["confine_builtin_tools"].default is False
     sig = inspect.signature(setup_orchestration)
     assert _params(setup_orchestration) == ["call_llm", "tools_registry", "use_local_storage", "storage_dir"]
     assert [sig.parameters[n].default for n in _params(setup_orchestration)] == [

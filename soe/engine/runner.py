@@ -49,6 +49,7 @@ from soe.engine.limits import Limits, limits_for_tree
 from soe.engine.telemetry import register_event
 from soe.lib.effects import Steps, Wait
 from soe.lib.templating import template_limits
+from soe.lib.tree_scope import confine_builtins
 
 __all__ = [
     "Task",
@@ -557,7 +558,8 @@ class _OpenTree:
             draining = _DRAINING.set(runner)
             deferred = _DEFERRED.set(None)
             try:
-                with template_limits(runner.limits.templates):
+                with template_limits(runner.limits.templates), \
+                        confine_builtins(runner.limits.confine_builtin_tools):
                     runner.drain(self.restored)
             except Exception as exc:
                 if not runner.outcome_recorded:
