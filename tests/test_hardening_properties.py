@@ -122,7 +122,7 @@ def _orchestrate(config: Any, backends: Any, eid: str | None = None) -> str:
     _, broadcast = create_all_nodes(backends, tools_registry={"echo": echo})
     return orchestrate(config=config, initial_workflow_name="wf", initial_signals=["START"],
                        initial_context={"x": 1}, backends=backends, broadcast_signals_caller=broadcast,
-                       max_steps=60, execution_id=eid)
+                       max_steps=12, execution_id=eid)  # a loop storing soe_get_context doubles each step
 
 
 def _only_documented(call: Any, *args: Any) -> Exception | None:

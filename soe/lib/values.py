@@ -11,8 +11,9 @@ become lists (a set sorted when its items compare), ``datetime``/``date``/``time
 become ISO 8601 text, ``timedelta`` its seconds, ``Decimal``/``UUID``/paths
 their text, an ``Enum`` its value, a Pydantic model its JSON dump, a dataclass
 its fields; ``int``, ``float``, ``bool`` and ``None`` dict keys become their
-JSON text. Refused: any other type, a value that contains itself, and nesting
-deeper than ``MAX_VALUE_DEPTH``.
+JSON text. Refused: any other type, a value that contains itself, nesting
+deeper than ``MAX_VALUE_DEPTH`` and more than ``MAX_VALUE_ITEMS`` values in all
+(a workflow that stores its whole context into itself doubles it every step).
 """
 
 from __future__ import annotations
@@ -28,9 +29,10 @@ from typing import Any
 
 from soe._errors import StoreError
 
-__all__ = ["MAX_VALUE_DEPTH", "MAX_INT_DIGITS", "storable"]
+__all__ = ["MAX_INT_DIGITS", "MAX_VALUE_DEPTH", "MAX_VALUE_ITEMS", "storable"]
 
 MAX_VALUE_DEPTH = 1000
+MAX_VALUE_ITEMS = 2_000_000
 MAX_INT_DIGITS = 4300  # Python's own limit for int <-> text, which every store needs
 _MAX_INT_BITS = int(MAX_INT_DIGITS * 3.3219280948873626)
 
@@ -58,6 +60,7 @@ def storable(value: Any, *, what: str = "value") -> Any:
     root: list[Any] = [None]
     active: set[int] = set()
     stack: list[tuple[Any, ...]] = [(value, root, 0, None, 0)]
+    count = 0
     while stack:
         entry = stack.pop()
         if entry[0] is _LEAVE:
@@ -70,6 +73,9 @@ def storable(value: Any, *, what: str = "value") -> Any:
                     pass  # mixed types keep the set's own order
             continue
         item, target, slot, path, depth = entry
+        count += 1
+        if count > MAX_VALUE_ITEMS:
+            raise _fail(what, None, f"more than {MAX_VALUE_ITEMS} values in all")
         target[slot] = _place(item, what, path, depth, active, stack)
     return root[0]
 

@@ -114,3 +114,12 @@ def test_an_unstorable_tool_result_fails_the_run_before_anything_is_written(any_
 def test_unstorable_initial_context_is_refused(any_backends):
     with pytest.raises(StoreError, match=r"Cannot store initial_context at \['x'\]: a value of type 'object'"):
         _run(any_backends, lambda: 1, {"x": object()})
+
+
+def test_size_is_bounded():
+    from soe.lib.values import MAX_VALUE_ITEMS
+
+    assert len(storable(list(range(MAX_VALUE_ITEMS - 1)))) == MAX_VALUE_ITEMS - 1
+    with pytest.raises(StoreError, match=f"^Cannot store value: more than {MAX_VALUE_ITEMS} values in all$"):
+        storable([list(range(1000))] * (MAX_VALUE_ITEMS // 1000))
+
