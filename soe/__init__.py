@@ -5,6 +5,8 @@ one context per execution. Start with :func:`orchestrate` and
 :func:`create_all_nodes`; backends live in :mod:`soe.local_backends`.
 """
 
+import logging
+
 from soe._errors import (
     BudgetExceeded,
     SoeError,
@@ -35,6 +37,11 @@ from soe.types import (
     TelemetryBackend,
     WorkflowBackend,
 )
+
+__version__ = "0.2.0.dev0"
+"""This release's version; ``pyproject.toml`` reads it from here (one place to change)."""
+
+logging.getLogger("soe").addHandler(logging.NullHandler())  # silent unless the application configures logging
 
 __all__ = [
     "orchestrate",

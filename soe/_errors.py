@@ -79,12 +79,19 @@ class BudgetExceeded(SoeError):
 
 
 class _TemplateError(SoeError):
-    """Common shape of the two template failures: which node, which field, which template."""
+    """Common shape of the two template failures: which workflow and node, which field, which template.
 
-    def __init__(self, message: str, *, node_name: str, field: str, template: str):
+    ``workflow_name`` is filled in by the node caller that rendered the
+    template (the renderer only knows the node); the message keeps SPEC §15's
+    exact text, so callers that show it add the workflow themselves.
+    """
+
+    def __init__(self, message: str, *, node_name: str, field: str, template: str,
+                 workflow_name: str | None = None):
         self.node_name = node_name
         self.field = field
         self.template = template
+        self.workflow_name = workflow_name
         super().__init__(message)
 
 

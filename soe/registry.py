@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from soe._errors import WorkflowValidationError
-from soe.backends._snapshot import freeze
+from soe.backends._snapshot import freeze, registry_snapshot, thaw
 from soe.engine.telemetry import timestamp
 from soe.validation.config import LIMITS_KEY, validate_workflow
 
@@ -232,9 +232,9 @@ def _lock(execution_id: str) -> threading.RLock:
 
 
 def _read(execution_id: str, backends: Any) -> Registry:
-    """A plain, mutable deep copy of the stored registry (snapshots are read-only)."""
-    stored = backends.workflow.get_workflows_registry(execution_id)
-    return copy.deepcopy(dict(stored)) if isinstance(stored, Mapping) else {}
+    """A plain, mutable deep copy of the stored registry, made once from the shared snapshot."""
+    stored = registry_snapshot(backends.workflow, execution_id)
+    return thaw(stored) if isinstance(stored, Mapping) else {}
 
 
 def change_registry(execution_id: str, backends: Any, *, operation: str, author: str,

@@ -12,7 +12,7 @@ from __future__ import annotations
 import copy
 from typing import Any, NoReturn
 
-__all__ = ["FrozenDict", "FrozenList", "fast_copy", "freeze", "thaw"]
+__all__ = ["FrozenDict", "FrozenList", "fast_copy", "freeze", "registry_snapshot", "thaw"]
 
 _READ_ONLY = "registry snapshots are read-only; copy.deepcopy() one before changing it"
 
@@ -80,6 +80,20 @@ def freeze(obj: Any) -> Any:
 def thaw(obj: Any) -> Any:
     """A plain, fully mutable deep copy of ``obj`` (frozen containers become dict/list)."""
     return fast_copy(obj)
+
+
+def registry_snapshot(workflow_backend: Any, execution_id: str) -> Any:
+    """The registry for the engine's own reading: the backend's frozen snapshot when it has one.
+
+    Callers of ``get_workflows_registry`` get a plain copy they may change
+    (SPEC Q25); the engine only reads, so it asks built-in backends for the
+    shared snapshot (``get_workflows_registry_snapshot``) and pays no copy per
+    broadcast. Any other backend is read through ``get_workflows_registry``.
+    """
+    read = getattr(workflow_backend, "get_workflows_registry_snapshot", None)
+    if read is None:
+        return workflow_backend.get_workflows_registry(execution_id)
+    return read(execution_id)
 
 
 def fast_copy(obj: Any) -> Any:

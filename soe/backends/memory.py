@@ -12,7 +12,7 @@ import threading
 from typing import Any
 
 from soe.backends._keyed_objects import ContextSchemaMethods, IdentityMethods
-from soe.backends._snapshot import FrozenDict, fast_copy, freeze
+from soe.backends._snapshot import FrozenDict, fast_copy, freeze, thaw
 from soe.lib.context_fields import is_internal, set_field
 from soe.lib.history import HistoryPrefix
 from soe.lib.operational import apply_operational_event
@@ -172,7 +172,7 @@ class InMemoryContextBackend:
 
 
 class InMemoryWorkflowBackend:
-    """Registries as frozen snapshots: the same object is returned until the next save."""
+    """Registries kept as frozen snapshots; readers get copies, the engine the snapshot itself."""
 
     def __init__(self) -> None:
         self._registries: dict[str, FrozenDict] = {}
@@ -185,7 +185,13 @@ class InMemoryWorkflowBackend:
         with self._lock:
             self._registries[id] = snapshot
 
-    def get_workflows_registry(self, id: str) -> FrozenDict | None:
+    def get_workflows_registry(self, id: str) -> dict | None:
+        """A plain copy: changing it never changes the store (SPEC Q25)."""
+        snapshot = self.get_workflows_registry_snapshot(id)
+        return None if snapshot is None else thaw(snapshot)
+
+    def get_workflows_registry_snapshot(self, id: str) -> FrozenDict | None:
+        """The stored read-only snapshot itself, for the engine (``registry_snapshot``)."""
         with self._lock:
             return self._registries.get(id)
 

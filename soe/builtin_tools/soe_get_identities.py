@@ -24,10 +24,10 @@ def create_soe_get_identities_tool(execution_id: str, backends: Any,
         """List identity names, show one identity's system prompt, or return all identities."""
         backend = backends.identity
         identities = None if backend is None else backend.get_identities(main_execution_id(backends, execution_id))
+        if list_only:  # wins over "no identities": a caller asking for names gets a list
+            return {"identity_names": list(identities or {})}
         if identities is None:
             return {}
-        if list_only:
-            return {"identity_names": list(identities)}
         if identity_name:
             if identity_name not in identities:
                 return {"error": f"Identity '{identity_name}' not found", "available": list(identities)}

@@ -1,4 +1,4 @@
-"""The ``soe`` command line (``pip install soe-ai[cli]``): run, validate, lint, graph, inspect, resume, signal.
+"""The ``soe`` command line (the ``cli`` extra): run, validate, lint, graph, inspect, list, resume, signal.
 
 This package is the only place that imports Typer and Rich, so the engine
 keeps its three dependencies; ``soe.cli.app`` explains how to install the
@@ -9,7 +9,8 @@ from __future__ import annotations
 
 __all__ = ["CLI_EXTRA_MESSAGE", "main"]
 
-CLI_EXTRA_MESSAGE = "The soe command needs the cli extra: pip install soe-ai[cli]"
+CLI_EXTRA_MESSAGE = ("The soe command needs the cli extra (Typer and Rich): pip install typer rich, "
+                     "or reinstall SOE with it (pip install \".[cli]\" from a checkout)")
 
 
 def main() -> None:

@@ -25,17 +25,17 @@ from typing import Annotated, Any, NoReturn
 from soe._errors import SoeError, WorkflowValidationError
 from soe.cli import CLI_EXTRA_MESSAGE
 from soe.cli.inputs import (
-    DEFAULT_STORE,
     apply_budgets,
     build_initial_context,
     close_store,
+    find_store,
     first_workflow,
     load_tools,
     missing_tools,
     needs_llm,
     open_store,
-    parse_context_pairs,
     read_config,
+    resolve_execution_id,
 )
 
 try:
@@ -70,13 +70,21 @@ def _fail(message: str, code: int = EXIT_BAD_INPUT) -> NoReturn:
     raise typer.Exit(code)
 
 
+def _message(exc: BaseException) -> str:
+    """What a user reads for an exception: its message, never a Python class name in front of it.
+
+    The class name is only a fallback for an exception raised without a message.
+    """
+    return str(exc).strip() or type(exc).__name__
+
+
 @contextmanager
 def _bad_input() -> Iterator[None]:
-    """Turn a user mistake (SoeError, ValueError, OSError) into ``Error: <Type>: <message>``, exit 2."""
+    """Turn a user mistake (SoeError, ValueError, OSError) into ``Error: <message>``, exit 2."""
     try:
         yield
     except _BAD_INPUT_ERRORS as exc:
-        _fail(f"{type(exc).__name__}: {exc}")
+        _fail(_message(exc))
 
 
 def _check_valid(text: str, filename: str) -> None:
@@ -86,6 +94,28 @@ def _check_valid(text: str, filename: str) -> None:
     failure = validate_text(text, filename)
     if failure is not None:
         raise WorkflowValidationError(str(failure))
+
+
+def _checked(text: str, filename: str, *, signals: Sequence[str], fields: Sequence[str],
+             quiet: bool) -> None:
+    """Lint before running: every error stops the run (exit 2), warnings are printed first.
+
+    Validation alone misses what only the whole config shows (a condition that
+    cannot compile, a child workflow that does not exist); both would make the
+    run give a wrong result quietly. Warnings (misspelled keys, unguarded
+    loops...) do not stop it; ``--quiet`` hides them.
+    """
+    from soe.validation.lint import lint_config
+
+    findings = lint_config(text, initial_signals=signals, initial_context_fields=fields, filename=filename)
+    errors = [finding for finding in findings if finding.severity == "error"]
+    console = _error_console()
+    for finding in errors:
+        render.print_error(console, render.finding_line(finding, filename))
+    if errors:
+        raise typer.Exit(EXIT_BAD_INPUT)
+    if not quiet:
+        render.print_warnings(console, [f for f in findings if f.severity == "warning"], filename)
 
 
 def _workflow_to_start(text: str, requested: str | None) -> str:
@@ -123,51 +153,70 @@ def _check_tools(workflows: Any, registry: dict[str, Any]) -> None:
 
 @dataclass
 class _Session:
-    """Opened backends and node callers for one command, plus how the user named the store."""
+    """Opened backends and node callers for one command, and how to name them again in a hint."""
 
     backends: Any
     broadcast: Callable[[str, list], None]
     store: str
+    store_flags: list[str]
+    run_flags: list[str]
+    execution_id: str = ""
 
     @property
     def durable(self) -> bool:
         return self.store.strip() != "memory"
 
+    def hint(self, command: str, execution_id: str) -> str:
+        """The command line that goes on with this execution: same store and, to run, same model and tools.
+
+        A store found up the tree needs no ``--store``, so the hint works after a ``cd``.
+        """
+        flags = self.store_flags + (self.run_flags if command in ("resume", "signal") else [])
+        return " ".join(["soe", command, execution_id, *flags])
+
+
+def _store(spec: str | None) -> str:
+    """``--store`` as given, else the nearest ``.soe/`` store up the directory tree."""
+    return spec if spec is not None else find_store()
+
+
+def _run_flags(llm: str | None, tools: Sequence[str]) -> list[str]:
+    flags = [] if llm is None else ["--llm", llm]
+    for spec in tools:
+        flags += ["--tools", spec]
+    return flags
+
 
 @contextmanager
-def _session(store: str, llm: str | None, tools: Sequence[str], workflows: Any = None, *,
+def _session(store: str | None, llm: str | None, tools: Sequence[str], workflows: Any = None, *,
              must_exist: bool = False, registry_of: str | None = None) -> Iterator[_Session]:
     """Open the store and build the node callers; the store is closed when the command ends.
 
-    ``registry_of`` names a stored execution whose registry decides whether ``--llm`` is needed.
+    ``registry_of`` names a stored execution (or a unique prefix of its id) whose
+    registry decides whether ``--llm`` is needed.
     """
     from soe import create_all_nodes
 
     call_llm: Any = None
+    spec = _store(store)
     with _bad_input():
         registry = load_tools(tools)
         if registry_of is None:  # checked before the store is created, so bad input leaves no trace
             _check_tools(workflows, registry)
             call_llm = _call_llm(llm, workflows)
-        backends = open_store(store, must_exist=must_exist)
+        backends = open_store(spec, must_exist=must_exist)
     try:
         with _bad_input():
             if registry_of is not None:
-                workflows = _stored_registry(backends, registry_of)
+                registry_of = resolve_execution_id(backends, registry_of)
+                workflows = backends.workflow.get_workflows_registry(registry_of)
                 _check_tools(workflows, registry)
                 call_llm = _call_llm(llm, workflows)
             _, broadcast = create_all_nodes(backends, call_llm=call_llm, tools_registry=registry)
-        yield _Session(backends, broadcast, store)
+        yield _Session(backends, broadcast, spec, [] if store is None else ["--store", store],
+                       _run_flags(llm, tools), registry_of or "")
     finally:
         close_store(backends)
-
-
-def _stored_registry(backends: Any, execution_id: str) -> Any:
-    """A stored execution's workflows; unknown ids are bad input."""
-    registry = backends.workflow.get_workflows_registry(execution_id)
-    if not registry and not backends.context.get_context(execution_id):
-        raise ValueError(f"Execution '{execution_id}' not found in this store")
-    return registry
 
 
 def _screen(json_output: bool) -> tuple[render.Screen, str]:
@@ -212,9 +261,12 @@ def _drive(session: _Session, execution_id: str, label: str, title: str, action:
         error = exc
     except Exception as exc:  # noqa: BLE001 - sorted into bad input or run failure just below
         if get_execution_status(execution_id, session.backends) == before:
-            _fail(f"{type(exc).__name__}: {exc}")
+            _fail(_message(exc))
         error = exc
     report = _report(session, execution_id, error)
+    if monitor.hidden:
+        where = f" (soe inspect {execution_id} lists every event)" if session.durable else ""
+        screen.line(f"{monitor.hidden:,} repeated lines not shown{where}")
     _print_outcome(screen, report, monitor, session, json_output=json_output, history=history)
     if isinstance(error, KeyboardInterrupt):
         raise typer.Exit(EXIT_INTERRUPTED)
@@ -226,20 +278,21 @@ def _print_outcome(screen: render.Screen, report: render.RunReport, monitor: ren
     if json_output:
         typer.echo(json.dumps(report.document(history=history), indent=2, ensure_ascii=False, default=str))
         return
-    store = session.store if session.durable else None
+    hint = session.hint("inspect", report.execution_id) if session.durable else None
     render.print_report(screen, report, history=history, summary=monitor.summary(),
-                        elapsed=monitor.elapsed, store=store)
-    if isinstance(report.error, KeyboardInterrupt) and store is not None:
-        screen.line(f"interrupted: continue it with soe resume {report.execution_id} --store {store}",
+                        elapsed=monitor.elapsed, inspect_hint=hint)
+    if isinstance(report.error, KeyboardInterrupt) and session.durable:
+        screen.line(f"interrupted: continue it with {session.hint('resume', report.execution_id)}",
                     style="bold yellow")
 
 
 # --------------------------------------------------------------------------- options
 
 if _MISSING is None:
-    StoreOption = Annotated[str, typer.Option(
+    StoreOption = Annotated[str | None, typer.Option(
         "--store", envvar="SOE_STORE", metavar="STORE",
-        help="Where executions are kept: sqlite:PATH, a directory (local files) or memory.")]
+        help="Where executions are kept: sqlite:PATH, a directory (local files) or memory "
+             "(default: .soe/soe.db in the nearest folder up the tree that has .soe/).")]
     LlmOption = Annotated[str | None, typer.Option(
         "--llm", envvar="SOE_LLM", metavar="SPEC", help="The model: echo (offline), openai:MODEL, anthropic:MODEL, litellm:MODEL.")]
     ToolsOption = Annotated[list[str] | None, typer.Option(
@@ -248,6 +301,13 @@ if _MISSING is None:
     JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document instead of text.")]
     HistoryOption = Annotated[bool, typer.Option("--history", help="Show every value of each field, not the last.")]
     SignalOption = Annotated[list[str] | None, typer.Option("--signal", "-s", metavar="SIGNAL", help="Initial signal; repeatable (default START).")]
+    ContextOption = Annotated[list[str] | None, typer.Option(
+        "--context", "-c", metavar="KEY=VALUE",
+        help="A context value: 500, true, null, [a, b] and {k: v} are typed (YAML), "
+             "anything else is text; repeatable; wins over --context-file.")]
+    ContextStringOption = Annotated[list[str] | None, typer.Option(
+        "--context-string", metavar="KEY=VALUE", help="A value kept as text (500 stays '500'); repeatable; "
+                                                      "wins over --context.")]
     FilesArgument = Annotated[list[Path], typer.Argument(exists=True, dir_okay=False, metavar="FILE", help="Workflow YAML files.")]
     FileArgument = Annotated[Path, typer.Argument(exists=True, dir_okay=False, metavar="FILE", help="A workflow YAML file.")]
 
@@ -259,19 +319,20 @@ def run(
     file: FileArgument,
     workflow: Annotated[str | None, typer.Option("--workflow", "-w", metavar="NAME", help="Workflow to start (default: the first).")] = None,
     signal: SignalOption = None,
-    context: Annotated[list[str] | None, typer.Option(
-        "--context", "-c", metavar="KEY=VALUE", help="A string value; repeatable; wins over --context-file.")] = None,
+    context: ContextOption = None,
+    context_string: ContextStringOption = None,
     context_file: Annotated[Path | None, typer.Option(
         "--context-file", exists=True, dir_okay=False, metavar="FILE", help="JSON or YAML mapping of typed initial values.")] = None,
     tools: ToolsOption = None,
     llm: LlmOption = None,
-    store: StoreOption = DEFAULT_STORE,
+    store: StoreOption = None,
     max_concurrency: Annotated[int | None, typer.Option(min=1, metavar="N", help="Activations run at once (default 1).")] = None,
     max_steps: Annotated[int | None, typer.Option(min=1, metavar="N", help="Node runs allowed (default 100000).")] = None,
     max_llm_calls: Annotated[int | None, typer.Option(min=1, metavar="N", help="LLM requests allowed in the tree.")] = None,
     max_tokens: Annotated[int | None, typer.Option(min=1, metavar="N", help="Reported tokens allowed in the tree.")] = None,
     json_output: JsonOption = False,
     history: HistoryOption = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Do not print lint warnings before running.")] = False,
 ) -> None:
     """Run a workflow file until it finishes, then print its context and execution id."""
     from soe import orchestrate
@@ -279,23 +340,24 @@ def run(
 
     with _bad_input():
         text = read_config(file)
-        _check_valid(text, str(file))
+        initial = build_initial_context(context_file, context or [], context_string or [])
+    _checked(text, str(file), signals=signal or ["START"], fields=list(initial), quiet=quiet)
+    with _bad_input():
         name = _workflow_to_start(text, workflow)
         config = apply_budgets(text, max_llm_calls=max_llm_calls, max_tokens=max_tokens)
-        initial = build_initial_context(context_file, context or [])
     execution_id = str(uuid.uuid4())
     with _session(store, llm, tools or [], extract_workflows(text)) as session:
         def start() -> None:
             orchestrate(config, name, list(signal or ["START"]), initial, session.backends, session.broadcast,
                         max_steps=max_steps, max_concurrency=max_concurrency, execution_id=execution_id)
 
-        title = f"soe run {file}: workflow {name}, execution {execution_id}, store {store}"
+        title = f"soe run {file}: workflow {name}, execution {execution_id}, store {session.store}"
         _drive(session, execution_id, name, title, start, json_output=json_output, history=history)
 
 
 def resume_command(
     execution_id: Annotated[str, typer.Argument(metavar="EXECUTION_ID", help="The interrupted execution.")],
-    store: StoreOption = DEFAULT_STORE,
+    store: StoreOption = None,
     llm: LlmOption = None,
     tools: ToolsOption = None,
     json_output: JsonOption = False,
@@ -305,8 +367,9 @@ def resume_command(
     from soe import resume
 
     with _session(store, llm, tools or [], must_exist=True, registry_of=execution_id) as session:
+        execution_id = session.execution_id
         label = _workflow_name(session, execution_id)
-        title = f"soe resume {execution_id} (workflow {label}), store {store}"
+        title = f"soe resume {execution_id} (workflow {label}), store {session.store}"
         _drive(session, execution_id, label, title,
                lambda: resume(execution_id, session.backends, session.broadcast),
                json_output=json_output, history=history)
@@ -315,20 +378,23 @@ def resume_command(
 def signal_command(
     execution_id: Annotated[str, typer.Argument(metavar="EXECUTION_ID", help="The stored execution to signal.")],
     signals: Annotated[list[str], typer.Argument(metavar="SIGNAL", help="Signals to broadcast, in order.")],
-    store: StoreOption = DEFAULT_STORE,
+    store: StoreOption = None,
     llm: LlmOption = None,
     tools: ToolsOption = None,
-    context: Annotated[list[str] | None, typer.Option(
-        "--context", "-c", metavar="KEY=VALUE", help="A string value appended to the context first (e.g. a person's answer).")] = None,
+    context: ContextOption = None,
+    context_string: ContextStringOption = None,
     json_output: JsonOption = False,
     history: HistoryOption = False,
 ) -> None:
     """Send signals to a stored execution: how a person answers a workflow that waits for them."""
     with _bad_input():
-        updates = parse_context_pairs(context or [])
+        updates = build_initial_context(None, context or [], context_string or [])
     with _session(store, llm, tools or [], must_exist=True, registry_of=execution_id) as session:
+        execution_id = session.execution_id
+        with _bad_input():
+            _check_listened(session.backends, execution_id, signals)
         label = _workflow_name(session, execution_id)
-        title = f"soe signal {execution_id} {' '.join(signals)} (workflow {label}), store {store}"
+        title = f"soe signal {execution_id} {' '.join(signals)} (workflow {label}), store {session.store}"
 
         def send() -> None:
             if updates:
@@ -336,6 +402,23 @@ def signal_command(
             session.broadcast(execution_id, list(signals))
 
         _drive(session, execution_id, label, title, send, json_output=json_output, history=history)
+
+
+def _check_listened(backends: Any, execution_id: str, signals: Sequence[str]) -> None:
+    """Refuse signals no node of the execution's workflow listens for.
+
+    Broadcasting one runs nothing and reports ``completed``, which looks like
+    an approval went through; a typo in the signal is far likelier.
+    """
+    from soe.validation.graph import listened_signals
+
+    workflow = backends.workflow.get_current_workflow_name(execution_id)
+    registry = backends.workflow.get_workflows_registry(execution_id) or {}
+    listened = listened_signals(registry.get(workflow))
+    unheard = [signal for signal in signals if signal not in listened]
+    if unheard:
+        raise ValueError(f"No node of execution '{execution_id}' (workflow '{workflow}') listens for "
+                         f"{', '.join(unheard)}; it listens for: {', '.join(listened) or 'nothing'}")
 
 
 def _append_context(backends: Any, execution_id: str, updates: dict[str, Any]) -> None:
@@ -353,15 +436,18 @@ def _workflow_name(session: _Session, execution_id: str) -> str:
 
 
 def validate(files: FilesArgument) -> None:
-    """Check workflow files against every validation rule: the first error per file, as file:line:col."""
-    from soe.validation.locate import validate_file
+    """Check workflow files: every validation error and every lint error, as file:line:col."""
+    from soe.validation.lint import lint_file
 
     failed = False
     for path in files:
         with _bad_input():
-            failure = validate_file(path)
-        typer.echo(str(failure) if failure is not None else f"{path}: OK")
-        failed = failed or failure is not None
+            errors = [f for f in lint_file(path) if f.severity == "error"]
+        for finding in errors:
+            typer.echo(render.finding_line(finding, str(path)))
+        if not errors:
+            typer.echo(f"{path}: OK")
+        failed = failed or bool(errors)
     raise typer.Exit(EXIT_FAILED if failed else EXIT_OK)
 
 
@@ -404,16 +490,16 @@ def graph(
 
 
 def inspect(
-    execution_id: Annotated[str, typer.Argument(metavar="EXECUTION_ID", help="The execution to show.")],
-    store: StoreOption = DEFAULT_STORE,
+    execution_id: Annotated[str, typer.Argument(metavar="EXECUTION_ID", help="The execution to show (or a unique prefix of its id).")],
+    store: StoreOption = None,
     json_output: JsonOption = False,
 ) -> None:
     """Show a stored execution: status, context history, __operational__, timeline and registry revisions."""
     with _bad_input():
-        backends = open_store(store, must_exist=True, read_only=True)
+        backends = open_store(_store(store), must_exist=True, read_only=True)
     try:
         with _bad_input():
-            inspection = _inspection(backends, execution_id)
+            inspection = _inspection(backends, resolve_execution_id(backends, execution_id))
     finally:
         close_store(backends)
     if json_output:
@@ -428,8 +514,6 @@ def _inspection(backends: Any, execution_id: str) -> render.Inspection:
 
     status = get_execution_status(execution_id, backends)
     context = backends.context.get_context(execution_id) or {}
-    if status is None and not context:
-        raise ValueError(f"Execution '{execution_id}' not found in this store")
     telemetry = backends.telemetry
     events = list(telemetry.get_events(execution_id)) if telemetry is not None else []
     main_id = (status or {}).get("main_execution_id") or execution_id
@@ -438,17 +522,50 @@ def _inspection(backends: Any, execution_id: str) -> render.Inspection:
                              dict(context), events, get_registry_revisions(execution_id, backends), tree)
 
 
+def list_command(
+    store: StoreOption = None,
+    status: Annotated[str | None, typer.Option(
+        "--status", metavar="STATUS", help="Only executions with this status: running, completed or failed.")] = None,
+    limit: Annotated[int, typer.Option(min=1, metavar="N", help="Show the N most recent (default 20).")] = 20,
+    json_output: JsonOption = False,
+) -> None:
+    """List the executions in the store, most recent first: id, status, workflow, when, error."""
+    with _bad_input():
+        if status is not None and status not in _STATUSES:
+            raise ValueError(f"Unknown --status '{status}': use {', '.join(_STATUSES)}")
+        backends = open_store(_store(store), must_exist=True)
+    try:
+        with _bad_input():
+            entries = _listing(backends, status, limit)
+    finally:
+        close_store(backends)
+    if json_output:
+        typer.echo(json.dumps(entries, indent=2, ensure_ascii=False, default=str))
+        return
+    screen, _ = _screen(False)
+    render.print_listing(screen, entries, keeps_statuses=getattr(backends, "runtime", None) is not None)
+
+
+_STATUSES = ("running", "completed", "failed")
+
+
+def _listing(backends: Any, status: str | None, limit: int) -> list[dict[str, Any]]:
+    """The ``limit`` most recent status records, each with its workflow name."""
+    from soe import list_executions
+
+    entries = list_executions(backends, status)[-limit:][::-1]
+    return [{**entry, "workflow": backends.workflow.get_current_workflow_name(entry["execution_id"])}
+            for entry in entries]
+
+
 # --------------------------------------------------------------------------- app
 
 
 def _version(value: bool) -> None:
     if value:
-        from importlib.metadata import PackageNotFoundError, version
+        from soe import __version__
 
-        try:
-            typer.echo(f"soe {version('soe-ai')}")
-        except PackageNotFoundError:
-            typer.echo("soe (version unknown)")
+        typer.echo(f"soe {__version__}")
         raise typer.Exit()
 
 
@@ -469,6 +586,7 @@ def build_app() -> typer.Typer:
     application.command("lint")(lint)
     application.command("graph")(graph)
     application.command("inspect")(inspect)
+    application.command("list")(list_command)
     application.command("resume")(resume_command)
     application.command("signal")(signal_command)
     return application

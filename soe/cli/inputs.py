@@ -29,7 +29,9 @@ __all__ = [
     "LLM_NODE_TYPES",
     "apply_budgets",
     "build_initial_context",
+    "STORE_DIR",
     "close_store",
+    "find_store",
     "first_workflow",
     "load_attribute",
     "load_context_file",
@@ -38,13 +40,17 @@ __all__ = [
     "needs_llm",
     "open_store",
     "parse_context_pairs",
+    "parse_context_value",
     "plain",
     "read_config",
+    "resolve_execution_id",
     "user_fields",
 ]
 
 DEFAULT_STORE = "sqlite:.soe/soe.db"
 """Runs are kept by default, so ``soe inspect``/``resume``/``signal`` work on them afterwards."""
+
+STORE_DIR = ".soe"
 
 LLM_NODE_TYPES = frozenset({"llm", "agent"})
 _SQLITE_PREFIX = "sqlite:"
@@ -104,6 +110,39 @@ def _open_sqlite(path: str, must_exist: bool, read_only: bool) -> Any:
     return backends
 
 
+def find_store(start: str | Path | None = None) -> str:
+    """The default store: ``.soe/soe.db`` in the nearest folder (this one or above) that has ``.soe/``.
+
+    Found the way git finds ``.git``, so ``soe inspect ID`` printed after a run
+    still works after a ``cd`` into a subfolder; with no ``.soe/`` anywhere
+    above, a new one is made here (``DEFAULT_STORE``).
+    """
+    folder = Path(start if start is not None else os.getcwd()).resolve()
+    for candidate in (folder, *folder.parents):
+        if (candidate / STORE_DIR).is_dir():
+            return f"{_SQLITE_PREFIX}{candidate / STORE_DIR / 'soe.db'}"
+    return DEFAULT_STORE
+
+
+def resolve_execution_id(backends: Any, given: str) -> str:
+    """The stored execution ``given`` names: its full id, or a unique prefix of one (like git's short ids)."""
+    from soe import get_execution_status, list_executions
+
+    try:
+        if get_execution_status(given, backends) is not None or backends.context.get_context(given):
+            return given
+    except ValueError:
+        pass  # not a usable id ('' or '.'), but still a prefix
+    matches = [str(entry["execution_id"]) for entry in list_executions(backends)
+               if str(entry["execution_id"]).startswith(given)]
+    if len(matches) == 1:
+        return matches[0]
+    if matches:
+        shown = ", ".join(matches[:5]) + (", …" if len(matches) > 5 else "")
+        raise ValueError(f"Execution id prefix '{given}' is ambiguous: it matches {shown}")
+    raise ValueError(f"Execution '{given}' not found in this store")
+
+
 def close_store(backends: Any) -> None:
     """Close what the store holds open (SQLite connections); other stores have nothing to close."""
     close = getattr(backends, "close", None)
@@ -114,15 +153,51 @@ def close_store(backends: Any) -> None:
 # --------------------------------------------------------------------------- context
 
 
-def parse_context_pairs(pairs: Iterable[str]) -> dict[str, str]:
-    """``KEY=VALUE`` flags to a dict of strings; a later flag for the same key wins."""
-    context: dict[str, str] = {}
+_INT = re.compile(r"[-+]?(0|[1-9][0-9]*)")
+_FLOAT = re.compile(r"[-+]?((0|[1-9][0-9]*)(\.[0-9]*)?|\.[0-9]+)([eE][-+]?[0-9]+)?")
+_WORDS: dict[str, Any] = {"true": True, "false": False, "null": None, "~": None}
+
+
+def parse_context_value(text: str) -> Any:
+    """A ``--context`` value as the user means it: ``500`` a number, ``[a, b]`` a list, else text.
+
+    Numbers, ``true``/``false`` and ``null`` follow YAML 1.2's core schema (as
+    Helm's ``--set`` does), so ``yes``, ``007`` or ``2024-01-01`` stay strings; a value
+    starting with ``[`` or ``{`` is a YAML flow collection and a quoted one
+    (``'500'``) a YAML string. Anything else, including ``a: b``, is kept as
+    written; ``--context-string`` keeps even ``500`` a string.
+    """
+    stripped = text.strip()
+    if len(stripped) > 1 and stripped[0] == stripped[-1] and stripped[0] in "'\"":
+        try:
+            quoted = yaml.safe_load(stripped)
+        except yaml.YAMLError:
+            return text
+        return quoted if isinstance(quoted, str) else text
+    if stripped[:1] in ("[", "{"):
+        try:
+            return yaml.safe_load(stripped)
+        except yaml.YAMLError as exc:
+            raise ValueError(f"Invalid --context value {text!r}: not a YAML list or mapping "
+                             f"({exc.problem or exc}); use --context-string for text") from exc
+    if stripped.lower() in _WORDS and stripped in (stripped.lower(), stripped.capitalize(), stripped.upper()):
+        return _WORDS[stripped.lower()]
+    if _INT.fullmatch(stripped):
+        return int(stripped)
+    if _FLOAT.fullmatch(stripped):
+        return float(stripped)
+    return text
+
+
+def parse_context_pairs(pairs: Iterable[str], *, typed: bool = True) -> dict[str, Any]:
+    """``KEY=VALUE`` flags to a dict (values typed unless ``typed=False``); a later flag wins."""
+    context: dict[str, Any] = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
         key = key.strip()
         if not sep or not key:
             raise ValueError(f"Invalid --context '{pair}': expected KEY=VALUE")
-        context[key] = value
+        context[key] = parse_context_value(value) if typed else value
     return context
 
 
@@ -145,10 +220,12 @@ def load_context_file(path: str | Path) -> dict[str, Any]:
     return dict(data)
 
 
-def build_initial_context(context_file: str | Path | None, pairs: Iterable[str]) -> dict[str, Any]:
-    """The file's values, then the ``--context`` flags on top (flags win)."""
+def build_initial_context(context_file: str | Path | None, pairs: Iterable[str],
+                          strings: Iterable[str] = ()) -> dict[str, Any]:
+    """The file's values, then ``--context`` (typed), then ``--context-string`` (text) on top."""
     context = load_context_file(context_file) if context_file else {}
     context.update(parse_context_pairs(pairs))
+    context.update(parse_context_pairs(strings, typed=False))
     return context
 
 

@@ -14,6 +14,7 @@ moment they are logged, without polling the store.
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from collections import Counter, deque
@@ -37,23 +38,32 @@ __all__ = [
     "RunReport",
     "Screen",
     "TelemetryTap",
+    "failure_text",
+    "finding_line",
     "print_error",
     "print_findings",
     "print_inspection",
+    "print_listing",
     "print_report",
+    "print_warnings",
     "short",
 ]
 
 _VALUE_WIDTH = 100
 _RECENT_LINES = 12
+_SHOWN_REPEATS = 5
+_CHILD_NUMBER = re.compile(r"#\d+\]$")
 EventListener = Callable[[str, str, Mapping[str, Any]], None]
 
 
-def short(value: Any, width: int = _VALUE_WIDTH) -> str:
-    """One line for a value: strings as they are, everything else as compact JSON, cut to ``width``."""
+def short(value: Any, width: int | None = _VALUE_WIDTH) -> str:
+    """One line for a value: strings as they are, everything else as compact JSON, cut to ``width``.
+
+    ``width=None`` keeps the value whole (``soe inspect`` is where a value is read in full).
+    """
     text = value if isinstance(value, str) else json.dumps(plain(value), ensure_ascii=False, default=str)
     text = text.replace("\r", "").replace("\n", "\\n")
-    return text if len(text) <= width else text[: width - 1] + "…"
+    return text if width is None or len(text) <= width else text[: width - 1] + "…"
 
 
 def _plural(count: int, word: str) -> str:
@@ -70,6 +80,11 @@ class Screen:
         self.console = console
         terminal = console.is_terminal and not console.is_dumb_terminal
         self.plain = (not terminal) if plain_text is None else plain_text
+
+    @property
+    def value_width(self) -> int:
+        """How much of a value fits on one line: the terminal's width, or 100 characters in logs."""
+        return _VALUE_WIDTH if self.plain else max(40, self.console.width - 30)
 
     def line(self, text: str = "", style: str | None = None) -> None:
         """One line, never wrapped or interpreted as markup."""
@@ -155,6 +170,8 @@ class RunMonitor:
         self._last_node: dict[str, str] = {}
         self._per_workflow: Counter = Counter()
         self._tally = _Tally()
+        self._repeats: Counter = Counter()
+        self.hidden = 0
         self._lock = threading.Lock()
         self._started = time.monotonic()
 
@@ -190,8 +207,27 @@ class RunMonitor:
                 text += f"  [{self._label(execution_id)}]"
             line = f"{self.elapsed:8.3f}s  {text}"
             if self.mode == "plain":
-                self.console.out(line, highlight=False)
+                self._print_plain(text, line)
             self._tally.recent.append(line)
+
+    def _print_plain(self, text: str, line: str) -> None:
+        """A line for logs, unless it is the same as many before it.
+
+        A loop (or a large fan-out) repeats the same few lines until the step
+        budget stops it: 200,000 lines help nobody. Each distinct line (children
+        counted together) is printed ``_SHOWN_REPEATS`` times, then only a count
+        at 10, 100, 1,000... repeats; ``hidden`` says how many were left out.
+        """
+        key = _CHILD_NUMBER.sub("#…]", text)
+        self._repeats[key] += 1
+        seen = self._repeats[key]
+        if seen <= _SHOWN_REPEATS:
+            self.console.out(line, highlight=False)
+            return
+        self.hidden += 1
+        if seen >= 10 and str(seen).strip("0") == "1":
+            self.console.out(f"{self.elapsed:8.3f}s  repeat   {key} (seen {seen:,} times; repeats not shown)",
+                             highlight=False)
 
     def _label(self, execution_id: str) -> str:
         return self._labels.get(execution_id) or execution_id[:8]
@@ -265,6 +301,11 @@ class RunMonitor:
     def _empty_fan_out(self, execution_id: str, data: Mapping[str, Any]) -> str:
         return f"note     {data.get('node_name')}: '{data.get('fan_out_field')}' is empty, no child started"
 
+    def _condition_error(self, execution_id: str, data: Mapping[str, Any]) -> str:
+        self._tally.counts["condition_errors"] += 1
+        return (f"warning  {data.get('node_name')}: the condition of {data.get('signal_name')} raised "
+                f"{short(data.get('error'), 100)}; not emitted")
+
     def _step_budget(self, execution_id: str, data: Mapping[str, Any]) -> str:
         return f"error    step budget of {data.get('max_steps')} node runs spent"
 
@@ -279,6 +320,8 @@ class RunMonitor:
             parts.append(_plural(counts["children"], "child execution"))
         if counts["tokens"]:
             parts.append(_plural(counts["tokens"], "token"))
+        if counts["condition_errors"]:
+            parts.append(_plural(counts["condition_errors"], "condition error"))
         return ", ".join(parts)
 
     def renderable(self) -> RenderableType:
@@ -308,6 +351,7 @@ _DESCRIBERS: dict[str, Callable[[RunMonitor, str, Mapping[str, Any]], str | None
     "signals_to_parent": RunMonitor._to_parent,
     "child_fan_out_empty": RunMonitor._empty_fan_out,
     "step_budget_exceeded": RunMonitor._step_budget,
+    "condition_error": RunMonitor._condition_error,
 }
 
 
@@ -336,36 +380,58 @@ class RunReport:
         }
 
 
-def _context_rows(context: Mapping[str, Any], history: bool) -> list[list[str]]:
+def _context_rows(context: Mapping[str, Any], history: bool,
+                  width: int | None = _VALUE_WIDTH) -> list[list[str]]:
     rows: list[list[str]] = []
     for key, value in user_fields(context, history=history).items():
         if history and isinstance(value, list):
-            rows.extend([key if i == 0 else "", f"[{i}]", short(item)] for i, item in enumerate(value))
+            rows.extend([key if i == 0 else "", f"[{i}]", short(item, width)] for i, item in enumerate(value))
         else:
-            rows.append([key, short(value)])
+            rows.append([key, short(value, width)])
     return rows
 
 
+def failure_text(error: BaseException) -> str:
+    """Why a run failed, in words: the message (never led by a class name), naming the workflow.
+
+    A template error knows its node and field; the workflow is added here.
+    """
+    message = str(error).strip() or type(error).__name__
+    workflow = getattr(error, "workflow_name", None)
+    return f"Workflow '{workflow}': {message}" if workflow else message
+
+
 def print_report(screen: Screen, report: RunReport, *, history: bool, summary: str, elapsed: float,
-                 store: str | None) -> None:
+                 inspect_hint: str | None) -> None:
     """Status line, the context (last values, or every value with ``history``) and the execution id."""
     ok = report.status == "completed"
     status = f"{report.status} in {elapsed:.3f}s: {summary}"
     screen.line(status, style="bold green" if ok else "bold yellow")
     if report.error is not None:
-        message = str(report.error)
-        name = type(report.error).__name__
-        screen.line(f"{name}: {message}" if message else name, style="bold red")
+        screen.line(failure_text(report.error), style="bold red")
     screen.line()
     columns = ("field", "#", "value") if history else ("field", "value")
-    screen.table("Context", columns, _context_rows(report.context, history), header=False)
+    screen.table("Context", columns, _context_rows(report.context, history, screen.value_width), header=False)
     screen.line()
     screen.line(f"execution {report.execution_id}", style="bold")
-    if store is not None:
-        screen.line(f"inspect it: soe inspect {report.execution_id} --store {store}", style="dim")
+    if inspect_hint is not None:
+        screen.line(f"inspect it: {inspect_hint}", style="dim")
 
 
 # --------------------------------------------------------------------------- lint
+
+
+def finding_line(finding: Any, filename: str) -> str:
+    """One line for a finding: an invalid config as ``validate`` always printed it, others in full."""
+    if finding.code == "SOE001" and finding.line is not None:
+        return f"{filename}:{finding.line}:{finding.column}: {finding.message}"
+    return finding.format(filename)
+
+
+def print_warnings(console: Console, findings: Sequence[Any], filename: str) -> None:
+    """Lint warnings shown before a run, one line each (never wrapped, so they stay greppable)."""
+    for finding in findings:
+        console.print(Text(finding.format(filename), style="yellow"), soft_wrap=True, highlight=False)
 
 
 def print_findings(screen: Screen, findings: Sequence[Any], filename: str) -> None:
@@ -381,6 +447,27 @@ def print_findings(screen: Screen, findings: Sequence[Any], filename: str) -> No
              "/".join(str(p) for p in (f.workflow, f.node) if p is not None), f.message, f.hint]
             for f in findings]
     screen.table(filename, ("location", "severity", "code", "where", "message", "fix"), rows)
+
+
+# --------------------------------------------------------------------------- list
+
+
+def print_listing(screen: Screen, entries: Sequence[Mapping[str, Any]], *, keeps_statuses: bool) -> None:
+    """``soe list``: one row per execution, most recent first."""
+    if not keeps_statuses:
+        screen.line("This store keeps no execution statuses; use a SQLite store (--store sqlite:PATH) "
+                    "to list executions.", style="yellow")
+        return
+    if not entries:
+        screen.line("No executions in this store match.")
+        return
+    rows = [[str(e.get("execution_id")), str(e.get("status")), str(e.get("workflow") or ""),
+             str(e.get("updated_at") or "")[:19].replace("T", " "),
+             "main" if e.get("main_execution_id") in (None, e.get("execution_id")) else "child",
+             short(e.get("error") or "", 60)] for e in entries]
+    screen.table("Executions (most recently started first)",
+                 ("execution", "status", "workflow", "updated (UTC)", "tree", "error"),
+                 rows)
 
 
 # --------------------------------------------------------------------------- inspect
@@ -427,7 +514,7 @@ def _event_rows(events: Sequence[Mapping[str, Any]]) -> list[list[str]]:
         if data is None:
             data = {k: v for k, v in event.items() if k not in ("event_type", "timestamp")}
         rows.append([str(index), _time_of(event.get("timestamp")), str(event.get("event_type")),
-                     short(data, 100)])
+                     short(data, None)])
     return rows
 
 
@@ -447,7 +534,7 @@ def _operational_rows(operational: Mapping[str, Any]) -> list[list[str]]:
             value = ", ".join(f"{name}×{count}" for name, count in value.items())
         elif key == "signals" and isinstance(value, list):
             value = ", ".join(str(signal) for signal in value)
-        rows.append([str(key), short(value)])
+        rows.append([str(key), short(value, None)])
     return rows
 
 
@@ -466,6 +553,10 @@ def _header_rows(inspection: Inspection) -> list[list[str]]:
         rows.append(["updated", str(status["updated_at"])])
     if status.get("error"):
         rows.append(["error", str(status["error"])])
+    raised = sum(1 for event in inspection.events if event.get("event_type") == "condition_error")
+    if raised:
+        rows.append(["condition errors", f"{raised} (conditions that raised; their emissions did not fire; "
+                                         "see condition_error in the timeline)"])
     return rows
 
 
@@ -474,7 +565,7 @@ def print_inspection(screen: Screen, inspection: Inspection) -> None:
     screen.table("Execution", ("", ""), _header_rows(inspection), header=False)
     screen.line()
     screen.table("Context (every value, oldest first)", ("field", "#", "value"),
-                 _context_rows(inspection.context, True), header=False)
+                 _context_rows(inspection.context, True, None), header=False)
     screen.line()
     screen.table("__operational__", ("", ""),
                  _operational_rows(inspection.context.get("__operational__") or {}), header=False)

@@ -16,9 +16,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from soe.backends._snapshot import fast_copy
+from soe.backends._snapshot import FrozenDict, fast_copy
 from soe.engine.telemetry import register_event
 from soe.lib.effects import Steps, Wait
+from soe.lib.recent import RecentMap
 
 if TYPE_CHECKING:
     from soe.engine.runner import Task, TreeRunner
@@ -26,6 +27,9 @@ if TYPE_CHECKING:
 __all__ = ["Activation", "ParentSignals", "SpawnChild", "WorkItem", "item_from_json"]
 
 OrchestrateCaller = Callable[..., str]
+
+# (config id, node name) -> (the snapshot's config, its frozen named copy)
+_NAMED: RecentMap[tuple[int, str], tuple[Mapping[str, Any], FrozenDict]] = RecentMap(10_000)
 
 
 class WorkItem:
@@ -53,8 +57,25 @@ def node_steps(caller: Callable[[str, dict], Any], execution_id: str, node_confi
     steps = getattr(caller, "steps", None)
     if steps is not None:
         return (yield from steps(execution_id, node_config))
-    caller(execution_id, node_config)
+    caller(execution_id, dict(node_config))  # theirs may change its config: give it a copy
     return None
+
+
+def named_config(node_config: Mapping[str, Any], node_name: str) -> Mapping[str, Any]:
+    """``node_config + name`` (SPEC §4.7 (e)), built once per registry snapshot and node.
+
+    A snapshot's config cannot change, so its named copy is frozen and shared by
+    every activation: node validation then runs once per snapshot, not per step.
+    """
+    if type(node_config) is not FrozenDict:
+        return {**node_config, "name": node_name}
+    key = (id(node_config), node_name)
+    cached = _NAMED.get(key)
+    if cached is not None and cached[0] is node_config:
+        return cached[1]
+    named = FrozenDict({**node_config, "name": node_name})
+    _NAMED.put(key, (node_config, named))
+    return named
 
 
 @dataclass(frozen=True, eq=False)
@@ -74,8 +95,7 @@ class Activation(WorkItem):
         executor = self.nodes[node_type]
         register_event(self.backends, self.execution_id, "node_execution",
                        {"node_name": self.node_name, "node_type": node_type})
-        config = dict(self.node_config)
-        config["name"] = self.node_name
+        config = named_config(self.node_config, self.node_name)
         runner.start_journal(task, f"{self.execution_id}/{self.node_name}/{task.sequence}")
         runner.mark_running_node(self.execution_id, self.node_name)
         yield from node_steps(executor, self.execution_id, config)

@@ -12,8 +12,7 @@ from typing import Any
 
 from soe._errors import WorkflowValidationError
 from soe.backends._ids import check_id
-from soe.backends._snapshot import fast_copy
-from soe.engine import status as execution_status
+from soe.backends._snapshot import fast_copy, registry_snapshot
 from soe.engine.config import load_config
 from soe.engine.items import Activation, ParentSignals, WorkItem
 from soe.engine.limits import remember_tree_limits, resolve_limits
@@ -91,7 +90,7 @@ def _new_execution_id(execution_id: str | None, backends: Any) -> str:
     if execution_id is None:
         return str(uuid.uuid4())
     check_id(execution_id)
-    if backends.context.get_context(execution_id) or backends.workflow.get_workflows_registry(execution_id):
+    if backends.context.get_context(execution_id) or registry_snapshot(backends.workflow, execution_id):
         raise WorkflowValidationError(f"Execution '{execution_id}' already exists")
     return execution_id
 
@@ -103,7 +102,7 @@ def _save_if_present(backend: Any, method: str, execution_id: str, value: Any) -
 
 def _inherit_config(new_id: str, source_id: str, backends: Any) -> Mapping[str, Any]:
     register_event(backends, new_id, "config_inheritance_start", {"source_execution_id": source_id})
-    registry = backends.workflow.get_workflows_registry(source_id)
+    registry = registry_snapshot(backends.workflow, source_id)
     if not registry:
         raise ValueError(f"Cannot inherit config from execution '{source_id}': no workflows registry found")
     backends.workflow.save_workflows_registry(new_id, registry)
@@ -149,16 +148,17 @@ def broadcast_signals(id: str, signals: list[str], nodes: Mapping[str, Any], bac
     Inside a running tree this only queues; otherwise it runs the tree until drained.
     """
     check_id(id)
-    main_id, parent = _execution_facts(id, backends)
+    facts = _execution_facts(id, backends)
+    main_id, parent = facts
     signals = list(signals)
-    registry = backends.workflow.get_workflows_registry(id) or {}
+    registry = registry_snapshot(backends.workflow, id) or {}
     workflow = registry.get(backends.workflow.get_current_workflow_name(id))
     items: list[WorkItem] = [
         Activation(id, name, config, nodes, backends) for name, config in listeners_for(workflow, signals)
     ]
     if _parent_signals(parent, signals):
         items.append(ParentSignals(id, tuple(signals), nodes, backends))
-    submit(main_id, items, backends,
+    submit(main_id, items, backends, known=(id, facts),
            admitted=lambda: register_event(backends, id, "signals_broadcast", {"signals": signals}))
 
 
@@ -176,12 +176,7 @@ def _execution_facts(execution_id: str, backends: Any) -> tuple[str, Any]:
         if known is not None:
             return known
     ctx = validate_operational(execution_id, backends)
-    facts = (ctx["__operational__"]["main_execution_id"], ctx.get("__parent__"))
-    if runner is not None and execution_id not in runner.known_executions:
-        runner.known_executions[execution_id] = facts
-        if runner.store is not None:  # a child started inside the tree is findable while it runs
-            execution_status.record(backends, execution_id, facts[0], "running")
-    return facts
+    return ctx["__operational__"]["main_execution_id"], ctx.get("__parent__")
 
 
 def _parent_signals(parent: Any, signals: list[str]) -> list[str]:

@@ -90,13 +90,34 @@ def _left_work(state: dict[str, Any] | None) -> bool:
     return bool(state and (any(state.get("queue") or []) or state.get("in_flight")))
 
 
-async def aorchestrate(*args: Any, **kwargs: Any) -> str:
-    """``orchestrate`` for asyncio applications: runs on a worker thread, awaits completion."""
-    return await asyncio.to_thread(orchestrate, *args, **kwargs)
+async def aorchestrate(
+    config: Any,
+    initial_workflow_name: str,
+    initial_signals: list[str],
+    initial_context: dict[str, Any] | None,
+    backends: Any,
+    broadcast_signals_caller: Callable[[str, list[str]], None],
+    inherit_config_from_id: str | None = None,
+    inherit_context_from_id: str | None = None,
+    *,
+    max_steps: int | None = None,
+    max_concurrency: int | None = None,
+    execution_id: str | None = None,
+) -> str:
+    """``orchestrate`` for asyncio applications: runs on a worker thread, awaits completion.
+
+    The parameters are ``orchestrate``'s, spelled out so editors and type
+    checkers can see them.
+    """
+    return await asyncio.to_thread(
+        orchestrate, config, initial_workflow_name, initial_signals, initial_context, backends,
+        broadcast_signals_caller, inherit_config_from_id, inherit_context_from_id,
+        max_steps=max_steps, max_concurrency=max_concurrency, execution_id=execution_id)
 
 
-async def aresume(execution_id: str, backends: Any, broadcast_signals_caller: Callable[[str, list], None]) -> str:
-    """``resume`` for asyncio applications."""
+async def aresume(execution_id: str, backends: Any,
+                  broadcast_signals_caller: Callable[[str, list[str]], None]) -> str:
+    """``resume`` for asyncio applications: runs on a worker thread, awaits completion."""
     return await asyncio.to_thread(resume, execution_id, backends, broadcast_signals_caller)
 
 

@@ -103,6 +103,7 @@ class _Raised:
 
 
 _START = _Result(None)
+Known = tuple[str, tuple[str, Any]]  # an execution id and its (main execution id, __parent__)
 _NO_TRANSACTION = nullcontext()
 Outcome = _Result | _Raised
 
@@ -221,6 +222,17 @@ class TreeRunner:
         register_event(activation.backends, activation.execution_id, "step_budget_exceeded",
                        {"max_steps": budget, "steps": budget})
         raise StepBudgetExceeded(activation.execution_id, self.main_execution_id, budget, budget)
+
+    def learn(self, execution_id: str, facts: tuple[str, Any]) -> None:
+        """Remember a validated execution's (main id, ``__parent__``) for the rest of the drain.
+
+        A child started inside the tree is recorded as running, so it is findable while it runs.
+        """
+        if execution_id in self.known_executions:
+            return
+        self.known_executions[execution_id] = facts
+        if self.store is not None and execution_id != self.main_execution_id:
+            execution_status.record(self.backends, execution_id, facts[0], "running")
 
     def start_journal(self, task: Task, prefix: str) -> None:
         """Give an activation its journal keys (durable runs only)."""
@@ -574,7 +586,7 @@ class _OpenTree:
 
 def _open_tree(main_execution_id: str, items: Iterable[WorkItem], backends: Any, *,
                frames: list[deque[WorkItem]] | None, in_flight: list[Task],
-               admitted: Callable[[], None] | None = None) -> _OpenTree:
+               known: Known | None, admitted: Callable[[], None] | None = None) -> _OpenTree:
     stack = ExitStack()
     try:
         stack.enter_context(_TREE_LOCKS.hold(main_execution_id))
@@ -584,6 +596,8 @@ def _open_tree(main_execution_id: str, items: Iterable[WorkItem], backends: Any,
         runner = _new_runner(main_execution_id, backends, resuming=frames is not None)
         if frames is not None:
             runner.frames = frames or [deque()]
+        if known is not None:
+            runner.learn(*known)
         runner.enqueue(items)
         runner._merge_late()
         runner.in_flight = list(in_flight)
@@ -636,17 +650,19 @@ def deferred_start(backends: Any) -> Iterator[_Deferred]:
 
 def run_tree(main_execution_id: str, items: Iterable[WorkItem], backends: Any, *,
              frames: list[deque[WorkItem]] | None = None, in_flight: list[Task] | None = None,
-             admitted: Callable[[], None] | None = None) -> None:
+             known: Known | None = None, admitted: Callable[[], None] | None = None) -> None:
     """Become the runner of a tree: drain its queue, starting with ``items``.
 
     ``frames`` and ``in_flight`` (a stored queue) make this a resume: the
-    interrupted call's step count continues. A second runner of the same tree
-    waits for the first (threads of this process) or is refused while another
-    process holds the tree's lease. ``admitted`` runs once the tree is ours,
-    before anything is queued: what it records is never left by a refused call.
+    interrupted call's step count continues. ``known`` is an execution the
+    caller just validated (see ``TreeRunner.learn``). A second runner of the
+    same tree waits for the first (threads of this process) or is refused
+    while another process holds the tree's lease. ``admitted`` runs once the
+    tree is ours, before anything is queued: what it records is never left by
+    a refused call.
     """
     opened = _open_tree(main_execution_id, items, backends, frames=frames, in_flight=in_flight or [],
-                        admitted=admitted)
+                        known=known, admitted=admitted)
     holder = _DEFERRED.get()
     if holder is not None and holder.opened is None:
         holder.opened = opened
@@ -677,17 +693,20 @@ def _remember_usage(runner: TreeRunner) -> None:
     remember_usage(runner)
 
 
-def submit(main_execution_id: str, items: Iterable[WorkItem], backends: Any, *,
+def submit(main_execution_id: str, items: Iterable[WorkItem], backends: Any, known: Known | None = None, *,
            admitted: Callable[[], None] | None = None) -> None:
     """Queue ``items`` on the tree's active runner, or run the tree now if none is active.
 
+    ``known``: an execution the caller just validated, which the runner then need not read again.
     ``admitted`` runs first, once the tree is known to accept the items
     (``ResumeError`` while another process runs it leaves no trace).
     """
     runner = active_runner(main_execution_id)
-    if runner is not None:
-        if admitted is not None:
-            admitted()
-        runner.enqueue(items)
-    else:
-        run_tree(main_execution_id, items, backends, admitted=admitted)
+    if runner is None:
+        run_tree(main_execution_id, items, backends, known=known, admitted=admitted)
+        return
+    if known is not None:
+        runner.learn(*known)
+    if admitted is not None:
+        admitted()
+    runner.enqueue(items)

@@ -6,6 +6,7 @@ this process (bounded), which is enough for in-process applications.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from soe.engine.durability import runtime_store
@@ -15,11 +16,16 @@ from soe.lib.recent import RecentMap
 __all__ = ["get", "list_all", "record"]
 
 _IN_PROCESS: RecentMap[str, dict[str, Any]] = RecentMap(100_000)
+_LOG = logging.getLogger("soe.status")
 
 
 def record(backends: Any, execution_id: str, main_execution_id: str, status: str,
            error: str | None = None) -> None:
-    """Set an execution's status."""
+    """Set an execution's status (logged on ``soe.status``: ERROR for a failure, else INFO)."""
+    level = logging.ERROR if status == "failed" else logging.INFO
+    if _LOG.isEnabledFor(level):
+        _LOG.log(level, "execution %s %s%s", execution_id, status, f": {error}" if error else "",
+                 extra={"execution_id": execution_id, "status": status})
     store = runtime_store(backends)
     if store is not None:
         store.set_status(execution_id, main_execution_id, status, error)

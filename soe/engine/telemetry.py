@@ -1,19 +1,53 @@
-"""Registering an event: log it, then apply its counter change (SPEC §12.1, §3.2)."""
+"""Registering an event: log it, then apply its counter change (SPEC §12.1, §3.2).
+
+Every event also goes to the standard ``logging`` module under the logger
+``soe.events``, for operators who collect logs rather than telemetry: starts
+at INFO; node errors, conditions that raised, unsafe templates and spent step
+budgets at WARNING; everything else at DEBUG. The ``soe`` logger has only a
+``NullHandler``, so nothing is printed unless the application configures logging.
+"""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+import logging
+import time
 from typing import Any
 
 from soe.engine.store import update_operational
 from soe.lib.operational import changes_operational
 
-__all__ = ["register_event", "timestamp"]
+__all__ = ["EVENT_LOG_LEVELS", "register_event", "timestamp"]
+
+_LOG = logging.getLogger("soe.events")
+
+EVENT_LOG_LEVELS: dict[str, int] = {
+    "orchestration_start": logging.INFO,
+    "node_error": logging.WARNING,
+    "condition_error": logging.WARNING,
+    "template_security_error": logging.WARNING,
+    "step_budget_exceeded": logging.WARNING,
+}
+"""The ``logging`` level of each event type; any other event is logged at DEBUG."""
+
+
+_second: tuple[int, str] = (-1, "")  # the last whole second formatted, shared by every thread
 
 
 def timestamp() -> str:
-    """Naive UTC ``isoformat()`` plus ``Z`` (microseconds omitted when zero)."""
-    return datetime.now(timezone.utc).replace(tzinfo=None).isoformat() + "Z"
+    """Naive UTC ``isoformat()`` plus ``Z`` (microseconds omitted when zero).
+
+    Every event is stamped, so the date part is formatted once per second
+    instead of building a ``datetime`` per event.
+    """
+    global _second
+    now = time.time()
+    whole = int(now)
+    second, text = _second
+    if second != whole:
+        text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole))
+        _second = (whole, text)
+    micro = int((now - whole) * 1_000_000)
+    return f"{text}.{micro:06d}Z" if micro else f"{text}Z"
 
 
 def register_event(backends: Any, execution_id: str, event_type: str,
@@ -23,6 +57,10 @@ def register_event(backends: Any, execution_id: str, event_type: str,
     Telemetry is logged before the counter update, as upstream did.
     """
     data = {} if data is None else data
+    level = EVENT_LOG_LEVELS.get(event_type, logging.DEBUG)
+    if _LOG.isEnabledFor(level):
+        _LOG.log(level, "%s %s %s", execution_id, event_type, data,
+                 extra={"execution_id": execution_id, "event_type": event_type, "event_data": data})
     telemetry = backends.telemetry
     if telemetry is not None:
         telemetry.log_event(execution_id, event_type, timestamp=timestamp(), context=data)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from soe.lib.context_fields import get_field, unwrapped_view
+from soe.lib.history import HistoryPrefix
 from soe.lib.templating import has_template_syntax, referenced_fields, render_template
 
-__all__ = ["get_context_for_prompt", "render_prompt"]
+__all__ = ["context_json", "get_context_for_prompt", "render_prompt"]
 
 
 def get_context_for_prompt(full_context: dict[str, Any], template: str) -> tuple[dict[str, Any], list[str]]:
@@ -31,6 +33,21 @@ def get_context_for_prompt(full_context: dict[str, Any], template: str) -> tuple
         elif value == "":
             warnings.append(f"Context field '{name}' is empty string")
     return fields, warnings
+
+
+def context_json(fields: dict[str, Any]) -> str:
+    """The prompt's context string: ``fields`` as indented JSON (SPEC §7.2).
+
+    Nodes read a context snapshot, where ``__operational__.signals`` is a
+    prefix view of the stored list; it is written out as the list it shows.
+    """
+    return json.dumps(fields, indent=2, default=_snapshot_list)
+
+
+def _snapshot_list(value: Any) -> list[Any]:
+    if isinstance(value, HistoryPrefix):
+        return list(value)
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
 
 
 def render_prompt(template: str, ctx: dict[str, Any], *, node_name: str = "unknown",

@@ -327,10 +327,15 @@ def compile_template(source: str) -> Template:
 
     Compiling runs no unbounded work: folding constants goes through the same
     checks as rendering (an over-limit value is simply left for the render).
+    The template's globals become one plain dict (Jinja layers them as a
+    ``ChainMap`` over the environment's, which every render merges again);
+    the environment's globals never change after it is built.
     """
     tree = _guard(_parse(source))
     with _nesting_is_a_syntax_error():
-        return ENVIRONMENT.from_string(tree)
+        template = ENVIRONMENT.from_string(tree)
+    template.globals = dict(template.globals)
+    return template
 
 
 def has_template_syntax(text: str) -> bool:
@@ -395,7 +400,8 @@ def render_template(
         TemplateRenderError: anything else went wrong (syntax, undefined access,
             a limit, named in the message and in ``.limit``).
     """
-    token = _FULL_CONTEXT.set(full_context)
+    # only the accumulated filter reads it: other renders skip the variable
+    token = _FULL_CONTEXT.set(full_context) if "accumulated" in source else None
     deadline = _DEADLINE.set(time.monotonic() + _LIMITS.get().max_template_ms / 1000)
     try:
         return _bounded_render(compile_template(source), variables)
@@ -412,4 +418,5 @@ def render_template(
         ) from exc
     finally:
         _DEADLINE.reset(deadline)
-        _FULL_CONTEXT.reset(token)
+        if token is not None:
+            _FULL_CONTEXT.reset(token)

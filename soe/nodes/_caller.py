@@ -1,10 +1,12 @@
-"""What every node caller shares: its two ways to run, and reporting sandbox violations.
+"""What every node caller shares: its two ways to run, and reporting template failures.
 
 A node type whose work waits (LLM, agent, tool) is written as a generator of
 waits (``soe.lib.effects``). Its caller keeps SPEC §1.6's shape,
 ``caller(execution_id, node_config) -> None``, performing each wait in place,
 and also carries ``caller.steps``: the generator itself, which a runner drives
-so that waits overlap and every transition is applied atomically.
+so that waits overlap and every transition is applied atomically (a handler
+that never waits gets a one-step generator). A runner hands ``steps`` the
+node's config read-only, as the registry snapshot holds it.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import inspect
 from collections.abc import Callable
 from typing import Any
 
-from soe._errors import TemplateSecurityError
+from soe._errors import TemplateRenderError, TemplateSecurityError
 from soe.engine.telemetry import register_event
 from soe.lib.effects import Steps, run_inline
 
@@ -38,6 +40,21 @@ def _report(backends: Any, execution_id: str, exc: TemplateSecurityError) -> Non
                        {"node_name": exc.node_name, "error": str(exc)})
 
 
+def _name_workflow(backends: Any, execution_id: str, exc: TemplateRenderError | TemplateSecurityError) -> None:
+    """Record on a template error which workflow the failing node belongs to (the renderer cannot know)."""
+    if exc.workflow_name is None:
+        try:
+            exc.workflow_name = backends.workflow.get_current_workflow_name(execution_id) or None
+        except Exception:  # noqa: BLE001 - only a label; the original error matters
+            pass
+
+
+def _on_template_error(backends: Any, execution_id: str, exc: TemplateRenderError | TemplateSecurityError) -> None:
+    _name_workflow(backends, execution_id, exc)
+    if isinstance(exc, TemplateSecurityError):
+        _report(backends, execution_id, exc)
+
+
 def node_caller(backends: Any) -> Callable[[Callable[[str, dict], Any]], NodeCallerFn]:
     """Decorate a node's handler (plain function or generator of waits) into its caller."""
 
@@ -47,17 +64,23 @@ def node_caller(backends: Any) -> Callable[[Callable[[str, dict], Any]], NodeCal
             def run(execution_id: str, node_config: dict) -> None:
                 try:
                     handler(execution_id, node_config)
-                except TemplateSecurityError as exc:
-                    _report(backends, execution_id, exc)
+                except (TemplateRenderError, TemplateSecurityError) as exc:
+                    _on_template_error(backends, execution_id, exc)
                     raise
 
+            def one_step(execution_id: str, node_config: dict) -> Steps[None]:
+                run(execution_id, node_config)
+                return
+                yield  # a generator that never waits
+
+            run.steps = one_step  # type: ignore[attr-defined]
             return run
 
         def steps(execution_id: str, node_config: dict) -> Steps[None]:
             try:
                 yield from handler(execution_id, node_config)
-            except TemplateSecurityError as exc:
-                _report(backends, execution_id, exc)
+            except (TemplateRenderError, TemplateSecurityError) as exc:
+                _on_template_error(backends, execution_id, exc)
                 raise
 
         @functools.wraps(handler)

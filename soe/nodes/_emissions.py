@@ -6,16 +6,18 @@ mode selection for LLM and agent nodes lives here too, beside it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
 
 from soe._errors import TemplateSecurityError
+from soe.engine.telemetry import register_event
 from soe.lib.context_fields import unwrapped_view
 from soe.lib.templating import is_jinja_condition, render_template
 
-__all__ = ["EmissionMode", "emission_mode", "evaluate_emissions", "passes"]
+__all__ = ["ConditionReport", "EmissionMode", "condition_reporter", "emission_mode", "evaluate_emissions", "passes"]
 
 EmissionMode = Literal["jinja", "select", "single", "none"]
+ConditionReport = Callable[[dict[str, Any]], None]
 
 _FAILING = frozenset({"false", "0", "none", ""})
 
@@ -31,6 +33,15 @@ def _condition(emission: Mapping[str, Any]) -> Any:
 
 def _is_jinja(condition: Any) -> bool:
     return isinstance(condition, str) and is_jinja_condition(condition)
+
+
+def condition_reporter(backends: Any, execution_id: str) -> ConditionReport:
+    """Registers ``condition_error`` for a condition that raised (SPEC §15).
+
+    The emission still does not fire (§6.2); the event only makes "raised"
+    distinguishable from "was false" for whoever reads the timeline.
+    """
+    return lambda data: register_event(backends, execution_id, "condition_error", data)
 
 
 def emission_mode(emissions: Sequence[Mapping[str, Any]] | None) -> EmissionMode:
@@ -49,11 +60,13 @@ def evaluate_emissions(
     node_name: str,
     extra: Mapping[str, Any] | None = None,
     view: dict[str, Any] | None = None,
+    report: ConditionReport | None = None,
 ) -> list[Any]:
     """Signal names whose condition passes, in declaration order (duplicates kept).
 
-    A condition that fails to render fails only its own emission, except a
-    sandbox violation, which always raises ``TemplateSecurityError``.
+    A condition that fails to render fails only its own emission (and is given
+    to ``report``), except a sandbox violation, which always raises
+    ``TemplateSecurityError``.
     """
     variables: dict[str, Any] | None = None
     passing = []
@@ -62,19 +75,23 @@ def evaluate_emissions(
         if _is_jinja(condition):
             if variables is None:
                 variables = {"context": unwrapped_view(ctx) if view is None else view, **(extra or {})}
-            if not _jinja_passes(condition, variables, ctx, node_name, position):
+            if not _jinja_passes(emission, variables, ctx, node_name, position, report):
                 continue
         passing.append(emission.get("signal_name"))
     return passing
 
 
-def _jinja_passes(condition: str, variables: dict[str, Any], ctx: dict[str, Any],
-                  node_name: str, position: int) -> bool:
+def _jinja_passes(emission: Mapping[str, Any], variables: dict[str, Any], ctx: dict[str, Any],
+                  node_name: str, position: int, report: ConditionReport | None) -> bool:
     try:
-        rendered = render_template(condition, variables, full_context=ctx, node_name=node_name,
+        rendered = render_template(_condition(emission), variables, full_context=ctx, node_name=node_name,
                                    field=f"event_emissions[{position}].condition")
     except TemplateSecurityError:
         raise
-    except Exception:
+    except Exception as exc:
+        if report is not None:
+            cause = exc.__cause__ or exc
+            report({"node_name": node_name, "signal_name": emission.get("signal_name"),
+                    "error": str(cause) or type(cause).__name__})
         return False
     return passes(rendered)

@@ -8,7 +8,7 @@ from typing import Any
 from soe.engine.budgets import charge_llm_call, charge_tokens
 from soe.engine.telemetry import register_event
 from soe.lib.schema_validation import root_model_for_field
-from soe.nodes._emissions import EmissionMode, evaluate_emissions
+from soe.nodes._emissions import EmissionMode, condition_reporter, evaluate_emissions
 
 __all__ = [
     "complete",
@@ -72,11 +72,12 @@ def usage_recorder(backends: Any, execution_id: str) -> Callable[[Any], None]:
 
 
 def complete(broadcast: Callable[[str, list], None], execution_id: str, node_config: Mapping[str, Any],
-             mode: EmissionMode, ctx: dict[str, Any], selected: Sequence[Any]) -> None:
+             mode: EmissionMode, ctx: dict[str, Any], selected: Sequence[Any], backends: Any) -> None:
     """Emit an LLM or agent node's completion signals (SPEC §6.3)."""
     emissions = node_config.get("event_emissions") or []
     if mode == "jinja":
-        signals = evaluate_emissions(emissions, ctx, node_name=node_config.get("name", "unknown"))
+        signals = evaluate_emissions(emissions, ctx, node_name=node_config.get("name", "unknown"),
+                                     report=condition_reporter(backends, execution_id))
     elif mode == "select":
         signals = list(selected)
     elif mode == "single":

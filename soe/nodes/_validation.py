@@ -8,13 +8,15 @@ node type at the same time; the node modules only hold their own texts.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
 from jinja2 import TemplateSyntaxError
 
 from soe._errors import ConfigShapeError, OperationalValidationError, WorkflowValidationError
+from soe.backends._snapshot import FrozenDict, registry_snapshot
+from soe.lib.recent import RecentMap
 from soe.lib.templating import compile_template, has_template_syntax
 
 __all__ = [
@@ -35,6 +37,7 @@ __all__ = [
     "template_syntax_error",
     "template_strings",
     "validate_llm_style",
+    "validate_once",
 ]
 
 OPERATIONAL_FIELD = "__operational__"
@@ -46,6 +49,27 @@ _IDENTITY_MSG = "'identity' must be a string - used to persist conversation hist
 _FAILURE_SIGNAL_MSG = (
     "'llm_failure_signal' must be a string - the signal to emit when LLM call fails"
 )
+
+
+# (validator, node config) pairs that passed, kept with the config so an id is never mistaken
+_PASSED: RecentMap[tuple[int, int], Any] = RecentMap(10_000)
+
+
+def validate_once(validate: Callable[[Any], None], node_config: Any) -> None:
+    """Run ``validate`` on ``node_config`` unless it already passed on this very snapshot.
+
+    Every activation re-checks its node's config (SPEC §13.3), but a registry
+    snapshot cannot change, so its configs need checking only once per process.
+    A plain ``dict`` can change between activations and is checked every time.
+    """
+    if type(node_config) is not FrozenDict:
+        validate(node_config)
+        return
+    key = (id(validate), id(node_config))
+    if _PASSED.get(key) is node_config:
+        return
+    validate(node_config)
+    _PASSED.put(key, node_config)
 
 
 def _fail(msg: str, cause: BaseException | None = None) -> NoReturn:
@@ -274,6 +298,8 @@ def read_workflow_backend(backends: Any, method: str, execution_id: str) -> Any:
     error; wrapping any failure here names the backend as the culprit.
     """
     try:
+        if method == "get_workflows_registry":  # only read here: the snapshot spares a copy
+            return registry_snapshot(backends.workflow, execution_id)
         return getattr(backends.workflow, method)(execution_id)
     except Exception as exc:
         msg = f"Cannot access workflow backend: {exc}"

@@ -50,6 +50,7 @@ CODES = {
     "SOE009": "template reads a context field nothing writes",
     "SOE010": "condition template that does not compile (the emission never fires)",
     "SOE011": "condition with template syntax that is not Jinja per §6.1 (read as plain text)",
+    "SOE012": "unknown key (a node, emission or top-level key nothing reads; often a misspelling)",
 }
 
 _TERMINAL = frozenset({"DONE", "COMPLETE", "COMPLETED", "FINISHED", "END", "SUCCESS", "FAILED",
@@ -92,6 +93,7 @@ class Model:
     initial_fields: frozenset[str]
     root: Any = None
     prefix: tuple[Any, ...] = ()
+    top_level_keys: tuple[Any, ...] = ()
 
     def nodes(self, workflow: Any = None) -> Iterator[tuple[Any, Any, Mapping[str, Any]]]:
         """``(workflow, node name, node)`` for mapping nodes (one workflow, or all)."""

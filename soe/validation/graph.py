@@ -30,6 +30,7 @@ __all__ = [
     "emissions_of",
     "extract_workflows",
     "is_signal",
+    "listened_signals",
     "listeners",
     "root_workflows",
     "to_dot",
@@ -138,6 +139,13 @@ def listeners(workflow: Mapping[Any, Any], signal: Any) -> list[Any]:
     """Node names in workflow order whose ``event_triggers`` contain ``signal``."""
     return [name for name, node in workflow.items()
             if isinstance(node, Mapping) and signal in _list(node.get("event_triggers"))]
+
+
+def listened_signals(workflow: Mapping[Any, Any] | None) -> list[Any]:
+    """Every signal some node of ``workflow`` has in its ``event_triggers``, in workflow order."""
+    found = [signal for node in (workflow or {}).values() if isinstance(node, Mapping)
+             for signal in _list(node.get("event_triggers")) if is_signal(signal)]
+    return list(dict.fromkeys(found))
 
 
 def child_nodes(workflows: Mapping[Any, Any]) -> Iterator[tuple[Any, Any, Mapping[str, Any]]]:

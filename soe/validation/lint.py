@@ -30,9 +30,10 @@ from soe.validation._lint_checks import (
     check_yaml_booleans,
 )
 from soe.validation._lint_fields import check_context_fields
+from soe.validation._lint_keys import check_unknown_keys
 from soe.validation.config import validate_config
 from soe.validation.graph import extract_workflows
-from soe.validation.locate import compose_text, validate_text
+from soe.validation.locate import compose_text, validate_text_all
 
 __all__ = [
     "ALL_CHECKS",
@@ -53,6 +54,7 @@ ALL_CHECKS: tuple[Callable[[Model], Iterator[Finding]], ...] = (
     check_yaml_booleans,          # SOE007
     check_context_fields,         # SOE009
     check_conditions,             # SOE010, SOE011
+    check_unknown_keys,           # SOE012
 )
 
 _PREFIX = re.compile(r"^Workflow '(?P<w>.*?)'(?:, node '(?P<n>.*?)')?[:\s]")
@@ -70,16 +72,15 @@ def _invalid(message: str, line: int | None, column: int | None) -> Finding:
     return Finding("SOE001", "error", workflow, node, message, hint, line, column)
 
 
-def _validate(config: Any) -> Finding | None:
-    """§13 validation, located in the text when there is text."""
+def _validate(config: Any, filename: str) -> list[Finding]:
+    """§13 validation, every error located in the text when there is text."""
     if isinstance(config, str):
-        failure = validate_text(config)
-        return None if failure is None else _invalid(failure.message, failure.line, failure.column)
+        return [_invalid(f.message, f.line, f.column) for f in validate_text_all(config, filename)]
     try:
         validate_config(config)
     except (WorkflowValidationError, ValueError) as exc:
-        return _invalid(str(exc), None, None)
-    return None
+        return [_invalid(str(exc), None, None)]
+    return []
 
 
 def _model(config: Any, initial_signals: Iterable[Any], fields: Iterable[str]) -> Model:
@@ -89,7 +90,7 @@ def _model(config: Any, initial_signals: Iterable[Any], fields: Iterable[str]) -
     combined = isinstance(parsed, Mapping) and "workflows" in parsed
     root = compose_text(config) if isinstance(config, str) else None
     return Model(workflows, tuple(initial_signals), frozenset(fields), root,
-                 ("workflows",) if combined else ())
+                 ("workflows",) if combined else (), tuple(parsed) if combined else ())
 
 
 def _order(finding: Finding) -> tuple[bool, int, int]:
@@ -108,14 +109,13 @@ def lint_config(
 
     ``initial_signals`` and ``initial_context_fields`` describe how workflows
     are started, so signals and fields supplied from outside are not reported.
-    ``filename`` is accepted for symmetry with ``lint_file``; findings carry
+    ``filename`` names the text in YAML syntax errors; other findings carry
     positions only and ``Finding.format``/``render_findings`` add the name.
-    An invalid config yields exactly one ``SOE001`` error.
+    An invalid config yields its ``SOE001`` errors only (one per validation error).
     """
-    del filename
-    invalid = _validate(config)
-    if invalid is not None:
-        return [invalid]
+    invalid = _validate(config, filename or "<config>")
+    if invalid:
+        return invalid
     model = _model(config, initial_signals, initial_context_fields)
     return sorted((f for check in ALL_CHECKS for f in check(model)), key=_order)
 

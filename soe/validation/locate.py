@@ -21,7 +21,7 @@ from yaml.constructor import SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from soe._errors import WorkflowValidationError
-from soe.lib.yaml_parser import compose_yaml
+from soe.lib.yaml_parser import compose_yaml, parse_yaml
 from soe.validation.config import LIMITS_KEY, validate_config
 
 __all__ = [
@@ -36,6 +36,7 @@ __all__ = [
     "scalar_value",
     "validate_file",
     "validate_text",
+    "validate_text_all",
     "value_at",
     "walk_path",
     "workflow_nodes",
@@ -48,6 +49,9 @@ _PATH_TOKEN = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
 _QUOTED = re.compile(r"'([^']*)'")
 _POSITION = re.compile(r"position (\d+)")
 _SECTIONS = ("workflows", "context_schema", "identities", LIMITS_KEY)
+_BLAMED_NODE = re.compile(r"^Workflow '(?P<w>.*?)'(?:, node '(?P<n>.*?)': |: node name '(?P<r>.*?)' is reserved| )")
+_MAX_FAILURES = 100
+_MISSING = object()
 
 
 @dataclass(frozen=True)
@@ -298,11 +302,119 @@ def locate_message(root: Node | None, message: str) -> Position:
 
 
 def _yaml_failure(filename: str, exc: ValueError) -> ValidationFailure:
-    """A YAML error at the YAML error's own mark (problem first, then context)."""
+    """A YAML error at the YAML error's own mark (problem first, then context), on one line.
+
+    PyYAML's text names the file ``"<unicode string>"`` and quotes the source
+    with a caret over several lines; the file name and positions say the same.
+    """
     cause = exc.__cause__
     mark = getattr(cause, "problem_mark", None) or getattr(cause, "context_mark", None)
     line, column = (mark.line + 1, mark.column + 1) if mark is not None else _DOCUMENT_START
-    return ValidationFailure(filename, line, column, str(exc))
+    if not isinstance(cause, yaml.MarkedYAMLError):
+        return ValidationFailure(filename, line, column, str(exc).replace('"<unicode string>"', f'"{filename}"'))
+    parts = []
+    for text, at in ((cause.context, cause.context_mark), (cause.problem, cause.problem_mark)):
+        if text:
+            parts.append(text if at is None else f'{text} (in "{filename}", line {at.line + 1}, column {at.column + 1})')
+    return ValidationFailure(filename, line, column, "Invalid YAML configuration: " + "; ".join(parts))
+
+
+def _container(parsed: dict) -> Any:
+    """Where the workflows are: ``workflows`` in the combined shape, else the top level."""
+    return parsed["workflows"] if "workflows" in parsed else parsed
+
+
+def _named(mapping: Any, name: str) -> Any:
+    """The key of ``mapping`` that prints as ``name`` (messages quote keys with ``str``)."""
+    if isinstance(mapping, dict):
+        for key in mapping:
+            if str(key) == name:
+                return key
+    return _MISSING
+
+
+def _drop_node(parsed: dict, workflow: str, node: str | None) -> bool:
+    """Remove the node (or the whole workflow) a message names; a workflow left empty goes too."""
+    container = _container(parsed)
+    wf_key = _named(container, workflow)
+    if wf_key is _MISSING:
+        return False
+    nodes = container[wf_key]
+    node_key = _named(nodes, node) if node is not None else _MISSING
+    if node_key is not _MISSING:
+        del nodes[node_key]
+    if node_key is _MISSING or not nodes:
+        del container[wf_key]
+    return True
+
+
+def _drop_blamed(parsed: dict, message: str) -> bool:
+    """Remove the part of ``parsed`` that ``message`` blames, so validation can go on past it.
+
+    ``False`` when the message blames the config as a whole (nothing more can be checked).
+    """
+    match = _BLAMED_NODE.match(message)
+    if match is not None:
+        return _drop_node(parsed, match.group("w"), match.group("n") or match.group("r"))
+    if message.startswith(f"'{LIMITS_KEY}' is reserved"):
+        return _drop_node(parsed, LIMITS_KEY, None)
+    for section in _SECTIONS[1:]:
+        if message.startswith((f"'{section}' section", f"{section}.")) and section in parsed:
+            del parsed[section]
+            return True
+    return False
+
+
+def _bare_nodes(parsed: dict, root: Node | None, filename: str) -> list[ValidationFailure]:
+    """Workflows that are really nodes (the workflow-name level was forgotten), explained and removed.
+
+    ``A: {node_type: router, ...}`` at the top is read as workflow ``A`` whose
+    nodes are ``node_type``... and fails with a puzzling "node config must be a
+    mapping"; the fix is one more level of indentation under a workflow name.
+    """
+    failures = []
+    container = _container(parsed)
+    for name, value in list(container.items()) if isinstance(container, dict) else []:
+        if isinstance(value, dict) and isinstance(value.get("node_type"), str):
+            pair = mapping_value(_workflows_container(root), name)
+            line, column = node_position(pair[0] if pair else root)
+            failures.append(ValidationFailure(filename, line, column, (
+                f"Workflow '{name}' looks like a node, not a workflow: it has a 'node_type'. "
+                "A config maps workflow names to nodes: add a workflow name line (e.g. 'main:') "
+                f"above '{name}:' and indent the nodes under it")))
+            del container[name]
+    return failures
+
+
+def validate_text_all(text: str, filename: str = "<string>") -> list[ValidationFailure]:
+    """Every validation error of config text (§13.2), in the order validation meets them.
+
+    ``validate_config`` stops at the first broken rule, as ``orchestrate`` must;
+    a person fixing a file wants them all. So the part each error blames (a
+    node, a workflow, a section) is set aside and validation runs again, until
+    the rest is valid or an error blames the config as a whole.
+    """
+    try:
+        parsed = parse_yaml(text)
+    except ValueError as exc:
+        return [_yaml_failure(filename, exc)]
+    root = compose_text(text)
+    if not isinstance(parsed, dict):
+        parsed = text  # let validate_config give its shape message
+        failures: list[ValidationFailure] = []
+    else:
+        failures = _bare_nodes(parsed, root, filename)
+    for _ in range(_MAX_FAILURES):
+        try:
+            validate_config(parsed)
+        except WorkflowValidationError as exc:
+            line, column = locate_message(root, str(exc))
+            failures.append(ValidationFailure(filename, line, column, str(exc)))
+            if not isinstance(parsed, dict) or not _drop_blamed(parsed, str(exc)):
+                break
+        else:
+            break
+    return failures
 
 
 def validate_text(text: str, filename: str = "<string>") -> ValidationFailure | None:
@@ -310,14 +422,8 @@ def validate_text(text: str, filename: str = "<string>") -> ValidationFailure | 
 
     Returns ``None`` when the config is valid.
     """
-    try:
-        validate_config(text)
-    except WorkflowValidationError as exc:
-        line, column = locate_message(compose_text(text), str(exc))
-        return ValidationFailure(filename, line, column, str(exc))
-    except ValueError as exc:
-        return _yaml_failure(filename, exc)
-    return None
+    failures = validate_text_all(text, filename)
+    return failures[0] if failures else None
 
 
 def validate_file(path: str | Path) -> ValidationFailure | None:

@@ -40,7 +40,8 @@ def _check_field_types(operational: dict) -> None:
     """Each counter has the type the telemetry updates assume."""
     for field, kind, article in _FIELD_TYPES:
         value = operational[field]
-        if isinstance(value, HistoryPrefix):  # a snapshot's signal list
+        exact = type(value)
+        if exact is kind or exact is HistoryPrefix:  # the common case, without ABC checks
             continue
         if not isinstance(value, kind) or isinstance(value, bool):
             msg = (f"Invalid '__operational__.{field}' - must be {article}, "

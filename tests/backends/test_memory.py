@@ -135,28 +135,39 @@ def test_context_cleanup_all():
 
 def test_registry_is_one_frozen_snapshot_until_next_save():
     backend = InMemoryWorkflowBackend()
-    assert backend.get_workflows_registry("e") is None
+    assert backend.get_workflows_registry_snapshot("e") is None
     backend.save_workflows_registry("e", {"main": {"A": {"event_triggers": ["S"]}}})
-    snapshot = backend.get_workflows_registry("e")
+    snapshot = backend.get_workflows_registry_snapshot("e")
     assert isinstance(snapshot, FrozenDict)
-    assert backend.get_workflows_registry("e") is snapshot
+    assert backend.get_workflows_registry_snapshot("e") is snapshot
     with pytest.raises(TypeError, match=READ_ONLY):
         snapshot["main"]["B"] = {}
     with pytest.raises(TypeError, match=READ_ONLY):
         snapshot["main"]["A"]["event_triggers"].append("T")
 
     backend.save_workflows_registry("e", {"main": {}})
-    assert backend.get_workflows_registry("e") == {"main": {}}
-    assert backend.get_workflows_registry("e") is not snapshot
+    assert backend.get_workflows_registry_snapshot("e") == {"main": {}}
+    assert backend.get_workflows_registry_snapshot("e") is not snapshot
     assert snapshot == {"main": {"A": {"event_triggers": ["S"]}}}
+
+
+def test_get_workflows_registry_returns_a_plain_copy_callers_may_change():
+    backend = InMemoryWorkflowBackend()
+    assert backend.get_workflows_registry("e") is None
+    backend.save_workflows_registry("e", {"main": {"A": {"event_triggers": ["S"]}}})
+    registry = backend.get_workflows_registry("e")
+    assert type(registry) is dict and type(registry["main"]["A"]["event_triggers"]) is list
+    registry["main"]["B"] = {}
+    registry["main"]["A"]["event_triggers"].append("T")
+    assert backend.get_workflows_registry("e") == {"main": {"A": {"event_triggers": ["S"]}}}
 
 
 def test_saving_a_snapshot_again_keeps_the_same_object():
     backend = InMemoryWorkflowBackend()
     backend.save_workflows_registry("a", {"main": {}})
-    snapshot = backend.get_workflows_registry("a")
+    snapshot = backend.get_workflows_registry_snapshot("a")
     backend.save_workflows_registry("b", snapshot)
-    assert backend.get_workflows_registry("b") is snapshot
+    assert backend.get_workflows_registry_snapshot("b") is snapshot
 
 
 def test_current_name_is_stored_as_given():

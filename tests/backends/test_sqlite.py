@@ -270,21 +270,28 @@ REGISTRY = {"main": {"Start": {"node_type": "router", "event_triggers": ["START"
 
 def test_registry_is_the_same_snapshot_until_saved(sb, db_path):
     workflow = sb.workflow
-    assert workflow.get_workflows_registry("e") is None
+    assert workflow.get_workflows_registry_snapshot("e") is None
     workflow.save_workflows_registry("e", REGISTRY)
-    first = workflow.get_workflows_registry("e")
-    assert first == REGISTRY and workflow.get_workflows_registry("e") is first
+    first = workflow.get_workflows_registry_snapshot("e")
+    assert first == REGISTRY and workflow.get_workflows_registry_snapshot("e") is first
     with pytest.raises(TypeError):
         first["main"]["Start"]["event_triggers"].append("X")
 
     other = create_sqlite_backends(db_path)  # another process would see the same
     try:
         other.workflow.save_workflows_registry("e", {"changed": {}})
-        changed = workflow.get_workflows_registry("e")
+        changed = workflow.get_workflows_registry_snapshot("e")
         assert changed == {"changed": {}} and changed is not first
-        assert workflow.get_workflows_registry("e") is changed
+        assert workflow.get_workflows_registry_snapshot("e") is changed
     finally:
         other.close()
+
+
+def test_registry_readers_get_a_copy_they_may_change(sb):
+    sb.workflow.save_workflows_registry("e", REGISTRY)
+    registry = sb.workflow.get_workflows_registry("e")
+    registry["main"]["Start"]["event_triggers"].append("X")
+    assert sb.workflow.get_workflows_registry("e") == REGISTRY
 
 
 def test_rolled_back_registry_save_is_never_served(sb):

@@ -28,7 +28,7 @@ def test_get_identities_shapes(backends):
     seed(backends, "e1")
     get = tool("soe_get_identities", backends)
     assert get() == {}
-    assert get(list_only=True) == {}
+    assert get(list_only=True) == {"identity_names": []}  # list_only wins over "none stored"
     backends.identity.save_identities("e1", {"helper": "Be kind.", "critic": "Be harsh."})
     assert get(list_only=True) == {"identity_names": ["helper", "critic"]}
     assert get(identity_name="helper") == {"identity_name": "helper", "system_prompt": "Be kind."}
@@ -90,6 +90,7 @@ def test_identity_tools_without_backend(backends):
     bare = LocalBackends(backends.context, backends.workflow, backends.telemetry)
     seed(bare, "e1")
     assert tool("soe_get_identities", bare)() == {}
+    assert tool("soe_get_identities", bare)(list_only=True) == {"identity_names": []}
     with pytest.raises(ValueError, match="No identity backend is configured"):
         tool("soe_inject_identity", bare)("helper", "x")
 

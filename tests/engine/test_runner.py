@@ -123,3 +123,41 @@ def test_failure_drops_the_rest_of_the_queue(backends):
     nodes["_boom"] = lambda eid, cfg: None
     broadcast("e1", ["START"])
     assert backends.context.get_context("e1")["__operational__"]["nodes"] == {"Bad": 2, "Later": 1}
+
+
+def test_a_custom_node_caller_gets_its_own_changeable_config(backends):
+    """Upstream handed each call a fresh dict; a caller that changes it must not break or leak."""
+    from soe import orchestrate
+
+    seen: list[dict] = []
+
+    def mutating(eid, cfg):
+        seen.append(dict(cfg))
+        cfg["event_triggers"] = ["CHANGED"]
+        cfg.pop("name")
+
+    nodes, broadcast = create_all_nodes(backends)
+    nodes["_mutating"] = mutating
+    config = {"wf": {"Custom": {"node_type": "_mutating", "event_triggers": ["START"], "size": 1}}}
+    eid = orchestrate(config, "wf", ["START"], {}, backends, broadcast)
+    broadcast(eid, ["START"])
+    expected = {"node_type": "_mutating", "event_triggers": ["START"], "size": 1, "name": "Custom"}
+    assert seen == [expected, expected]
+
+
+def test_node_configs_of_a_snapshot_are_validated_once(backends, monkeypatch):
+    """Each activation checks its config (SPEC §13.3), but a registry snapshot cannot change."""
+    from soe.nodes.router import factory
+
+    checked: list[str] = []
+    original = factory.validate_node_config
+
+    def counting(config):
+        checked.append(config["name"])
+        original(config)
+
+    monkeypatch.setattr(factory, "validate_node_config", counting)
+    eid = run(chain(3), backends, signals=["S0"])
+    broadcast_signals_caller = create_all_nodes(backends)[1]
+    broadcast_signals_caller(eid, ["S0"])
+    assert checked == ["N0", "N1", "N2"]

@@ -44,26 +44,26 @@ class Everything(BaseModel):
 
 
 def test_no_response_model_returns_the_prompt() -> None:
-    assert echo()(USER, None) == "the prompt"
-    assert echo()(USER) == "the prompt"
+    assert echo()(USER, None) == "[echo] the prompt"
+    assert echo()(USER) == "[echo] the prompt"
 
 
 def test_prompt_is_the_last_user_message() -> None:
     messages = [{"role": "system", "content": "sys"}, {"role": "user", "content": "first"},
                 {"role": "assistant", "content": "reply"}, {"role": "user", "content": "second"},
                 {"role": "assistant", "content": "trailing"}]
-    assert echo()(messages, None) == "second"
-    assert echo()([], None) == ""
+    assert echo()(messages, None) == "[echo] second"
+    assert echo()([], None) == "[echo] "
 
 
 def test_fields_are_filled_by_type() -> None:
     result = echo()(USER, Everything)
     assert isinstance(result, Everything)
     assert result.model_dump() == {
-        "text": "the prompt", "anything": "the prompt", "whole": 0, "ratio": 0.0, "flag": False,
-        "items": [], "mapping": {}, "mode": "fast", "inner": {"label": "the prompt", "count": 0},
-        "maybe_text": "the prompt", "maybe_number": 0,
-        "maybe_inner": {"label": "the prompt", "count": 0}, "color": Color.RED, "tags": set(),
+        "text": "[echo] the prompt", "anything": "[echo] the prompt", "whole": 0, "ratio": 0.0, "flag": False,
+        "items": [], "mapping": {}, "mode": "fast", "inner": {"label": "[echo] the prompt", "count": 0},
+        "maybe_text": "[echo] the prompt", "maybe_number": 0,
+        "maybe_inner": {"label": "[echo] the prompt", "count": 0}, "color": Color.RED, "tags": set(),
     }
 
 
@@ -77,20 +77,28 @@ def test_llm_node_model_with_signal_selection() -> None:
     options = [{"name": "GOOD", "description": "it is good"}, {"name": "BAD", "description": ""}]
     model = build_response_model("summary", None, options)
     result = echo()(USER, model)
-    assert result.model_dump() == {"summary": "the prompt", "selected_signals": ["GOOD"]}
+    assert result.model_dump() == {"summary": "[echo] the prompt", "selected_signals": ["GOOD"]}
 
 
 def test_output_model_without_field() -> None:
-    assert echo()(USER, build_response_model(None, None, None)).model_dump() == {"output": "the prompt"}
+    assert echo()(USER, build_response_model(None, None, None)).model_dump() == {"output": "[echo] the prompt"}
 
 
 def test_root_models_yield_bare_values() -> None:
     assert echo()(USER, schema_to_root_model("integer", "CountRoot")).root == 0
-    assert echo()(USER, schema_to_root_model("string", "NameRoot")).root == "the prompt"
+    assert echo()(USER, schema_to_root_model("string", "NameRoot")).root == "[echo] the prompt"
     assert echo()(USER, schema_to_root_model("list", "ItemsRoot")).root == []
     nested = schema_to_root_model(
         {"type": "object", "properties": {"name": "string", "age": "int", "ok": "bool"}}, "PersonRoot")
-    assert echo()(USER, nested).model_dump() == {"name": "the prompt", "age": 0, "ok": False}
+    assert echo()(USER, nested).model_dump() == {"name": "[echo] the prompt", "age": 0, "ok": False}
+
+
+def test_the_contract_request_is_answered_with_its_prompt_only() -> None:
+    request = [{"role": "user", "content": '{"prompt":"Write a poem","context":"{}"}\n\nRespond ONLY with JSON'}]
+    assert echo()(request, build_response_model("poem", None, None)).model_dump() == {"poem": "[echo] Write a poem"}
+    task = [{"role": "user", "content": '{"task_description":"Find it","tools":[]}\n\nRespond'}]
+    assert echo()(task, None) == "[echo] Find it"
+    assert echo()([{"role": "user", "content": '["not", "a mapping"] tail'}], None) == '[echo] ["not", "a mapping"] tail'
 
 
 def test_constraints_it_cannot_meet_give_raw_text() -> None:
@@ -108,7 +116,7 @@ def test_deterministic_and_silent_about_usage() -> None:
 
 
 def test_spec_echo() -> None:
-    assert llm_from_spec("echo")(USER, None) == "the prompt"
+    assert llm_from_spec("echo")(USER, None) == "[echo] the prompt"
     assert llm_from_spec("ECHO")(USER, RouterResponse).action == "finish"
 
 
@@ -117,8 +125,7 @@ def test_llm_node_end_to_end_stores_the_prompt(backends: Any) -> None:
                                    "prompt": "Summarize {{ context.text }}", "output_field": "summary"}}}
     eid = run(config, backends, call_llm=echo(), context={"text": "hello"})
     [stored] = backends.context.get_context(eid)["summary"]
-    assert stored.startswith('{"prompt":"Summarize hello"')
-    assert "Respond ONLY with a valid JSON object" in stored
+    assert stored == "[echo] Summarize hello"  # the rendered prompt, not the JSON request around it
 
 
 def test_agent_finishes_at_once(backends: Any) -> None:
@@ -134,5 +141,5 @@ def test_agent_finishes_at_once(backends: Any) -> None:
     eid = run(config, backends, call_llm=echo(), tools={"lookup": lookup})
     ctx = backends.context.get_context(eid)
     assert calls == []
-    assert '"task_description":"Do it"' in ctx["answer"][0]
+    assert ctx["answer"] == ["[echo] Do it"]
     assert "DONE" in ctx["__operational__"]["signals"]

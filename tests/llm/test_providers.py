@@ -187,7 +187,7 @@ def test_llm_from_spec_builds_each_adapter(server: FakeProvider) -> None:
     assert call(USER, None) == "plain"
     assert server.bodies[0]["model"] == "gpt-test"
     assert callable(llm_from_spec("anthropic:claude-test", api_key="k"))
-    assert llm_from_spec(" echo ")(USER, None) == "Say hi"
+    assert llm_from_spec(" echo ")(USER, None) == "[echo] Say hi"
 
 
 @pytest.mark.parametrize("spec", ["", "gpt-4o", "openai", "openai:", "foo:bar", "echo:x", "azure:m"])
@@ -417,9 +417,9 @@ def test_anthropic_missing_key_raises() -> None:
 
 # --- LiteLLM -----------------------------------------------------------------------------------
 
-def test_litellm_missing_package_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_litellm_missing_package_names_the_package(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "litellm", None)
-    with pytest.raises(ImportError, match=r"pip install soe-ai\[litellm\]"):
+    with pytest.raises(ImportError, match=r"needs the litellm package: pip install litellm$"):
         litellm("gpt-4o-mini")
 
 

@@ -8,6 +8,7 @@ import re
 import pytest
 
 from soe import create_all_nodes, orchestrate
+from soe.backends._snapshot import registry_snapshot
 from soe.local_backends import LocalBackends, create_local_backends
 from soe.registry import (
     add_signal,
@@ -35,7 +36,7 @@ def seed(backends, eid="e1", registry=None):
 
 
 def stored(backends, eid="e1"):
-    return backends.workflow.get_workflows_registry(eid)
+    return registry_snapshot(backends.workflow, eid)  # the stored object itself: `is` means unchanged
 
 
 def summary(backends, eid="e1"):

@@ -101,7 +101,7 @@ def test_clean_workflows_only_shape() -> None:
 
 
 def test_codes_are_documented() -> None:
-    assert sorted(CODES) == [f"SOE{n:03d}" for n in range(1, 12)]
+    assert sorted(CODES) == [f"SOE{n:03d}" for n in range(1, 13)]
 
 
 def test_invalid_config_is_one_located_error() -> None:

@@ -16,7 +16,7 @@ from typing import Any
 
 from soe.backends._ids import check_id
 from soe.backends._keyed_objects import ContextSchemaMethods, IdentityMethods
-from soe.backends._snapshot import FrozenDict, freeze
+from soe.backends._snapshot import FrozenDict, freeze, thaw
 from soe.backends.sqlite.codec import decode, decode_many, encode
 from soe.backends.sqlite.connection import SqliteDatabase
 
@@ -32,7 +32,7 @@ __all__ = [
 class SqliteWorkflowBackend:
     """Registries, current workflow names and registry revisions.
 
-    ``get_workflows_registry`` returns the same frozen snapshot object until the
+    ``get_workflows_registry_snapshot`` returns the same frozen snapshot object until the
     registry is saved again (by any process), so the engine's per-snapshot
     listener index stays cached. Each save stores a new random token next to the
     JSON; a read fetches only the token and parses the JSON again only when the
@@ -58,8 +58,13 @@ class SqliteWorkflowBackend:
                 (id, token, encode(snapshot)))
         self._remember(id, token, snapshot)
 
-    def get_workflows_registry(self, id: str) -> FrozenDict | None:
-        """The registry as a frozen snapshot, or ``None`` when none was saved."""
+    def get_workflows_registry(self, id: str) -> dict | None:
+        """A plain copy of the registry (changing it never changes the store), or ``None``."""
+        snapshot = self.get_workflows_registry_snapshot(id)
+        return None if snapshot is None else thaw(snapshot)
+
+    def get_workflows_registry_snapshot(self, id: str) -> FrozenDict | None:
+        """The registry as a frozen snapshot for the engine, or ``None`` when none was saved."""
         check_id(id)
         conn = self._db.connection()
         row = conn.execute("SELECT token FROM workflow_registries WHERE execution_id = ?",

@@ -1,10 +1,12 @@
 """A deterministic offline ``call_llm`` for demos, tests and dry runs (no network, no key).
 
 It answers every structured request with an instance of the response model
-built from the field types alone: text-like fields echo the prompt, so a
-workflow's data flow can be followed end to end without a model; everything
-else takes the most neutral valid value. Agents finish at once because the
-router stage gets ``action="finish"``.
+built from the field types alone: text-like fields answer ``[echo] <prompt>``
+with the node's rendered prompt (or agent task), not the JSON request around
+it, so a demo's output reads as what the model was asked and a workflow's
+data flow can be followed end to end; everything else takes the most neutral
+valid value. Agents finish at once because the router stage gets
+``action="finish"``.
 """
 
 from __future__ import annotations
@@ -20,7 +22,10 @@ from pydantic import BaseModel, RootModel, ValidationError
 
 from soe.llm.models import RouterResponse
 
-__all__ = ["echo", "prompt_text"]
+__all__ = ["ECHO_PREFIX", "echo", "prompt_text", "rendered_prompt"]
+
+ECHO_PREFIX = "[echo] "
+_PROMPT_KEYS = ("prompt", "task_description")
 
 _MAX_DEPTH = 8
 _SEQUENCE_ORIGINS = (list, set, frozenset, tuple, abc.Sequence, abc.Set)
@@ -36,6 +41,24 @@ def prompt_text(messages: list[dict[str, Any]]) -> str:
                 return "".join(p.get("text", "") for p in content if isinstance(p, Mapping))
             return str(content)
     return ""
+
+
+def rendered_prompt(text: str) -> str:
+    """What the node asked, without the request around it.
+
+    The LLM contract sends the payload as compact JSON followed by format
+    instructions (SPEC §7.2); its ``prompt`` (LLM nodes) or ``task_description``
+    (agents) is the text a reader recognises. Any other text is returned as is.
+    """
+    try:
+        payload, _ = json.JSONDecoder().raw_decode(text)
+    except ValueError:
+        return text
+    if isinstance(payload, Mapping):
+        for key in _PROMPT_KEYS:
+            if isinstance(payload.get(key), str):
+                return payload[key]
+    return text
 
 
 def _fill_union(args: tuple[Any, ...], prompt: str, depth: int) -> Any:
@@ -119,7 +142,7 @@ def echo() -> Callable[..., BaseModel | str]:
 
     def call_llm(messages: list[dict[str, Any]],
                  response_model: type[BaseModel] | None = None) -> BaseModel | str:
-        prompt = prompt_text(messages)
+        prompt = ECHO_PREFIX + rendered_prompt(prompt_text(messages))
         if response_model is None:
             return prompt
         return echo_answer(response_model, prompt)

@@ -1,6 +1,6 @@
 """LiteLLM adapter (SPEC §16.1): any of LiteLLM's providers behind one ``model`` string.
 
-LiteLLM is an optional extra (``pip install soe-ai[litellm]``); it is imported
+LiteLLM is an optional extra (``pip install litellm``, or the ``litellm`` extra); it is imported
 only when this adapter is created, so the core never depends on it. Its
 OpenAI-shaped responses are read with the same structured-output and usage
 rules as :func:`soe.llm.openai`, and its exceptions become ``ProviderError``.
@@ -26,7 +26,7 @@ __all__ = ["litellm"]
 
 PROVIDER = "litellm"
 _SECRET_NAME = re.compile(r"(api_?key|token|secret|password)$", re.IGNORECASE)
-INSTALL_HINT = "The litellm adapter needs the litellm package: pip install soe-ai[litellm]"
+INSTALL_HINT = "The litellm adapter needs the litellm package: pip install litellm"
 
 
 def _import_litellm() -> ModuleType:

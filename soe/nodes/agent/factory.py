@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -13,7 +12,7 @@ from soe._errors import PASSTHROUGH_ERRORS
 from soe.engine.output import store_output
 from soe.engine.telemetry import register_event
 from soe.lib.effects import Steps
-from soe.lib.jinja_render import get_context_for_prompt, render_prompt
+from soe.lib.jinja_render import context_json, get_context_for_prompt, render_prompt
 from soe.llm.contract import (
     RouterResponse,
     build_response_model,
@@ -34,6 +33,7 @@ from soe.nodes._llm_common import (
     usage_recorder,
 )
 from soe.nodes._tools import call_tool
+from soe.nodes._validation import validate_once
 from soe.nodes.agent.loop import AgentLoop, AgentTools, load_tools
 from soe.nodes.agent.validation import validate_node_config
 from soe.nodes.agent.validation.operational import validate_agent_node_runtime
@@ -89,7 +89,7 @@ def create_agent_node_caller(backends: Any, tools: list[dict[str, Any]], call_ll
     @node_caller(backends)
     def agent(execution_id: str, node_config: dict) -> Steps[None]:
         ctx = validate_agent_node_runtime(execution_id, backends)
-        validate_node_config(node_config)
+        validate_once(validate_node_config, node_config)
         history_key, history = open_history(backends, ctx, node_config.get("identity"))
         register_llm_call(backends, execution_id, {"stage": "router"})
         loop = AgentLoop(backends.conversation_history, history_key, history)
@@ -108,7 +108,7 @@ def create_agent_node_caller(backends: Any, tools: list[dict[str, Any]], call_ll
         task, _ = render_prompt(node_config["prompt"], fresh, node_name=node_name)
         fields, _ = get_context_for_prompt(fresh, node_config["prompt"])
         agent_tools = load_tools(node_config.get("tools") or [], registry, execution_id, backends)
-        return AgentRun(execution_id, node_config, node_name, ctx, task, json.dumps(fields, indent=2),
+        return AgentRun(execution_id, node_config, node_name, ctx, task, context_json(fields),
                         agent_tools, _setting(node_config, "retries", 3),
                         _setting(node_config, "max_iterations", 25))
 
@@ -178,7 +178,7 @@ def create_agent_node_caller(backends: Any, tools: list[dict[str, Any]], call_ll
         output = extract_output(result, output_field)
         ctx = store_output(backends, run.execution_id, run.ctx, output_field, output)
         complete(broadcast_signals_caller, run.execution_id, config, mode, ctx,
-                 extract_selected_signals(result))
+                 extract_selected_signals(result), backends)
 
     def _use_tool(run: AgentRun, loop: AgentLoop, tool_name: str | None) -> Steps[None]:
         """A ``call_tool`` decision: only the node's own tools (Q8); failures become tool errors."""

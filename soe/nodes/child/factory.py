@@ -9,12 +9,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from soe.backends._snapshot import FrozenDict, fast_copy
+from soe.backends._snapshot import FrozenDict, fast_copy, registry_snapshot
 from soe.engine.items import SpawnChild
 from soe.engine.runner import submit
 from soe.engine.telemetry import register_event
 from soe.lib.context_fields import get_accumulated, get_field
 from soe.nodes._caller import NodeCallerFn, node_caller
+from soe.nodes._validation import validate_once
 from soe.nodes.child.validation import validate_node_config
 from soe.nodes.child.validation.operational import validate_child_node_runtime
 
@@ -39,9 +40,9 @@ def create_child_node_caller(backends: Any, orchestrate_caller: Any) -> NodeCall
     @node_caller(backends)
     def child(execution_id: str, node_config: dict) -> None:
         ctx = validate_child_node_runtime(execution_id, backends)
-        validate_node_config(node_config)
+        validate_once(validate_node_config, node_config)
         base = _child_base_context(execution_id, node_config, ctx)
-        registry = backends.workflow.get_workflows_registry(execution_id)
+        registry = registry_snapshot(backends.workflow, execution_id)
         if not isinstance(registry, FrozenDict):
             registry = fast_copy(registry)  # a read-only snapshot is as good as a copy
         fan_out_field = node_config.get("fan_out_field")

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from soe._errors import PASSTHROUGH_ERRORS
 from soe.engine.output import store_output
 from soe.engine.telemetry import register_event
 from soe.lib.effects import Steps
-from soe.lib.jinja_render import get_context_for_prompt, render_prompt
+from soe.lib.jinja_render import context_json, get_context_for_prompt, render_prompt
 from soe.llm.contract import (
     build_response_model,
     call_structured,
@@ -26,6 +25,7 @@ from soe.nodes._llm_common import (
     register_llm_call,
     usage_recorder,
 )
+from soe.nodes._validation import validate_once
 from soe.nodes.llm.validation import validate_node_config
 from soe.nodes.llm.validation.operational import validate_llm_node_runtime
 
@@ -42,7 +42,7 @@ def create_llm_node_caller(backends: Any, call_llm: Any, broadcast_signals_calle
     @node_caller(backends)
     def llm(execution_id: str, node_config: dict) -> Steps[None]:
         ctx = validate_llm_node_runtime(execution_id, backends)
-        validate_node_config(node_config)
+        validate_once(validate_node_config, node_config)
         node_name = node_config.get("name", "unknown")
         main_id = ctx["__operational__"]["main_execution_id"]
         identity = node_config.get("identity")
@@ -59,7 +59,7 @@ def create_llm_node_caller(backends: Any, call_llm: Any, broadcast_signals_calle
         response_model = build_response_model(output_field, root_model, options)
         payload = {
             "prompt": rendered,
-            "context": json.dumps(fields, indent=2) if fields else "",
+            "context": context_json(fields) if fields else "",
             "conversation_history": _history_text(history),
         }
         try:
@@ -80,6 +80,6 @@ def create_llm_node_caller(backends: Any, call_llm: Any, broadcast_signals_calle
             broadcast_signals_caller(execution_id, [failure_signal])
             return
         complete(broadcast_signals_caller, execution_id, node_config, mode, ctx,
-                 extract_selected_signals(result))
+                 extract_selected_signals(result), backends)
 
     return llm

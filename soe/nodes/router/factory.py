@@ -7,7 +7,8 @@ from typing import Any
 from soe.engine.runner import validated_in_this_run
 from soe.engine.telemetry import register_event
 from soe.nodes._caller import NodeCallerFn, node_caller
-from soe.nodes._emissions import emission_mode, evaluate_emissions
+from soe.nodes._emissions import condition_reporter, emission_mode, evaluate_emissions
+from soe.nodes._validation import validate_once
 from soe.nodes.router.validation import validate_node_config
 from soe.validation.operational import read_operational_snapshot
 
@@ -28,10 +29,11 @@ def create_router_node_caller(backends: Any, broadcast_signals_caller: Any) -> N
     @node_caller(backends)
     def router(execution_id: str, node_config: dict) -> None:
         ctx = read_operational_snapshot(execution_id, backends) if needs_context(execution_id, node_config) else {}
-        validate_node_config(node_config)
+        validate_once(validate_node_config, node_config)
         register_event(backends, execution_id, "node_execution", {"node_type": "router"})
         signals = evaluate_emissions(node_config["event_emissions"], ctx,
-                                     node_name=node_config.get("name", "unknown"))
+                                     node_name=node_config.get("name", "unknown"),
+                                     report=condition_reporter(backends, execution_id))
         if signals:
             broadcast_signals_caller(execution_id, signals)
 

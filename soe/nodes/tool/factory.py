@@ -14,7 +14,7 @@ from soe.lib.effects import Steps
 from soe.lib.templating import has_template_syntax, render_template
 from soe.lib.yaml_parser import parse_yaml
 from soe.nodes._caller import NodeCallerFn, node_caller
-from soe.nodes._emissions import evaluate_emissions
+from soe.nodes._emissions import condition_reporter, evaluate_emissions
 from soe.nodes._tools import ToolEntry, call_tool, resolve_tool
 from soe.nodes.tool.validation.config import validate_tool_node_config
 from soe.validation.operational import read_operational_snapshot
@@ -73,7 +73,8 @@ def create_tool_node_caller(backends: Any, tools_registry: dict[str, Any],
             register_event(backends, execution_id, "node_error", {"error": f"Condition evaluation failed: {exc}"})
             return
         signals = evaluate_emissions(emissions, ctx, node_name=node_config.get("name", "unknown"),
-                                     extra={"result": result}, view=view)
+                                     extra={"result": result}, view=view,
+                                     report=condition_reporter(backends, execution_id))
         if signals:
             broadcast_signals_caller(execution_id, signals)
 

@@ -19,6 +19,7 @@ from soe.nodes._validation import (
     require_mapping,
     template_strings,
     template_syntax_error,
+    validate_once,
 )
 
 __all__ = ["validate_node_config", "validate_tool_node_config"]
@@ -108,7 +109,7 @@ def _check_entry_options(tool_name: Any, entry: Mapping[str, Any]) -> None:
 
 def validate_tool_node_config(node_config: Any, tools_registry: Mapping[str, Any] | None) -> None:
     """The structure rules, then that the tool resolves: registry entry first, else a built-in."""
-    validate_node_config(node_config)
+    validate_once(validate_node_config, node_config)
     tool_name = node_config["tool_name"]
     registry = tools_registry or {}
     if isinstance(tool_name, Hashable) and tool_name in registry:
