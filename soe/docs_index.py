@@ -6761,7 +6761,7 @@ DOCS_INDEX = {
                         "soe/docs/guide_21_limits_and_safety.md/Built-in tools across trees",
                         "soe/docs/guide_21_limits_and_safety.md/The command line",
                     ],
-                    "end_line": 161,
+                    "end_line": 162,
                     "file_path": "soe/docs/guide_21_limits_and_safety.md",
                     "level": 1,
                     "path": "soe/docs/guide_21_limits_and_safety.md/Limits and Safety",
@@ -6781,7 +6781,7 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 41,
+                    "end_line": 42,
                     "file_path": "soe/docs/guide_21_limits_and_safety.md",
                     "level": 2,
                     "path": "soe/docs/guide_21_limits_and_safety.md/Every limit",
@@ -6801,11 +6801,11 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 55,
+                    "end_line": 56,
                     "file_path": "soe/docs/guide_21_limits_and_safety.md",
                     "level": 2,
                     "path": "soe/docs/guide_21_limits_and_safety.md/YAML",
-                    "start_line": 42,
+                    "start_line": 43,
                     "tags": [
                         "limits",
                         "safety",
@@ -6821,11 +6821,11 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 79,
+                    "end_line": 80,
                     "file_path": "soe/docs/guide_21_limits_and_safety.md",
                     "level": 2,
                     "path": "soe/docs/guide_21_limits_and_safety.md/Templates",
-                    "start_line": 56,
+                    "start_line": 57,
                     "tags": [
                         "limits",
                         "safety",
@@ -6841,11 +6841,11 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 105,
+                    "end_line": 106,
                     "file_path": "soe/docs/guide_21_limits_and_safety.md",
                     "level": 2,
                     "path": "soe/docs/guide_21_limits_and_safety.md/Values",
-                    "start_line": 80,
+                    "start_line": 81,
                     "tags": [
                         "limits",
                         "safety",
@@ -6861,11 +6861,11 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 113,
+                    "end_line": 114,
                     "file_path": "soe/docs/guide_21_limits_and_safety.md",
                     "level": 2,
                     "path": "soe/docs/guide_21_limits_and_safety.md/Store failures",
-                    "start_line": 106,
+                    "start_line": 107,
                     "tags": [
                         "limits",
                         "safety",
@@ -6881,11 +6881,11 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 120,
+                    "end_line": 121,
                     "file_path": "soe/docs/guide_21_limits_and_safety.md",
                     "level": 2,
                     "path": "soe/docs/guide_21_limits_and_safety.md/Reserved fields",
-                    "start_line": 114,
+                    "start_line": 115,
                     "tags": [
                         "limits",
                         "safety",
@@ -6901,11 +6901,11 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 125,
+                    "end_line": 126,
                     "file_path": "soe/docs/guide_21_limits_and_safety.md",
                     "level": 2,
                     "path": "soe/docs/guide_21_limits_and_safety.md/Ids",
-                    "start_line": 121,
+                    "start_line": 122,
                     "tags": [
                         "limits",
                         "safety",
@@ -6921,11 +6921,11 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 134,
+                    "end_line": 135,
                     "file_path": "soe/docs/guide_21_limits_and_safety.md",
                     "level": 2,
                     "path": "soe/docs/guide_21_limits_and_safety.md/Timeouts",
-                    "start_line": 126,
+                    "start_line": 127,
                     "tags": [
                         "limits",
                         "safety",
@@ -6941,11 +6941,11 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 143,
+                    "end_line": 144,
                     "file_path": "soe/docs/guide_21_limits_and_safety.md",
                     "level": 2,
                     "path": "soe/docs/guide_21_limits_and_safety.md/Secrets",
-                    "start_line": 135,
+                    "start_line": 136,
                     "tags": [
                         "limits",
                         "safety",
@@ -6961,11 +6961,11 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 154,
+                    "end_line": 155,
                     "file_path": "soe/docs/guide_21_limits_and_safety.md",
                     "level": 2,
                     "path": "soe/docs/guide_21_limits_and_safety.md/Built-in tools across trees",
-                    "start_line": 144,
+                    "start_line": 145,
                     "tags": [
                         "limits",
                         "safety",
@@ -6981,11 +6981,11 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 161,
+                    "end_line": 162,
                     "file_path": "soe/docs/guide_21_limits_and_safety.md",
                     "level": 2,
                     "path": "soe/docs/guide_21_limits_and_safety.md/The command line",
-                    "start_line": 155,
+                    "start_line": 156,
                     "tags": [
                         "limits",
                         "safety",
@@ -7015,11 +7015,11 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_21_limits_and_safety.md/Built-in tools across trees": {
             "children": [],
-            "end_line": 154,
+            "end_line": 155,
             "file_path": "soe/docs/guide_21_limits_and_safety.md",
             "level": 2,
             "path": "soe/docs/guide_21_limits_and_safety.md/Built-in tools across trees",
-            "start_line": 144,
+            "start_line": 145,
             "tags": [
                 "limits",
                 "safety",
@@ -7035,7 +7035,7 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_21_limits_and_safety.md/Every limit": {
             "children": [],
-            "end_line": 41,
+            "end_line": 42,
             "file_path": "soe/docs/guide_21_limits_and_safety.md",
             "level": 2,
             "path": "soe/docs/guide_21_limits_and_safety.md/Every limit",
@@ -7055,11 +7055,11 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_21_limits_and_safety.md/Ids": {
             "children": [],
-            "end_line": 125,
+            "end_line": 126,
             "file_path": "soe/docs/guide_21_limits_and_safety.md",
             "level": 2,
             "path": "soe/docs/guide_21_limits_and_safety.md/Ids",
-            "start_line": 121,
+            "start_line": 122,
             "tags": [
                 "limits",
                 "safety",
@@ -7087,7 +7087,7 @@ DOCS_INDEX = {
                 "soe/docs/guide_21_limits_and_safety.md/Built-in tools across trees",
                 "soe/docs/guide_21_limits_and_safety.md/The command line",
             ],
-            "end_line": 161,
+            "end_line": 162,
             "file_path": "soe/docs/guide_21_limits_and_safety.md",
             "level": 1,
             "path": "soe/docs/guide_21_limits_and_safety.md/Limits and Safety",
@@ -7107,11 +7107,11 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_21_limits_and_safety.md/Reserved fields": {
             "children": [],
-            "end_line": 120,
+            "end_line": 121,
             "file_path": "soe/docs/guide_21_limits_and_safety.md",
             "level": 2,
             "path": "soe/docs/guide_21_limits_and_safety.md/Reserved fields",
-            "start_line": 114,
+            "start_line": 115,
             "tags": [
                 "limits",
                 "safety",
@@ -7127,11 +7127,11 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_21_limits_and_safety.md/Secrets": {
             "children": [],
-            "end_line": 143,
+            "end_line": 144,
             "file_path": "soe/docs/guide_21_limits_and_safety.md",
             "level": 2,
             "path": "soe/docs/guide_21_limits_and_safety.md/Secrets",
-            "start_line": 135,
+            "start_line": 136,
             "tags": [
                 "limits",
                 "safety",
@@ -7147,11 +7147,11 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_21_limits_and_safety.md/Store failures": {
             "children": [],
-            "end_line": 113,
+            "end_line": 114,
             "file_path": "soe/docs/guide_21_limits_and_safety.md",
             "level": 2,
             "path": "soe/docs/guide_21_limits_and_safety.md/Store failures",
-            "start_line": 106,
+            "start_line": 107,
             "tags": [
                 "limits",
                 "safety",
@@ -7167,11 +7167,11 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_21_limits_and_safety.md/Templates": {
             "children": [],
-            "end_line": 79,
+            "end_line": 80,
             "file_path": "soe/docs/guide_21_limits_and_safety.md",
             "level": 2,
             "path": "soe/docs/guide_21_limits_and_safety.md/Templates",
-            "start_line": 56,
+            "start_line": 57,
             "tags": [
                 "limits",
                 "safety",
@@ -7187,11 +7187,11 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_21_limits_and_safety.md/The command line": {
             "children": [],
-            "end_line": 161,
+            "end_line": 162,
             "file_path": "soe/docs/guide_21_limits_and_safety.md",
             "level": 2,
             "path": "soe/docs/guide_21_limits_and_safety.md/The command line",
-            "start_line": 155,
+            "start_line": 156,
             "tags": [
                 "limits",
                 "safety",
@@ -7207,11 +7207,11 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_21_limits_and_safety.md/Timeouts": {
             "children": [],
-            "end_line": 134,
+            "end_line": 135,
             "file_path": "soe/docs/guide_21_limits_and_safety.md",
             "level": 2,
             "path": "soe/docs/guide_21_limits_and_safety.md/Timeouts",
-            "start_line": 126,
+            "start_line": 127,
             "tags": [
                 "limits",
                 "safety",
@@ -7227,11 +7227,11 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_21_limits_and_safety.md/Values": {
             "children": [],
-            "end_line": 105,
+            "end_line": 106,
             "file_path": "soe/docs/guide_21_limits_and_safety.md",
             "level": 2,
             "path": "soe/docs/guide_21_limits_and_safety.md/Values",
-            "start_line": 80,
+            "start_line": 81,
             "tags": [
                 "limits",
                 "safety",
@@ -7247,11 +7247,11 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_21_limits_and_safety.md/YAML": {
             "children": [],
-            "end_line": 55,
+            "end_line": 56,
             "file_path": "soe/docs/guide_21_limits_and_safety.md",
             "level": 2,
             "path": "soe/docs/guide_21_limits_and_safety.md/YAML",
-            "start_line": 42,
+            "start_line": 43,
             "tags": [
                 "limits",
                 "safety",

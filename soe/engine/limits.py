@@ -28,6 +28,7 @@ class Limits:
     max_template_ms: int = DEFAULT_TEMPLATE_LIMITS.max_template_ms
     max_call_seconds: int | None = None
     max_run_seconds: int | None = None
+    max_children: int | None = None
     confine_builtin_tools: bool = False
 
     @property

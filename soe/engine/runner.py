@@ -156,6 +156,7 @@ class TreeRunner:
     outcome_recorded: bool = False
     llm_calls: int = 0
     tokens: int = 0
+    children: int = 0  # child executions started by this call (max_children)
     usage_lock: threading.Lock = field(default_factory=threading.Lock)
     in_flight: list[Task] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -233,6 +234,14 @@ class TreeRunner:
         self.known_executions[execution_id] = facts
         if self.store is not None and execution_id != self.main_execution_id:
             execution_status.record(self.backends, execution_id, facts[0], "running")
+
+    def reserve_children(self, count: int, execution_id: str) -> None:
+        """Charge ``count`` child starts before any is created, or refuse them all (``max_children``)."""
+        limit = self.limits.max_children
+        with self._lock:
+            if limit is not None and self.children + count > limit:
+                raise BudgetExceeded("max_children", limit, self.children + count, execution_id)
+            self.children += count
 
     def start_journal(self, task: Task, prefix: str) -> None:
         """Give an activation its journal keys (durable runs only)."""

@@ -32,7 +32,8 @@ __all__ = [
 
 LIMITS_KEY = "limits"
 LIMIT_NAMES = ("max_steps", "max_concurrency", "max_llm_calls", "max_tokens", "max_template_output",
-               "max_template_ms", "max_call_seconds", "max_run_seconds", "confine_builtin_tools")
+               "max_template_ms", "max_call_seconds", "max_run_seconds", "max_children",
+               "confine_builtin_tools")
 _SWITCHES = frozenset({"confine_builtin_tools"})  # the one limit that is on or off, not a count
 
 # Structure-only validators: the tool's registry check needs the caller's

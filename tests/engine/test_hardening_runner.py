@@ -183,3 +183,27 @@ def test_the_tree_time_limit_fails_the_run_and_releases_the_lease(tmp_path):
     assert get_execution_status("e1", backends)["status"] == "failed"
     assert backends.runtime.lease_owner("e1") is None
     assert "out" not in backends.context.get_context("e1")
+
+
+# --- item 4: children are refused before any is created ---------------------------------------------
+
+def test_max_children_refuses_a_fan_out_before_creating_any(tmp_path):
+    from soe import list_executions
+    from soe.types import BudgetExceeded
+
+    backends = create_sqlite_backends(tmp_path / "soe.db")
+    config = {"limits": {"max_children": 50, "max_steps": 10}, "wf": {
+        "Fan": {"node_type": "child", "event_triggers": ["START"], "child_workflow_name": "quiet",
+                "child_initial_signals": ["NOBODY_LISTENS"], "fan_out_field": "items", "child_input_field": "item"}},
+        "quiet": {"Idle": {"node_type": "router", "event_triggers": ["X"], "event_emissions": [{"signal_name": "Y"}]}}}
+    _, broadcast = create_all_nodes(backends)
+    with pytest.raises(BudgetExceeded, match="^max_children of 50 exceeded in execution 'root'$"):
+        orchestrate(config=config, initial_workflow_name="wf", initial_signals=["START"],
+                    initial_context={"items": list(range(1000))}, backends=backends,
+                    broadcast_signals_caller=broadcast, execution_id="root")
+    assert [entry["execution_id"] for entry in list_executions(backends)] == ["root"]
+    config["limits"]["max_children"] = 1000
+    orchestrate(config=config, initial_workflow_name="wf", initial_signals=["START"],
+                initial_context={"items": list(range(1000))}, backends=backends,
+                broadcast_signals_caller=broadcast, execution_id="root2")
+    assert len(list_executions(backends)) == 1002
