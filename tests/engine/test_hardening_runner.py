@@ -199,11 +199,11 @@ def test_max_children_refuses_a_fan_out_before_creating_any(tmp_path):
     _, broadcast = create_all_nodes(backends)
     with pytest.raises(BudgetExceeded, match="^max_children of 50 exceeded in execution 'root'$"):
         orchestrate(config=config, initial_workflow_name="wf", initial_signals=["START"],
-                    initial_context={"items": list(range(1000))}, backends=backends,
+                    initial_context={"items": list(range(120))}, backends=backends,
                     broadcast_signals_caller=broadcast, execution_id="root")
     assert [entry["execution_id"] for entry in list_executions(backends)] == ["root"]
-    config["limits"]["max_children"] = 1000
+    config["limits"]["max_children"] = 120
     orchestrate(config=config, initial_workflow_name="wf", initial_signals=["START"],
-                initial_context={"items": list(range(1000))}, backends=backends,
+                initial_context={"items": list(range(120))}, backends=backends,
                 broadcast_signals_caller=broadcast, execution_id="root2")
-    assert len(list_executions(backends)) == 1002
+    assert len(list_executions(backends)) == 122
