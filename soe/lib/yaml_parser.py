@@ -47,13 +47,13 @@ def _check_graph(root: Node) -> None:
     size: dict[int, int] = {}
     distinct = 0
     on_path: set[int] = set()
-    stack: list[tuple[Node, bool]] = [(root, False)]
+    stack: list[tuple[Node, list[Node] | None]] = [(root, None)]
     while stack:
-        node, finished = stack.pop()
+        node, children = stack.pop()
         key = id(node)
-        if finished:
+        if children is not None:  # all its children are measured
             on_path.discard(key)
-            size[key] = 1 + sum(size[id(child)] for child in _children(node))
+            size[key] = 1 + sum(size[id(child)] for child in children)
             continue
         if key in size:
             continue
@@ -62,9 +62,13 @@ def _check_graph(root: Node) -> None:
         if len(on_path) >= MAX_YAML_DEPTH:
             raise YamlLimitError(f"values are nested more than {MAX_YAML_DEPTH} levels deep")
         distinct += 1
+        children = _children(node)
+        if not children:
+            size[key] = 1
+            continue
         on_path.add(key)
-        stack.append((node, True))
-        stack.extend((child, False) for child in _children(node) if id(child) not in size)
+        stack.append((node, children))
+        stack.extend((child, None) for child in children if id(child) not in size)
     if size[id(root)] - distinct > MAX_YAML_ALIAS_NODES:
         raise YamlLimitError(f"aliases expand the document by {size[id(root)] - distinct} values, more than "
                              f"{MAX_YAML_ALIAS_NODES} (a YAML alias bomb?)")
