@@ -41,6 +41,7 @@ from typing import Any
 
 from soe._errors import BudgetExceeded, CallTimeout, StepBudgetExceeded, StoreError
 from soe.engine import status as execution_status
+from soe.engine import tracing
 from soe.engine.durability import MISSING, RuntimeStore, runtime_store
 from soe.engine.items import Activation, WorkItem
 from soe.engine.journal import JournalCursor
@@ -138,6 +139,21 @@ def _advance(steps: Steps[None], outcome: Outcome) -> Wait | None:
         return steps.send(outcome.value)
     except StopIteration:
         return None
+
+
+def _traced_call(wait: Wait) -> Any:
+    """Make the wait's call, inside a span when a tracer is installed and it is a call (not a delay)."""
+    if tracing.current() is None or not wait.attributes:
+        return wait.call()
+    with tracing.call_span(wait.kind, wait.attributes) as result:
+        value = wait.call()
+        usage = getattr(value, "usage", None)
+        if usage is not None:
+            result["gen_ai.usage.input_tokens"] = usage.prompt_tokens
+            result["gen_ai.usage.output_tokens"] = usage.completion_tokens
+        if getattr(value, "error", None) is not None and wait.kind == "llm":
+            result["error"] = value.error
+    return value
 
 
 @dataclass(eq=False)
@@ -388,8 +404,8 @@ class TreeRunner:
             if limit is None or remaining < limit:
                 limit, name = remaining, "max_run_seconds"
         if limit is None:
-            return wait.call()
-        future = _wait_pool().submit(contextvars.copy_context().run, wait.call)
+            return _traced_call(wait)
+        future = _wait_pool().submit(contextvars.copy_context().run, _traced_call, wait)
         try:
             return future.result(timeout=limit)
         except FutureTimeout:
@@ -476,14 +492,17 @@ class TreeRunner:
         """
         self.frames.clear()
         self.in_flight.clear()
-        outcome = "completed" if error is None else "failed"
         message = None if error is None else str(error)
         resumable = isinstance(error, StoreError)
+        outcomes = {}
         try:
             with self._transaction():
                 for execution_id in self.executions():
+                    outcome = ("failed" if error is not None
+                               else execution_status.drained(self.backends, execution_id))
                     execution_status.record(self.backends, execution_id, self.main_execution_id, outcome,
                                             message)
+                    outcomes[execution_id] = outcome
                 if not resumable:
                     self.save_state()
         except StoreError:
@@ -491,6 +510,10 @@ class TreeRunner:
                 raise
             # the store cannot even record the failure: its status stays "running", resumable as after a crash
         self.outcome_recorded = True
+        tracer = tracing.current()
+        if tracer is not None:
+            for execution_id, outcome in outcomes.items():
+                tracer.execution_finished(execution_id, status=outcome, error=message)
 
     def executions(self) -> list[str]:
         """The root, every execution broadcast to in this run, and (durable) any still marked running."""
@@ -504,6 +527,9 @@ class TreeRunner:
         """Record that the tree runs and what it will run first."""
         execution_status.record(self.backends, self.main_execution_id, self.main_execution_id, "running")
         self.save_state()
+        tracer = tracing.current()
+        if tracer is not None:  # signals from outside continue a drained tree: a new span
+            tracer.execution_started(self.main_execution_id, workflow_name=None, parent_execution_id=None)
 
 
 def current_node_name() -> str | None:

@@ -74,4 +74,6 @@ def call_tool(function: Callable[..., Any], params: Any, *, positional: bool = F
 
     if builtin:
         return call()
-    return (yield Wait("tool", call, encode=journal_record))
+    name = str(getattr(function, "__name__", "tool"))
+    return (yield Wait("tool", call, encode=journal_record,
+                       attributes={"gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": name}))

@@ -83,8 +83,8 @@ def test_store_that_is_a_directory(tmp_path, workflow):
 
 def test_unknown_store_scheme_is_refused_and_creates_nothing(tmp_path, workflow, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    result = invoke("run", str(workflow), "--store", "postgres://user@host/db")
-    assert_one_line_bad_input(result, "Unknown --store scheme 'postgres:'")
+    result = invoke("run", str(workflow), "--store", "redis://localhost:6379/0")
+    assert_one_line_bad_input(result, "Unknown --store scheme 'redis:'")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["w.yaml"]
 
 
