@@ -11,6 +11,8 @@
     ├── TemplateSecurityError       .node_name .field .template
     ├── TemplateRenderError         .node_name .field .template
     ├── ResumeError                 resume of an unknown, failed or live execution
+    ├── CallTimeout                 an LLM or tool call overran limits.max_call_seconds
+    ├── StoreError                  a value that cannot be stored, or a store write that failed
     └── ProviderError               transport failure in an LLM adapter (soe.llm)
 
 Where the spec names a built-in exception (``ValueError``, ``KeyError``,
@@ -21,12 +23,14 @@ from __future__ import annotations
 
 __all__ = [
     "BudgetExceeded",
+    "CallTimeout",
     "ConfigShapeError",
     "OperationalValidationError",
     "ProviderError",
     "ResumeError",
     "SoeError",
     "StepBudgetExceeded",
+    "StoreError",
     "TemplateRenderError",
     "TemplateSecurityError",
     "WorkflowValidationError",
@@ -96,11 +100,37 @@ class TemplateSecurityError(_TemplateError):
 
 
 class TemplateRenderError(_TemplateError):
-    """A prompt or tool-parameter template failed to render; nothing was sent."""
+    """A prompt or tool-parameter template failed to render; nothing was sent.
+
+    ``limit`` names the resource limit the render hit (a ``limits`` key such as
+    ``max_template_output``), or is ``None`` for any other failure.
+    """
+
+    def __init__(self, message: str, *, node_name: str, field: str, template: str,
+                 limit: str | None = None):
+        self.limit = limit
+        super().__init__(message, node_name=node_name, field=field, template=template)
 
 
 class ResumeError(SoeError):
     """``resume`` was asked to continue an execution that is unknown, failed or live."""
+
+
+class CallTimeout(SoeError, TimeoutError):
+    """An LLM or tool call ran longer than ``limits.max_call_seconds``; it was abandoned.
+
+    Raised where the node awaited the call, so the node's failure handling
+    (retries, failure signals) applies as for any failed call.
+    """
+
+
+class StoreError(SoeError):
+    """A value could not be stored: it has no stored form, or the store's write failed.
+
+    Either way nothing was half-written: the execution fails with this error,
+    and a result already journaled (a paid LLM answer, a tool's side effect)
+    stays journaled, so ``resume`` continues once the cause is fixed.
+    """
 
 
 class ProviderError(SoeError):
@@ -119,5 +149,6 @@ PASSTHROUGH_ERRORS: tuple[type[BaseException], ...] = (
     TemplateRenderError,
     StepBudgetExceeded,
     BudgetExceeded,
+    StoreError,
 )
 """Errors no node handler catches: they end the call that ran the node (SPEC §4.5)."""

@@ -15,10 +15,12 @@ from pydantic import BaseModel
 
 from soe._errors import (
     BudgetExceeded,
+    CallTimeout,
     ConfigShapeError,
     ResumeError,
     SoeError,
     StepBudgetExceeded,
+    StoreError,
     TemplateRenderError,
     TemplateSecurityError,
     WorkflowValidationError,
@@ -29,6 +31,7 @@ __all__ = [
     "BroadcastSignalsCaller",
     "BudgetExceeded",
     "CallLlm",
+    "CallTimeout",
     "ConfigShapeError",
     "ContextBackend",
     "ContextSchemaBackend",
@@ -40,6 +43,7 @@ __all__ = [
     "ResumeError",
     "SoeError",
     "StepBudgetExceeded",
+    "StoreError",
     "TelemetryBackend",
     "TemplateRenderError",
     "TemplateSecurityError",

@@ -24,7 +24,8 @@ MODULE_MAP = [
     ("soe", FIRST_16),
     ("soe.types", ["EventTypes", "SoeError", "WorkflowValidationError", *BACKEND_PROTOCOLS, "Backends", "CallLlm",
                    "BroadcastSignalsCaller", "NodeCaller", "OrchestrateCaller", "TemplateSecurityError",
-                   "TemplateRenderError", "StepBudgetExceeded", "ConfigShapeError", "ResumeError", "BudgetExceeded"]),
+                   "TemplateRenderError", "StepBudgetExceeded", "ConfigShapeError", "ResumeError", "BudgetExceeded",
+                   "StoreError", "CallTimeout"]),
     ("soe.local_backends", ["create_in_memory_backends", "create_local_backends", "LocalContextBackend",
                             "LocalWorkflowBackend", "LocalTelemetryBackend", "LocalConversationHistoryBackend"]),
     ("soe.local_backends.factory", ["LocalBackends", "create_in_memory_backends", "create_local_backends"]),
@@ -331,8 +332,11 @@ def test_other_signatures():
 
     assert _positional(broadcast_signals) == ["id", "signals", "nodes", "backends"]
     sig = inspect.signature(create_all_nodes)
-    assert _params(create_all_nodes) == ["backends", "call_llm", "tools_registry"]
+    assert _params(create_all_nodes) == ["backends", "call_llm", "tools_registry", "confine_builtin_tools"]
     assert sig.parameters["call_llm"].default is None and sig.parameters["tools_registry"].default is None
+    # issue 13: a keyword-only addition, so SPEC's positional form is unchanged
+    assert sig.parameters["confine_builtin_tools"].kind is inspect.Parameter.KEYWORD_ONLY
+    assert sig.parameters["confine_builtin_tools"].default is False
     sig = inspect.signature(setup_orchestration)
     assert _params(setup_orchestration) == ["call_llm", "tools_registry", "use_local_storage", "storage_dir"]
     assert [sig.parameters[n].default for n in _params(setup_orchestration)] == [

@@ -20,6 +20,7 @@ from typing import Any
 
 import yaml
 
+from soe._errors import StoreError
 from soe.backends._ids import check_id
 from soe.backends._keyed_objects import ContextSchemaMethods, IdentityMethods
 from soe.backends._snapshot import thaw
@@ -52,6 +53,9 @@ def _atomic_write(path: Path, text: str) -> None:
         with open(temp, "x", encoding="utf-8") as handle:
             handle.write(text)
         os.replace(temp, path)
+    except OSError as exc:
+        temp.unlink(missing_ok=True)
+        raise StoreError(f"Cannot write {path}: {exc.strerror or exc}") from exc
     except BaseException:
         temp.unlink(missing_ok=True)
         raise

@@ -14,6 +14,7 @@ from typing import Any
 
 from soe.engine.runner import current_node_name
 from soe.engine.telemetry import register_event
+from soe.lib.tree_scope import builtins_confined
 from soe.lib.yaml_parser import parse_yaml
 from soe.registry import API_AUTHOR, RegistryEditor
 
@@ -25,6 +26,7 @@ __all__ = [
     "parse_mapping",
     "parse_structured",
     "record_tool_event",
+    "within_own_tree",
     "require_string",
 ]
 
@@ -35,6 +37,8 @@ def parse_structured(text: str) -> Any:
         return json.loads(text)
     except json.JSONDecodeError:
         return parse_yaml(text)
+    except RecursionError:
+        raise ValueError("Invalid JSON: values are nested too deeply") from None
 
 
 def parse_mapping(data: Any, error: str) -> dict[str, Any]:
@@ -58,6 +62,13 @@ def main_execution_id(backends: Any, execution_id: str) -> str:
     operational = ctx.get("__operational__") if isinstance(ctx, Mapping) else None
     main_id = operational.get("main_execution_id") if isinstance(operational, Mapping) else None
     return main_id if isinstance(main_id, str) and main_id else execution_id
+
+
+def within_own_tree(backends: Any, execution_id: str, other_id: str) -> bool:
+    """Whether a built-in bound to ``execution_id`` may reach ``other_id`` (always, unless confined)."""
+    if not builtins_confined() or other_id == execution_id:
+        return True
+    return main_execution_id(backends, other_id) == main_execution_id(backends, execution_id)
 
 
 def record_tool_event(backends: Any, execution_id: str, data: dict[str, Any]) -> None:

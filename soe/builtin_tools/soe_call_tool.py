@@ -29,7 +29,10 @@ def _parse_arguments(arguments: Any) -> dict[str, Any]:
         if arguments:
             raise ValueError(f"expected a JSON object string, got {type(arguments).__name__}")
         return {}
-    parsed = json.loads(arguments)
+    try:
+        parsed = json.loads(arguments)
+    except RecursionError:
+        raise ValueError("expected a JSON object, got one nested too deeply") from None
     if not isinstance(parsed, dict):
         raise ValueError(f"expected a JSON object, got {type(parsed).__name__}")
     return parsed

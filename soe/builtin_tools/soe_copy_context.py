@@ -12,6 +12,7 @@ import copy
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from soe.builtin_tools._common import within_own_tree
 from soe.engine.store import execution_lock
 from soe.lib.context_fields import is_internal
 
@@ -47,6 +48,10 @@ def create_soe_copy_context_tool(backends: Any, execution_id: str,
         target_id = target_execution_id or execution_id
         if not all_fields and not fields:
             return {"error": _NEITHER}
+        outside = [i for i in (source_id, target_id) if not within_own_tree(backends, execution_id, i)]
+        if outside:
+            return {"error": f"Execution '{outside[0]}' is outside this execution's tree "
+                             "(built-in tools are confined to their own tree here)"}
         source = backends.context.get_context(source_id)
         mapping = _mapping(source, fields, all_fields)
         for src in mapping:

@@ -12,6 +12,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from soe.builtin_tools._common import within_own_tree
+
 __all__ = ["create_soe_list_contexts_tool"]
 
 _RECENT_SIGNALS = 5
@@ -52,6 +54,8 @@ def create_soe_list_contexts_tool(backends: Any, execution_id: str,
         directory = _storage_dir(backends)
         for path in sorted(directory.glob("*.json")) if directory else []:
             if path.stem == execution_id and not include_current:
+                continue
+            if not within_own_tree(backends, execution_id, path.stem):
                 continue
             summary = _summary(path, execution_id)
             if summary is not None:

@@ -12,6 +12,7 @@ from typing import Any
 
 from soe.engine.store import execution_lock
 from soe.lib.context_fields import is_internal, set_field
+from soe.lib.values import storable
 
 __all__ = ["create_soe_update_context_tool"]
 
@@ -48,7 +49,7 @@ def create_soe_update_context_tool(backends: Any, execution_id: str,
             return {"status": "no updates provided"}
         if not isinstance(updates, Mapping):
             raise ValueError("'updates' must be a dictionary/object mapping field names to values")
-        values = _user_fields(updates)
+        values = storable(_user_fields(updates), what="the context updates")
         if not values:
             return {"status": "no valid updates (operational fields cannot be updated)"}
         _append_all(backends, execution_id, values)

@@ -508,7 +508,7 @@ def inspect(
 ) -> None:
     """Show a stored execution: status, context history, __operational__, timeline and registry revisions."""
     with _bad_input():
-        backends = open_store(_store(store), must_exist=True)
+        backends = open_store(_store(store), must_exist=True, read_only=True)
     try:
         with _bad_input():
             inspection = _inspection(backends, resolve_execution_id(backends, execution_id))

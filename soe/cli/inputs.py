@@ -22,7 +22,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import yaml
 
-from soe.lib.yaml_parser import parse_yaml
+from soe.lib.yaml_parser import load_yaml, parse_yaml
 from soe.validation.graph import extract_workflows
 
 __all__ = [
@@ -57,18 +57,22 @@ STORE_DIR = ".soe"
 LLM_NODE_TYPES = frozenset({"llm", "agent"})
 _SQLITE_PREFIX = "sqlite:"
 _POSTGRES_PREFIXES = ("postgresql://", "postgres://")
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]+):")  # two letters at least: 'C:' is a drive
 _MEMORY = "memory"
 
 
 # --------------------------------------------------------------------------- store
 
 
-def open_store(spec: str, *, must_exist: bool = False) -> Any:
+def open_store(spec: str, *, must_exist: bool = False, read_only: bool = False) -> Any:
     """Backends for ``memory``, ``sqlite:PATH``, ``postgresql://…`` or a bare PATH (local files).
 
     ``must_exist`` is for commands that read an earlier run (inspect, resume,
     signal): opening a store that is not there would silently create an empty
     one and then report "not found", which hides a mistyped path.
+    ``read_only`` (inspect) opens a SQLite file for reading only. A SQLite file
+    is opened at once, so a store that is not a database, is a directory or
+    cannot be written is refused here, before anything runs.
     """
     from soe.local_backends import create_in_memory_backends, create_local_backends
 
@@ -79,25 +83,37 @@ def open_store(spec: str, *, must_exist: bool = False) -> Any:
                              "use --store sqlite:PATH or a directory")
         return create_in_memory_backends()
     if spec.startswith(_SQLITE_PREFIX):
-        return _open_sqlite(spec[len(_SQLITE_PREFIX):], must_exist)
+        return _open_sqlite(spec[len(_SQLITE_PREFIX):], must_exist, read_only)
     if spec.startswith(_POSTGRES_PREFIXES):
         return _open_postgres(spec, must_exist)
     if not spec:
         raise ValueError("Empty --store: use 'memory', 'sqlite:PATH', 'postgresql://…' "
                          "or a directory")
+    scheme = _SCHEME.match(spec)
+    if scheme:
+        raise ValueError(f"Unknown --store scheme '{scheme.group(1)}:' in '{spec}': use 'memory', "
+                         "'sqlite:PATH', 'postgresql://…' or a directory")
     if must_exist and not Path(spec).is_dir():
         raise ValueError(f"No local-file store at '{spec}' (expected a directory)")
     return create_local_backends(spec)
 
 
-def _open_sqlite(path: str, must_exist: bool) -> Any:
+def _open_sqlite(path: str, must_exist: bool, read_only: bool) -> Any:
+    import sqlite3
+
     from soe.backends.sqlite import create_sqlite_backends
 
     if not path:
         raise ValueError("--store sqlite: needs a path, e.g. sqlite:.soe/soe.db")
     if must_exist and not Path(path).is_file():
         raise ValueError(f"No SQLite store at '{path}'")
-    return create_sqlite_backends(path)
+    backends = create_sqlite_backends(path, read_only=read_only)
+    try:
+        backends.check()
+    except (sqlite3.Error, OSError) as exc:
+        backends.close()
+        raise ValueError(f"Cannot use SQLite store '{path}': {exc}") from exc
+    return backends
 
 
 def _open_postgres(dsn: str, must_exist: bool) -> Any:
@@ -140,8 +156,11 @@ def resolve_execution_id(backends: Any, given: str) -> str:
     """The stored execution ``given`` names: its full id, or a unique prefix of one (like git's short ids)."""
     from soe import get_execution_status, list_executions
 
-    if get_execution_status(given, backends) is not None or backends.context.get_context(given):
-        return given
+    try:
+        if get_execution_status(given, backends) is not None or backends.context.get_context(given):
+            return given
+    except ValueError:
+        pass  # not a usable id ('' or '.'), but still a prefix
     matches = [str(entry["execution_id"]) for entry in list_executions(backends)
                if str(entry["execution_id"]).startswith(given)]
     if len(matches) == 1:
@@ -218,8 +237,8 @@ def load_context_file(path: str | Path) -> dict[str, Any]:
     except OSError as exc:
         raise ValueError(f"Cannot read --context-file '{path}': {exc.strerror or exc}") from exc
     try:
-        data = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
-    except (json.JSONDecodeError, yaml.YAMLError) as exc:
+        data = json.loads(text) if path.suffix.lower() == ".json" else load_yaml(text)
+    except (json.JSONDecodeError, yaml.YAMLError, RecursionError) as exc:
         raise ValueError(f"Invalid --context-file '{path}': {exc}") from exc
     if data is None:
         return {}
@@ -279,8 +298,10 @@ def load_attribute(spec: str) -> Any:
             target = _import_module(module_part)
         for part in attribute.split("."):
             target = getattr(target, part)
-    except (ImportError, AttributeError) as exc:
+    except (ImportError, AttributeError, SyntaxError) as exc:
         raise ValueError(f"Cannot load --tools '{spec}': {exc}") from exc
+    except Exception as exc:  # noqa: BLE001 - the module's own code failed while it was imported
+        raise ValueError(f"Cannot load --tools '{spec}': importing it failed: {exc}") from exc
     return target
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from soe.lib.recent import RecentMap
+from soe.lib.templating import DEFAULT_TEMPLATE_LIMITS, TemplateLimits
 
 __all__ = ["DEFAULT_LIMITS", "Limits", "limits_for_tree", "remember_tree_limits", "resolve_limits"]
 
@@ -23,6 +24,17 @@ class Limits:
     max_concurrency: int = 1
     max_llm_calls: int | None = None
     max_tokens: int | None = None
+    max_template_output: int = DEFAULT_TEMPLATE_LIMITS.max_template_output
+    max_template_ms: int = DEFAULT_TEMPLATE_LIMITS.max_template_ms
+    max_call_seconds: int | None = None
+    max_run_seconds: int | None = None
+    max_children: int | None = None
+    confine_builtin_tools: bool = False
+
+    @property
+    def templates(self) -> TemplateLimits:
+        """The part of the limits that bounds each template render."""
+        return TemplateLimits(self.max_template_output, self.max_template_ms)
 
 
 DEFAULT_LIMITS = Limits()

@@ -23,6 +23,7 @@ from soe.engine.telemetry import register_event
 from soe.engine.waiting import EXTERNAL_SIGNALS_FIELD
 from soe.lib.context_fields import set_field, wrap_context
 from soe.lib.operational import new_operational
+from soe.lib.values import storable
 from soe.registry import record_initial_revision
 from soe.validation.config import validate_initial_workflow, validate_orchestrate_params
 from soe.validation.operational import validate_operational
@@ -132,7 +133,7 @@ def _prepare_context(new_id: str, initial_context: dict[str, Any], inherit_from:
     if inherit_from:
         context = _inherit_context(new_id, inherit_from, initial_context, backends)
     else:
-        context = wrap_context(fast_copy(initial_context))
+        context = wrap_context(storable(initial_context, what="initial_context"))
     if external:  # declared waits travel with the execution (soe.engine.waiting)
         context[EXTERNAL_SIGNALS_FIELD] = external
     if "__operational__" not in context:
@@ -152,7 +153,7 @@ def _inherit_context(new_id: str, source_id: str, initial_context: dict[str, Any
     if initial_context:
         register_event(backends, new_id, "context_merge", {"fields": list(initial_context.keys())})
         for key, value in initial_context.items():
-            set_field(context, key, fast_copy(value))
+            set_field(context, key, storable(value, what=f"initial_context['{key}']"))
     return context
 
 
@@ -161,10 +162,10 @@ def broadcast_signals(id: str, signals: list[str], nodes: Mapping[str, Any], bac
 
     Inside a running tree this only queues; otherwise it runs the tree until drained.
     """
+    check_id(id)
     facts = _execution_facts(id, backends)
     main_id, parent = facts
     signals = list(signals)
-    register_event(backends, id, "signals_broadcast", {"signals": signals})
     registry = registry_snapshot(backends.workflow, id) or {}
     workflow = registry.get(backends.workflow.get_current_workflow_name(id))
     items: list[WorkItem] = [
@@ -172,7 +173,8 @@ def broadcast_signals(id: str, signals: list[str], nodes: Mapping[str, Any], bac
     ]
     if _parent_signals(parent, signals):
         items.append(ParentSignals(id, tuple(signals), nodes, backends))
-    submit(main_id, items, backends, known=(id, facts))
+    submit(main_id, items, backends, known=(id, facts),
+           admitted=lambda: register_event(backends, id, "signals_broadcast", {"signals": signals}))
 
 
 def _execution_facts(execution_id: str, backends: Any) -> tuple[str, Any]:

@@ -8,6 +8,7 @@ from typing import Any
 from soe.engine.store import append_field
 from soe.lib.context_fields import set_field
 from soe.lib.history import HistoryPrefix
+from soe.lib.values import storable
 
 __all__ = ["save_output_to_context", "store_output"]
 
@@ -40,6 +41,8 @@ def store_output(backends: Any, execution_id: str, ctx: dict[str, Any], output_f
     (Q2) nor leak it into a tool's pre-tool view (Q18). With ``appended`` the
     output is added to it (LLM and agent nodes); without, it is the pre-write view.
     """
+    if output_field and value is not None:
+        value = storable(value, what=f"the value for '{output_field}'")
     view = dict(ctx)
     if output_field:
         history = view.get(output_field)

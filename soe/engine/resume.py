@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from soe._errors import ResumeError
+from soe.backends._ids import check_id
 from soe.engine import status as execution_status
 from soe.engine.durability import runtime_store
 from soe.engine.items import WorkItem, item_from_json
@@ -55,17 +56,19 @@ def resume(execution_id: str, backends: Any, broadcast_signals_caller: Callable[
 
     Raises:
         ResumeError: the execution is unknown, failed, or live in another process.
+        TypeError, ValueError: ``execution_id`` is not a usable id (not a string, empty, ...).
     """
+    check_id(execution_id)
     record = execution_status.get(backends, execution_id)
     if record is None:
         raise ResumeError(f"Execution '{execution_id}' not found")
     if record["status"] in ("completed", "waiting"):  # drained: only new signals move it on
         return execution_id
-    if record["status"] == "failed":
-        raise ResumeError(f"Execution '{execution_id}' failed: {record['error']}; nothing to resume")
     main_id = record["main_execution_id"]
     store = runtime_store(backends)
     state = store.load_tree(main_id) if store is not None else None
+    if record["status"] == "failed" and not _left_work(state):
+        raise ResumeError(f"Execution '{execution_id}' failed: {record['error']}; nothing to resume")
     if state is None:
         raise ResumeError(f"Execution '{execution_id}' is running in another process")
     nodes = getattr(broadcast_signals_caller, "nodes", None)
@@ -80,6 +83,11 @@ def resume(execution_id: str, backends: Any, broadcast_signals_caller: Callable[
                  for entry in state.get("in_flight", [])]
     run_tree(main_id, [], backends, frames=frames, in_flight=in_flight)
     return execution_id
+
+
+def _left_work(state: dict[str, Any] | None) -> bool:
+    """Whether a failed tree kept its queue: a store failure (``StoreError``) does, any other failure clears it."""
+    return bool(state and (any(state.get("queue") or []) or state.get("in_flight")))
 
 
 async def aorchestrate(

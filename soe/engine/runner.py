@@ -29,15 +29,17 @@ from __future__ import annotations
 import contextvars
 import queue
 import threading
+import time
 from collections import deque
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from contextlib import AbstractContextManager, ExitStack, contextmanager, nullcontext
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
-from soe._errors import StepBudgetExceeded
+from soe._errors import BudgetExceeded, CallTimeout, StepBudgetExceeded, StoreError
 from soe.engine import status as execution_status
 from soe.engine import tracing
 from soe.engine.durability import MISSING, RuntimeStore, runtime_store
@@ -47,6 +49,8 @@ from soe.engine.leases import held_lease
 from soe.engine.limits import Limits, limits_for_tree
 from soe.engine.telemetry import register_event
 from soe.lib.effects import Steps, Wait
+from soe.lib.templating import template_limits
+from soe.lib.tree_scope import confine_builtins
 
 __all__ = [
     "Task",
@@ -168,6 +172,7 @@ class TreeRunner:
     outcome_recorded: bool = False
     llm_calls: int = 0
     tokens: int = 0
+    children: int = 0  # child executions started by this call (max_children)
     usage_lock: threading.Lock = field(default_factory=threading.Lock)
     in_flight: list[Task] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -178,6 +183,7 @@ class TreeRunner:
     _running: int = 0  # of those, the ones on a worker thread (at most max_concurrency)
     _held: deque[tuple[Task, Wait, str | None]] = field(default_factory=deque)
     _thread: int | None = None  # the core loop's thread: the only one that applies transitions
+    deadline: float | None = None  # max_run_seconds after this call started draining (monotonic clock)
 
     store: RuntimeStore | None = field(init=False)  # the backends' durable runtime store, if any
 
@@ -245,6 +251,14 @@ class TreeRunner:
         if self.store is not None and execution_id != self.main_execution_id:
             execution_status.record(self.backends, execution_id, facts[0], "running")
 
+    def reserve_children(self, count: int, execution_id: str) -> None:
+        """Charge ``count`` child starts before any is created, or refuse them all (``max_children``)."""
+        limit = self.limits.max_children
+        with self._lock:
+            if limit is not None and self.children + count > limit:
+                raise BudgetExceeded("max_children", limit, self.children + count, execution_id)
+            self.children += count
+
     def start_journal(self, task: Task, prefix: str) -> None:
         """Give an activation its journal keys (durable runs only)."""
         store = self.store
@@ -264,6 +278,8 @@ class TreeRunner:
     def drain(self, restored: Iterable[Task] = ()) -> None:
         """Run until the queue is empty; on failure drop the rest (SPEC §4.5) and re-raise."""
         self._thread = threading.get_ident()
+        if self.limits.max_run_seconds is not None:
+            self.deadline = time.monotonic() + self.limits.max_run_seconds
         try:
             for task in restored:
                 self._replay(task)
@@ -271,6 +287,8 @@ class TreeRunner:
                 self._merge_late()
                 item = self._pop()
                 if item is not None:
+                    if self.deadline is not None and time.monotonic() > self.deadline:
+                        raise self._out_of_time()
                     self._run(Task(item))
                     continue
                 if not self._waiting:
@@ -306,6 +324,8 @@ class TreeRunner:
             try:
                 assert task.steps is not None
                 wait = task.context.run(_advance, task.steps, outcome)
+            except StoreError:
+                raise  # rolled back like a crash, so that resume can run the transition again
             except Exception as exc:  # committed as the failure it is; a crash rolls back instead
                 error = exc
                 self._finish(exc)
@@ -354,21 +374,50 @@ class TreeRunner:
             future = _wait_pool().submit(task.context.copy().run, self._perform, task, wait, key)
             future.add_done_callback(lambda done, task=task: self._completed.put((task, done)))
 
-    @staticmethod
-    def _perform(task: Task, wait: Wait, key: str | None) -> Outcome:
+    def _perform(self, task: Task, wait: Wait, key: str | None) -> Outcome:
         """Make the call, outside every transaction; journal its result before anything uses it.
 
         A failure to journal is not the call's failure: it propagates and fails the tree.
         """
         with task.journal.calling() if task.journal is not None else nullcontext():
             try:
-                value = _traced_call(wait)
+                value = self._timed_call(wait)
+            except BudgetExceeded:
+                raise  # the tree's time is up: not the node's to handle
             except Exception as exc:  # the node's to handle, as if raised at its yield
                 return _Raised(exc)
         if key is not None:
             assert task.journal is not None
             task.journal.record(key, wait, value)
         return _Result(value)
+
+    def _timed_call(self, wait: Wait) -> Any:
+        """``wait.call()``, abandoned after ``max_call_seconds`` or when ``max_run_seconds`` runs out.
+
+        A Python call cannot be stopped from outside, so a bounded call runs on
+        a pool thread and is waited for; a call that overruns is left to finish
+        on its own (its result is discarded) and the run moves on.
+        """
+        limit, name = self.limits.max_call_seconds, "max_call_seconds"
+        if self.deadline is not None:
+            remaining = max(self.deadline - time.monotonic(), 0.0)
+            if limit is None or remaining < limit:
+                limit, name = remaining, "max_run_seconds"
+        if limit is None:
+            return _traced_call(wait)
+        future = _wait_pool().submit(contextvars.copy_context().run, _traced_call, wait)
+        try:
+            return future.result(timeout=limit)
+        except FutureTimeout:
+            if name == "max_run_seconds":
+                raise self._out_of_time() from None
+            node = current_node_name() or "unknown"
+            raise CallTimeout(f"Node '{node}': the {wait.kind} call took longer than {limit:g} s "
+                              "(limits.max_call_seconds) and was abandoned") from None
+
+    def _out_of_time(self) -> BudgetExceeded:
+        limit = self.limits.max_run_seconds or 0
+        return BudgetExceeded("max_run_seconds", limit, limit, self.main_execution_id)
 
     def _replay(self, task: Task) -> None:
         """Bring a task that was waiting at a crash back to that wait, then let it go on.
@@ -434,17 +483,32 @@ class TreeRunner:
         store.save_tree(self.main_execution_id, state)
 
     def _finish(self, error: Exception | None) -> None:
-        """Record the outcome for every execution the tree ran; a failure drops the queue."""
+        """Record the outcome for every execution the tree ran; a failure drops the queue.
+
+        A ``StoreError`` (disk full, an unwritable or unstorable value) keeps the
+        stored queue of the last committed transition instead: the tree is
+        failed but resumable, and ``resume`` runs the failed transition again,
+        fed the journaled results of the calls it already paid for.
+        """
         self.frames.clear()
         self.in_flight.clear()
         message = None if error is None else str(error)
+        resumable = isinstance(error, StoreError)
         outcomes = {}
-        with self._transaction():
-            for execution_id in self.executions():
-                outcome = "failed" if error is not None else execution_status.drained(self.backends, execution_id)
-                execution_status.record(self.backends, execution_id, self.main_execution_id, outcome, message)
-                outcomes[execution_id] = outcome
-            self.save_state()
+        try:
+            with self._transaction():
+                for execution_id in self.executions():
+                    outcome = ("failed" if error is not None
+                               else execution_status.drained(self.backends, execution_id))
+                    execution_status.record(self.backends, execution_id, self.main_execution_id, outcome,
+                                            message)
+                    outcomes[execution_id] = outcome
+                if not resumable:
+                    self.save_state()
+        except StoreError:
+            if not resumable:
+                raise
+            # the store cannot even record the failure: its status stays "running", resumable as after a crash
         self.outcome_recorded = True
         tracer = tracing.current()
         if tracer is not None:
@@ -541,7 +605,9 @@ class _OpenTree:
             draining = _DRAINING.set(runner)
             deferred = _DEFERRED.set(None)
             try:
-                runner.drain(self.restored)
+                with template_limits(runner.limits.templates), \
+                        confine_builtins(runner.limits.confine_builtin_tools):
+                    runner.drain(self.restored)
             except Exception as exc:
                 if not runner.outcome_recorded:
                     runner._finish(exc)
@@ -555,11 +621,13 @@ class _OpenTree:
 
 def _open_tree(main_execution_id: str, items: Iterable[WorkItem], backends: Any, *,
                frames: list[deque[WorkItem]] | None, in_flight: list[Task],
-               known: Known | None) -> _OpenTree:
+               known: Known | None, admitted: Callable[[], None] | None = None) -> _OpenTree:
     stack = ExitStack()
     try:
         stack.enter_context(_TREE_LOCKS.hold(main_execution_id))
         stack.enter_context(held_lease(runtime_store(backends), main_execution_id))
+        if admitted is not None:
+            admitted()
         runner = _new_runner(main_execution_id, backends, resuming=frames is not None)
         if frames is not None:
             runner.frames = frames or [deque()]
@@ -601,8 +669,12 @@ def deferred_start(backends: Any) -> Iterator[_Deferred]:
         with store.transaction() if store is not None else nullcontext():
             try:
                 yield holder
+            except StoreError:
+                raise  # the store rolled the transaction back: there is nothing to commit
             except Exception as exc:
                 error = exc
+    except StoreError as exc:  # from the block or from the commit
+        error = exc
     finally:
         _DEFERRED.reset(token)
     if error is not None:
@@ -613,17 +685,19 @@ def deferred_start(backends: Any) -> Iterator[_Deferred]:
 
 def run_tree(main_execution_id: str, items: Iterable[WorkItem], backends: Any, *,
              frames: list[deque[WorkItem]] | None = None, in_flight: list[Task] | None = None,
-             known: Known | None = None) -> None:
+             known: Known | None = None, admitted: Callable[[], None] | None = None) -> None:
     """Become the runner of a tree: drain its queue, starting with ``items``.
 
     ``frames`` and ``in_flight`` (a stored queue) make this a resume: the
     interrupted call's step count continues. ``known`` is an execution the
     caller just validated (see ``TreeRunner.learn``). A second runner of the
     same tree waits for the first (threads of this process) or is refused
-    while another process holds the tree's lease.
+    while another process holds the tree's lease. ``admitted`` runs once the
+    tree is ours, before anything is queued: what it records is never left by
+    a refused call.
     """
     opened = _open_tree(main_execution_id, items, backends, frames=frames, in_flight=in_flight or [],
-                        known=known)
+                        known=known, admitted=admitted)
     holder = _DEFERRED.get()
     if holder is not None and holder.opened is None:
         holder.opened = opened
@@ -654,16 +728,20 @@ def _remember_usage(runner: TreeRunner) -> None:
     remember_usage(runner)
 
 
-def submit(main_execution_id: str, items: Iterable[WorkItem], backends: Any,
-           known: Known | None = None) -> None:
+def submit(main_execution_id: str, items: Iterable[WorkItem], backends: Any, known: Known | None = None, *,
+           admitted: Callable[[], None] | None = None) -> None:
     """Queue ``items`` on the tree's active runner, or run the tree now if none is active.
 
     ``known``: an execution the caller just validated, which the runner then need not read again.
+    ``admitted`` runs first, once the tree is known to accept the items
+    (``ResumeError`` while another process runs it leaves no trace).
     """
     runner = active_runner(main_execution_id)
     if runner is None:
-        run_tree(main_execution_id, items, backends, known=known)
+        run_tree(main_execution_id, items, backends, known=known, admitted=admitted)
         return
     if known is not None:
         runner.learn(*known)
+    if admitted is not None:
+        admitted()
     runner.enqueue(items)

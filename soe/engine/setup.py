@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
 from soe.backends._snapshot import FrozenDict, fast_copy
 from soe.engine.orchestrate import broadcast_signals, orchestrate
+from soe.lib.tree_scope import confine_builtins
 from soe.lib.yaml_parser import parse_yaml
 from soe.nodes.agent.factory import create_agent_node_caller
 from soe.nodes.child.factory import create_child_node_caller
@@ -28,9 +30,13 @@ def _agent_tools(tools_registry: dict[str, Any] | None) -> list[dict[str, Any]]:
     return tools
 
 
-def create_all_nodes(backends: Any, call_llm: Any = None,
-                     tools_registry: dict[str, Any] | None = None) -> tuple[dict[str, Any], Callable[[str, list], None]]:
+def create_all_nodes(backends: Any, call_llm: Any = None, tools_registry: dict[str, Any] | None = None, *,
+                     confine_builtin_tools: bool = False) -> tuple[dict[str, Any], Callable[[str, list], None]]:
     """Build every node caller and the broadcast caller bound to them.
+
+    ``confine_builtin_tools`` keeps ``soe_copy_context`` and ``soe_list_contexts``
+    of these nodes within the calling execution's own tree (SPEC's default is
+    store-wide); the ``limits`` key of the same name does it per tree.
 
     Returns:
         ``(nodes, broadcast_signals_caller)``; ``nodes`` is looked up at call
@@ -58,9 +64,28 @@ def create_all_nodes(backends: Any, call_llm: Any = None,
     if tools_registry is not None:
         nodes["tool"] = create_tool_node_caller(backends, tools_registry, broadcast_signals_caller)
     nodes["child"] = create_child_node_caller(backends, orchestrate_caller)
+    if confine_builtin_tools:
+        for node_type in ("tool", "agent"):
+            if node_type in nodes:
+                nodes[node_type] = _confined(nodes[node_type])
     broadcast_signals_caller.nodes = nodes  # type: ignore[attr-defined]  # resume rebuilds its queue with them
     broadcast_signals_caller.orchestrate_caller = orchestrate_caller  # type: ignore[attr-defined]
     return nodes, broadcast_signals_caller
+
+
+def _confined(caller: Any) -> Any:
+    """``caller`` with built-in tools confined to the tree, run inline or as a runner's steps."""
+    def steps(execution_id: str, node_config: dict) -> Any:
+        with confine_builtins():
+            return (yield from caller.steps(execution_id, node_config))
+
+    @functools.wraps(caller)
+    def run(execution_id: str, node_config: dict) -> None:
+        with confine_builtins():
+            caller(execution_id, node_config)
+
+    run.steps = steps  # type: ignore[attr-defined]
+    return run
 
 
 def setup_orchestration(call_llm: Any = None, tools_registry: dict[str, Any] | None = None,

@@ -13,6 +13,7 @@ from typing import Any
 
 from soe.lib.awaitables import resolve
 from soe.lib.effects import Steps, Wait
+from soe.lib.values import storable
 
 __all__ = ["ToolEntry", "bind_builtin", "call_tool", "resolve_tool"]
 
@@ -67,8 +68,12 @@ def call_tool(function: Callable[..., Any], params: Any, *, positional: bool = F
     def call() -> Any:
         return resolve(function(params) if positional else function(**params))
 
+    def journal_record(result: Any) -> dict[str, Any]:
+        """The result in the stored value model; a result that has none fails the run (``StoreError``)."""
+        return {"value": storable(result, what=f"the result of tool '{getattr(function, '__name__', '?')}'")}
+
     if builtin:
         return call()
     name = str(getattr(function, "__name__", "tool"))
-    return (yield Wait("tool", call, attributes={"gen_ai.operation.name": "execute_tool",
-                                                 "gen_ai.tool.name": name}))
+    return (yield Wait("tool", call, encode=journal_record,
+                       attributes={"gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": name}))

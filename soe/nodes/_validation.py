@@ -25,6 +25,7 @@ __all__ = [
     "check_count",
     "check_emissions",
     "check_optional_type",
+    "check_not_reserved",
     "check_output_field",
     "check_required",
     "check_tool_emissions",
@@ -136,6 +137,21 @@ def check_output_field(node_config: Mapping[str, Any], type_msg: str) -> None:
         _fail(type_msg)
     if field == OPERATIONAL_FIELD:
         _fail(f"'output_field' cannot be '{OPERATIONAL_FIELD}' - this is a reserved system field")
+    check_not_reserved("output_field", field)
+
+
+def check_not_reserved(key: str, field: Any) -> None:
+    """A field a node writes must not be engine state: ``__parent__`` decides where a child reports."""
+    if isinstance(field, str) and field.startswith("__"):
+        _fail(f"'{key}' cannot be '{field}' - fields starting with '__' are reserved for the engine")
+
+
+def _check_response_field(node_config: Mapping[str, Any]) -> None:
+    """The LLM's response model has a field named ``output_field``; Pydantic refuses a leading ``_``."""
+    field = node_config.get("output_field")
+    if isinstance(field, str) and field.startswith("_"):
+        _fail(f"'output_field' cannot start with '_' (got '{field}') - it names a field of the LLM's "
+              "response, and response fields starting with '_' are not allowed")
 
 
 def template_syntax_error(source: Any) -> TemplateSyntaxError | None:
@@ -264,6 +280,7 @@ def validate_llm_style(node_config: Any, texts: LlmStyleTexts) -> None:
     _check_prompt(node_config, texts.prompt_required)
     reject_present(node_config, "input_fields", texts.input_fields)
     check_output_field(node_config, texts.output_field)
+    _check_response_field(node_config)
     check_count(node_config, "retries", 0, _RETRIES_MSG)
     if texts.max_iterations is not None:
         check_count(node_config, "max_iterations", 1, texts.max_iterations)

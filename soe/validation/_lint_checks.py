@@ -115,11 +115,24 @@ class Model:
 
         Built-ins that rewrite the registry or the context defeat static analysis.
         """
-        for _, _, node in self.nodes(workflow):
-            tools = [node.get("tool_name"), *_list(node.get("tools"))]
-            if any(isinstance(t, str) and t in names for t in tools):
-                return True
-        return False
+        return not names.isdisjoint(self._tools_of(workflow))
+
+    def _tools_of(self, workflow: Any) -> frozenset[str]:
+        """Every tool name ``workflow``'s nodes may call (computed once: checks ask per node)."""
+        cache = self.__dict__.setdefault("_tools_cache", {})
+        if workflow not in cache:
+            cache[workflow] = frozenset(
+                t for _, _, node in self.nodes(workflow)
+                for t in [node.get("tool_name"), *_list(node.get("tools"))] if isinstance(t, str))
+        return cache[workflow]
+
+    def heard(self, workflow: Any) -> frozenset[Any]:
+        """The signals some node of ``workflow`` listens for (computed once per workflow)."""
+        cache = self.__dict__.setdefault("_heard_cache", {})
+        if workflow not in cache:
+            cache[workflow] = frozenset(s for _, _, n in self.nodes(workflow)
+                                        for s in _list(n.get("event_triggers")) if is_signal(s))
+        return cache[workflow]
 
     def finding(self, code: str, severity: Severity, site: Site, message: str,
                 hint: str, *, at_value: bool = False) -> Finding:
@@ -170,10 +183,10 @@ def check_unheard_signals(model: Model) -> Iterator[Finding]:
         dynamic = model.uses_tools(wf, _REGISTRY_TOOLS)
         for emission in emissions_of(node):
             signal = emission.signal
-            if not is_signal(signal) or listeners(model.workflows[wf], signal):
+            if not is_signal(signal) or signal in model.heard(wf):
                 continue
             parents = [p for p, _, c in model.starters(wf) if signal in _list(c.get("signals_to_parent"))]
-            if any(listeners(model.workflows[p], signal) for p in parents):
+            if any(signal in model.heard(p) for p in parents):
                 continue
             quiet = bool(parents) or _terminal(signal) or dynamic
             hint = ("nothing needed if it only marks the end; otherwise add a listener"

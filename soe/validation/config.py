@@ -38,7 +38,10 @@ LIMITS_KEY = "limits"
 EXTERNAL_SIGNALS_KEY = "external_signals"
 # Top-level keys that are never workflows, in either config shape.
 RESERVED_KEYS = (LIMITS_KEY, EXTERNAL_SIGNALS_KEY)
-LIMIT_NAMES = ("max_steps", "max_concurrency", "max_llm_calls", "max_tokens")
+LIMIT_NAMES = ("max_steps", "max_concurrency", "max_llm_calls", "max_tokens", "max_template_output",
+               "max_template_ms", "max_call_seconds", "max_run_seconds", "max_children",
+               "confine_builtin_tools")
+_SWITCHES = frozenset({"confine_builtin_tools"})  # the one limit that is on or off, not a count
 
 # Structure-only validators: the tool's registry check needs the caller's
 # tools_registry and runs when the node executes (Q23).
@@ -191,7 +194,11 @@ def parse_limits(parsed_config: Any) -> dict[str, int]:
         if name not in LIMIT_NAMES:
             msg = f"limits.{name}: unknown limit - valid limits are {', '.join(LIMIT_NAMES)}"
             raise WorkflowValidationError(msg)
-        if not is_int_at_least(value, 1):
+        if name in _SWITCHES:
+            if not isinstance(value, bool):
+                msg = f"limits.{name}: must be true or false, got {value!r}"
+                raise WorkflowValidationError(msg)
+        elif not is_int_at_least(value, 1):
             msg = f"limits.{name}: must be a positive integer, got {value!r}"
             raise WorkflowValidationError(msg)
     return dict(limits)

@@ -11,6 +11,7 @@ helpers are public because the linter points at YAML nodes the same way.
 from __future__ import annotations
 
 import re
+import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +22,7 @@ from yaml.constructor import SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from soe._errors import WorkflowValidationError
-from soe.lib.yaml_parser import parse_yaml
+from soe.lib.yaml_parser import compose_yaml, parse_yaml
 from soe.validation.config import EXTERNAL_SIGNALS_KEY, LIMITS_KEY, RESERVED_KEYS, validate_config
 
 __all__ = [
@@ -108,6 +109,25 @@ def _same_key(key_node: Node, key: Any) -> bool:
     return value == key and type(value) is type(key)
 
 
+_KEY_INDEXES: weakref.WeakKeyDictionary[MappingNode, dict[tuple[type, Any], tuple[Node, Node]]] = (
+    weakref.WeakKeyDictionary())
+
+
+def _key_index(node: MappingNode) -> dict[tuple[type, Any], tuple[Node, Node]]:
+    """A mapping's own hashable keys, typed, to their last pair: lookups stay linear over a lint."""
+    index = _KEY_INDEXES.get(node)
+    if index is None:
+        index = {}
+        for key_node, value_node in _own_and_merged(node)[0]:
+            value = scalar_value(key_node)
+            try:
+                index[(type(value), value)] = (key_node, value_node)
+            except TypeError:
+                continue  # unhashable: found by the scan below
+        _KEY_INDEXES[node] = index
+    return index
+
+
 def mapping_value(node: Node | None, key: Any) -> tuple[Node, Node] | None:
     """The ``(key, value)`` nodes for ``key`` as ``safe_load`` resolves it.
 
@@ -116,6 +136,12 @@ def mapping_value(node: Node | None, key: Any) -> tuple[Node, Node] | None:
     """
     if not isinstance(node, MappingNode):
         return None
+    try:
+        found = _key_index(node).get((type(key), key))
+    except TypeError:
+        found = None
+    if found is not None:
+        return found
     own, merged = _own_and_merged(node)
     for key_node, value_node in reversed(own):
         if _same_key(key_node, key):
@@ -176,8 +202,8 @@ def value_at(node: Node | None, path: list[Any]) -> Node | None:
 
 
 def compose_text(text: str) -> Node | None:
-    """The document's node tree (SafeLoader); raises ``yaml.YAMLError`` like ``safe_load``."""
-    return yaml.compose(text, Loader=yaml.SafeLoader)
+    """The document's node tree; raises ``yaml.YAMLError`` like ``parse_yaml``'s loader."""
+    return compose_yaml(text)
 
 
 def _workflows_container(root: Node | None) -> Node | None:

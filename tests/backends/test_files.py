@@ -22,6 +22,7 @@ from soe.backends.files import (
     LocalWorkflowBackend,
 )
 from soe.lib.operational import new_operational
+from soe.types import StoreError
 
 ALL_CLASSES = [LocalContextBackend, LocalWorkflowBackend, LocalTelemetryBackend,
                LocalConversationHistoryBackend, LocalContextSchemaBackend, LocalIdentityBackend]
@@ -249,7 +250,7 @@ def test_crash_during_write_keeps_previous_file(cls, first, second, read, name, 
     first(backend)
     before_text, before_value = (tmp_path / name).read_text(), read(backend)
     monkeypatch.setattr(os, "replace", _crash)
-    with pytest.raises(OSError, match="simulated crash"):
+    with pytest.raises(StoreError, match="simulated crash"):
         second(backend)
     monkeypatch.undo()
     assert _names(tmp_path) == [name]

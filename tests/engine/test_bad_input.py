@@ -371,7 +371,9 @@ def test_non_mapping_node_config_in_combined_shape(backends):
      "context_schema.f: schema must be an object or type string"),
     ({"w": {"n": router()}, "limits": [1]}, "'limits' section must be an object mapping limit names to positive integers"),
     ({"w": {"n": router()}, "limits": {"max_stepz": 1}},
-     "limits.max_stepz: unknown limit - valid limits are max_steps, max_concurrency, max_llm_calls, max_tokens"),
+     "limits.max_stepz: unknown limit - valid limits are max_steps, max_concurrency, max_llm_calls, max_tokens, "
+     "max_template_output, max_template_ms, max_call_seconds, max_run_seconds, max_children, "
+     "confine_builtin_tools"),
     ({"w": {"n": router()}, "limits": {"max_steps": 0}}, "limits.max_steps: must be a positive integer, got 0"),
     ({"w": {"n": router()}, "limits": {"max_steps": "10"}}, "limits.max_steps: must be a positive integer, got '10'"),
 ])

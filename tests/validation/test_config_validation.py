@@ -136,7 +136,8 @@ def test_config_messages(config: dict, message: str) -> None:
 
 LIMITS_SECTION = "'limits' section must be an object mapping limit names to positive integers"
 UNKNOWN_LIMIT = ("unknown limit - valid limits are max_steps, max_concurrency, max_llm_calls, "
-                 "max_tokens")
+                 "max_tokens, max_template_output, max_template_ms, max_call_seconds, max_run_seconds, max_children, "
+                 "confine_builtin_tools")
 
 LIMITS_CASES = [
     (5, LIMITS_SECTION),

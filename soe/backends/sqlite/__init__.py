@@ -66,6 +66,14 @@ class SqliteBackends(LocalBackends):
         super().cleanup_all()
         self.runtime.cleanup_all()
 
+    def check(self) -> None:
+        """Open the file now; unless opened read-only, also prove it can be written.
+
+        Raises:
+            sqlite3.Error: not a database, a directory, unreadable or read-only.
+        """
+        self._db.check()
+
     def close(self) -> None:
         """Close every thread's connections; using the backends again reopens them."""
         self._db.close()
@@ -77,10 +85,13 @@ class SqliteBackends(LocalBackends):
         self.close()
 
 
-def create_sqlite_backends(path: str | os.PathLike[str], *, timeout: float = 30.0) -> SqliteBackends:
+def create_sqlite_backends(path: str | os.PathLike[str], *, timeout: float = 30.0,
+                           read_only: bool = False) -> SqliteBackends:
     """SQLite backends on the database file ``path`` (created, with parents, on first use).
 
     ``timeout`` bounds, in seconds, how long a write waits for the file's single
     writer slot (held by another thread or process) before failing.
+    ``read_only`` opens an existing file for reading only (``soe inspect``),
+    which works in a read-only directory too; every write then fails.
     """
-    return SqliteBackends(SqliteDatabase(path, MAIN_MIGRATIONS, timeout))
+    return SqliteBackends(SqliteDatabase(path, MAIN_MIGRATIONS, timeout, read_only=read_only))

@@ -25,6 +25,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from soe._errors import StoreError
 from soe.backends.sqlite.schema import Migrations, migrate, needs_migration
 
 __all__ = ["SqliteDatabase"]
@@ -63,12 +64,13 @@ class SqliteDatabase:
     """A SQLite file with per-thread connections, joined transactions and migrations."""
 
     def __init__(self, path: str | os.PathLike[str], migrations: Migrations,
-                 timeout: float = 30.0) -> None:
+                 timeout: float = 30.0, *, read_only: bool = False) -> None:
         if str(path) in ("", ":memory:") or str(path).startswith("file:"):
             raise ValueError("SQLite backends need a file path (each thread opens its own "
                              f"connection), got {str(path)!r}")
         self.path = Path(path)
         self.timeout = timeout
+        self.read_only = read_only
         self._migrations = migrations
         self._local = threading.local()
         self._handles: weakref.WeakSet[_Handle] = weakref.WeakSet()
@@ -93,6 +95,8 @@ class SqliteDatabase:
         return self._handle().conn
 
     def _open(self) -> sqlite3.Connection:
+        if self.read_only:
+            return self._open_read_only()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None,
                                check_same_thread=False)
@@ -109,6 +113,42 @@ class SqliteDatabase:
             conn.close()
             raise
         return conn
+
+    def _open_read_only(self) -> sqlite3.Connection:
+        """Open for reading only, so a store in a read-only directory can still be inspected.
+
+        SQLite needs to create the ``-shm`` file of a WAL database even to read
+        it; where it cannot (a read-only directory, so nobody can be writing),
+        the file is opened as immutable instead.
+        """
+        if not self.path.is_file():
+            raise sqlite3.OperationalError(f"no database file at {self.path}")
+        uri = self.path.resolve().as_uri()
+        for query in ("?mode=ro", "?mode=ro&immutable=1"):
+            conn = sqlite3.connect(uri + query, uri=True, timeout=self.timeout, check_same_thread=False,
+                                   isolation_level=None)
+            try:
+                if needs_migration(conn, self._migrations):
+                    raise sqlite3.OperationalError(
+                        f"{self.path} needs a schema upgrade, which a read-only open cannot make")
+                return conn
+            except sqlite3.OperationalError as exc:
+                conn.close()
+                if "unable to open" not in str(exc):
+                    raise
+        raise sqlite3.OperationalError(f"unable to open database file {self.path} for reading")
+
+    def check(self) -> None:
+        """Open the file now and, unless read-only, prove it can be written.
+
+        A store that is not a database, is a directory or is read-only then
+        fails when it is opened, not halfway through a run.
+        """
+        conn = self.connection()
+        if not self.read_only:
+            with self.transaction():
+                version = conn.execute("PRAGMA user_version").fetchone()[0]
+                conn.execute(f"PRAGMA user_version = {int(version)}")
 
     def close(self) -> None:
         """Close every thread's connection; the next use opens fresh ones."""
@@ -145,11 +185,12 @@ class SqliteDatabase:
         if handle.depth:
             handle.depth += 1
             try:
-                yield handle.conn
+                with self._store_errors():
+                    yield handle.conn
             finally:
                 handle.depth -= 1
             return
-        with self._locked():
+        with self._locked(), self._store_errors():
             conn = handle.conn
             conn.execute("BEGIN IMMEDIATE")
             handle.depth = 1
@@ -162,6 +203,18 @@ class SqliteDatabase:
                 raise
             finally:
                 handle.depth = 0
+
+    @contextmanager
+    def _store_errors(self) -> Iterator[None]:
+        """A failed write (disk full, I/O error, read-only file) is a ``StoreError`` naming the file.
+
+        No node handler catches a ``StoreError``, so a write that failed is never
+        mistaken for a tool's or an LLM's failure.
+        """
+        try:
+            yield
+        except sqlite3.Error as exc:
+            raise StoreError(f"Cannot write to the SQLite store {self.path}: {exc}") from exc
 
     @contextmanager
     def snapshot(self) -> Iterator[sqlite3.Connection]:

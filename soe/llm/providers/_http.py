@@ -6,6 +6,11 @@ are transient, so they are retried with exponential backoff and full jitter,
 honouring a (capped) ``Retry-After``; any other 4xx is the caller's mistake
 and raises at once with the provider's own message. Whatever finally fails
 surfaces as :class:`~soe.llm.ProviderError`, never as a raw ``urllib`` error.
+
+Credentials stay where they were sent: every credential header value (and the
+token inside ``Bearer``) is redacted from error messages, which end up in
+telemetry, statuses and the CLI, and a redirect to another origin is refused
+rather than followed with the ``Authorization`` header (urllib would forward it).
 """
 
 from __future__ import annotations
@@ -17,14 +22,19 @@ import random
 import socket
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from soe._errors import ProviderError
 
-__all__ = ["HttpOptions", "post_json"]
+__all__ = ["HttpOptions", "post_json", "redact"]
+
+REDACTED = "[REDACTED]"
+_CREDENTIAL_HEADERS = ("authorization", "proxy-authorization", "x-api-key", "api-key", "x-goog-api-key")
+_MIN_SECRET_LENGTH = 4  # shorter values would redact ordinary words
 
 _ERROR_TEXT_LIMIT = 500
 _CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
@@ -54,6 +64,46 @@ class HttpOptions:
         """Full-jitter delay before retry number ``attempt + 1`` (AWS's recommended scheme)."""
         ceiling = min(self.backoff_max, self.backoff_base * (2 ** attempt))
         return random.uniform(0, max(ceiling, 0.0))
+
+
+def redact(text: str, secrets: Iterable[str]) -> str:
+    """``text`` with every secret replaced by ``[REDACTED]`` (longest first, so no part of one survives)."""
+    for secret in sorted({s for s in secrets if s and len(s) >= _MIN_SECRET_LENGTH}, key=len, reverse=True):
+        text = text.replace(secret, REDACTED)
+    return text
+
+
+def _secrets(headers: Mapping[str, str]) -> list[str]:
+    """The credential values among ``headers``, and the token of an ``Authorization: Bearer`` header."""
+    found: list[str] = []
+    for name, value in headers.items():
+        if name.lower() in _CREDENTIAL_HEADERS and value:
+            found.append(value)
+            found.append(value.partition(" ")[2])
+    return found
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urllib.parse.urlsplit(url)
+    return parts.scheme, (parts.hostname or ""), parts.port
+
+
+class _CrossOriginRedirect(Exception):
+    def __init__(self, target: str) -> None:
+        super().__init__(target)
+        self.target = target
+
+
+class _SameOriginRedirects(urllib.request.HTTPRedirectHandler):
+    """Follow a redirect only within the origin the credentials were meant for."""
+
+    def redirect_request(self, req: urllib.request.Request, fp: Any, code: int, msg: str, headers: Any,
+                         newurl: str) -> urllib.request.Request | None:
+        if _origin(newurl) != _origin(req.full_url):
+            fp.close()
+            scheme, host, port = _origin(newurl)
+            raise _CrossOriginRedirect(f"{scheme}://{host}" + (f":{port}" if port else ""))
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
 
 
 class _Attempt(Exception):
@@ -119,10 +169,13 @@ def _send_once(url: str, data: bytes, headers: Mapping[str, str], provider: str,
     """One request; raises ``_Attempt`` describing any failure."""
     request = urllib.request.Request(url, data=data, headers=dict(headers), method="POST")
     # A fresh opener per call picks up proxy settings from the environment as they are now.
-    opener = urllib.request.build_opener()
+    opener = urllib.request.build_opener(_SameOriginRedirects)
     try:
         with opener.open(request, timeout=timeout) as response:
             status, body = response.status, response.read()
+    except _CrossOriginRedirect as exc:
+        raise _Attempt(f"{provider} refused a redirect to another origin ({exc.target}): credentials are "
+                       "never sent to a different host", None, False) from None
     except urllib.error.HTTPError as exc:
         raise _http_failure(exc, provider) from exc
     except _CONNECTION_ERRORS as exc:
@@ -164,7 +217,7 @@ def post_json(url: str, payload: Mapping[str, Any], headers: Mapping[str, str], 
                     message = f"{failure} (after {attempt + 1} attempts)"
                 else:
                     message = str(failure)
-                raise ProviderError(message, provider=provider, status=failure.status,
-                                    retryable=failure.retryable) from failure.__cause__
+                raise ProviderError(redact(message, _secrets(headers)), provider=provider,
+                                    status=failure.status, retryable=failure.retryable) from failure.__cause__
             time.sleep(_delay(failure, attempt, options))
             attempt += 1

@@ -9,6 +9,8 @@ rules as :func:`soe.llm.openai`, and its exceptions become ``ProviderError``.
 from __future__ import annotations
 
 import importlib
+import os
+import re
 from collections.abc import Callable, Mapping
 from types import ModuleType
 from typing import Any
@@ -16,12 +18,14 @@ from typing import Any
 from pydantic import BaseModel
 
 from soe._errors import ProviderError
+from soe.llm.providers._http import redact
 from soe.llm.providers._structured import structured_request
 from soe.llm.usage import report_usage
 
 __all__ = ["litellm"]
 
 PROVIDER = "litellm"
+_SECRET_NAME = re.compile(r"(api_?key|token|secret|password)$", re.IGNORECASE)
 INSTALL_HINT = "The litellm adapter needs the litellm package: pip install litellm"
 
 
@@ -56,14 +60,20 @@ def _content(response: Any) -> str:
     return content if isinstance(content, str) else ""
 
 
-def _provider_error(exc: Exception) -> ProviderError:
-    """Map a LiteLLM exception: timeouts, rate limits, 5xx and dropped connections are transient."""
+def _provider_error(exc: Exception, options: Mapping[str, Any]) -> ProviderError:
+    """Map a LiteLLM exception: timeouts, rate limits, 5xx and dropped connections are transient.
+
+    The message is redacted of the keys LiteLLM may have sent: ``api_key``-like
+    options and the ``*_API_KEY``/``*_TOKEN`` variables of the environment.
+    """
     status = _get(exc, "status_code")
     if isinstance(status, int):
         retryable = status in (408, 429) or status >= 500
     else:
         status, retryable = None, isinstance(exc, (ConnectionError, TimeoutError))
-    return ProviderError(f"litellm error: {exc}", provider=PROVIDER, status=status,
+    secrets = [str(v) for k, v in options.items() if _SECRET_NAME.search(k) and v]
+    secrets += [v for k, v in os.environ.items() if _SECRET_NAME.search(k)]
+    return ProviderError(redact(f"litellm error: {exc}", secrets), provider=PROVIDER, status=status,
                          retryable=retryable)
 
 
@@ -85,7 +95,7 @@ def litellm(model: str, **options: Any) -> Callable[..., BaseModel | str]:
         try:
             response = module.completion(**kwargs)
         except Exception as exc:
-            raise _provider_error(exc) from exc
+            raise _provider_error(exc, options) from None
         _report(response)
         text = _content(response)
         return request.parse_text(text) if request is not None else text

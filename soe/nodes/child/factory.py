@@ -11,7 +11,7 @@ from typing import Any
 
 from soe.backends._snapshot import FrozenDict, fast_copy, registry_snapshot
 from soe.engine.items import SpawnChild
-from soe.engine.runner import submit
+from soe.engine.runner import draining_runner, submit
 from soe.engine.telemetry import register_event
 from soe.lib.context_fields import get_accumulated, get_field
 from soe.nodes._caller import NodeCallerFn, node_caller
@@ -59,6 +59,9 @@ def create_child_node_caller(backends: Any, orchestrate_caller: Any) -> NodeCall
             contexts = [{**base, input_field: item} for item in items]  # orchestrate copies them
         else:
             contexts = [base]
+        runner = draining_runner()
+        if runner is not None:  # refused as a whole, before a single child exists
+            runner.reserve_children(len(contexts), execution_id)
         interval = float(node_config.get("spawn_interval") or 0)
         workflow_name = node_config["child_workflow_name"]
         signals = tuple(node_config["child_initial_signals"])

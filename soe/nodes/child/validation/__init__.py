@@ -12,6 +12,7 @@ from typing import Any
 from soe._errors import WorkflowValidationError
 from soe.nodes._validation import (
     check_emissions,
+    check_not_reserved,
     check_optional_type,
     check_required,
     check_triggers,
@@ -85,3 +86,15 @@ def validate_node_config(node_config: Any) -> None:
     _check_fan_out(node_config)
     _check_spawn_interval(node_config)
     check_emissions(node_config)
+    _check_no_reserved_fields(node_config)
+
+
+def _check_no_reserved_fields(node_config: Mapping[str, Any]) -> None:
+    """Fields a child node writes into a child or back into its parent are never engine state.
+
+    (``input_fields`` may name ``__`` fields: they are copied raw, and the
+    engine sets the child's own ``__parent__`` and ``__operational__`` after.)
+    """
+    check_not_reserved("child_input_field", node_config.get("child_input_field"))
+    for field in node_config.get("context_updates_to_parent") or []:
+        check_not_reserved("context_updates_to_parent", field)
