@@ -40,6 +40,7 @@ from test_sqlite import (  # noqa: F401 - collected here, run on PostgreSQL
     test_update_operational_without_block_is_a_no_op,
 )
 
+from soe._errors import StoreError
 from soe.backends.postgres import PostgresBackends, create_postgres_backends
 from soe.backends.postgres.connection import describe_dsn, split_schema
 from soe.backends.postgres.schema import MIGRATIONS
@@ -235,8 +236,9 @@ def test_a_writer_waits_for_a_lock_at_most_timeout_seconds(sb, postgres_url):
     sb.context.save_context("e", {"x": []})
     with create_postgres_backends(postgres_url, timeout=0.3) as impatient, sb.runtime.transaction():
         sb.context.append_to_field("e", "x", "holder")
-        with pytest.raises(psycopg.errors.LockNotAvailable):
+        with pytest.raises(StoreError, match="lock timeout") as failed:
             impatient.context.append_to_field("e", "x", "waiter")
+        assert isinstance(failed.value.__cause__, psycopg.errors.LockNotAvailable)
     assert sb.context.get_context("e") == {"x": ["holder"]}
 
 

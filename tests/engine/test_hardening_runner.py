@@ -207,3 +207,39 @@ def test_max_children_refuses_a_fan_out_before_creating_any(tmp_path):
                 initial_context={"items": list(range(120))}, backends=backends,
                 broadcast_signals_caller=broadcast, execution_id="root2")
     assert len(list_executions(backends)) == 122
+
+
+def test_a_failed_postgres_write_fails_the_execution_and_resume_continues(postgres_backends, postgres_url):
+    """As on SQLite: the paid answer stays journaled, nothing half-written, resume finishes the run."""
+    import psycopg
+
+    from soe import get_execution_status, resume
+    from soe.types import StoreError
+
+    backends = postgres_backends
+    dsn, schema = postgres_url.split("?schema=")
+    calls = []
+
+    def refuse_history(sql_text: str) -> None:
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute(f'SET search_path TO "{schema}"')
+            conn.execute(sql_text)
+
+    def call_llm(prompt: str, config: dict) -> str:
+        calls.append(prompt)
+        refuse_history("ALTER TABLE context_history ADD CONSTRAINT no_room CHECK (false) NOT VALID")
+        return json.dumps({"essay": "paid for"})
+
+    _, broadcast = create_all_nodes(backends, call_llm=call_llm)
+    with pytest.raises(StoreError, match="^Cannot write to the PostgreSQL store at .*no_room"):
+        orchestrate(config=LLM_THEN_ROUTER, initial_workflow_name="wf", initial_signals=["START"],
+                    initial_context={}, backends=backends, broadcast_signals_caller=broadcast, execution_id="e1")
+    assert get_execution_status("e1", backends)["status"] == "failed"
+    assert "essay" not in backends.context.get_context("e1")
+    assert backends.context.get_context("e1")["__operational__"]["signals"] == ["START"]
+
+    refuse_history("ALTER TABLE context_history DROP CONSTRAINT no_room")
+    assert resume("e1", backends, broadcast) == "e1"
+    assert len(calls) == 1  # the paid answer came from the journal
+    assert backends.context.get_context("e1")["essay"] == ["paid for"]
+    assert get_execution_status("e1", backends)["status"] == "completed"

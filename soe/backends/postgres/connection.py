@@ -32,6 +32,7 @@ import psycopg
 from psycopg import sql
 from psycopg_pool import ConnectionPool
 
+from soe._errors import StoreError
 from soe.backends.postgres.schema import MIGRATIONS, migrate, schema_version
 
 __all__ = ["PostgresDatabase", "Session", "describe_dsn", "split_schema"]
@@ -122,10 +123,11 @@ class Session:
 
     def execute(self, statement: str, params: Sequence[Any] = ()) -> _Rows:
         conn = self._db._state.conn
-        if conn is not None:
-            return _run(conn, statement, params)
-        with self._db._pool.connection() as conn:
-            return _run(conn, statement, params)
+        with self._db.store_errors():
+            if conn is not None:
+                return _run(conn, statement, params)
+            with self._db._pool.connection() as conn:
+                return _run(conn, statement, params)
 
     def executemany(self, statement: str, rows: Sequence[Sequence[Any]]) -> None:
         rows = list(rows)
@@ -133,7 +135,7 @@ class Session:
             return
         conn = self._db._state.conn
         assert conn is not None, "executemany runs inside a transaction"
-        with conn.cursor() as cursor:
+        with self._db.store_errors(), conn.cursor() as cursor:
             cursor.executemany(_translate(statement), rows)
 
 
@@ -210,13 +212,27 @@ class PostgresDatabase:
             finally:
                 state.depth -= 1
             return
-        with self._pool.connection() as conn, conn.transaction():
+        with self.store_errors(), self._pool.connection() as conn, conn.transaction():
             outer = state.conn  # a snapshot's connection, if the write starts inside one
             state.conn, state.depth, state.locked = conn, 1, set()
             try:
                 yield self._session
             finally:
                 state.conn, state.depth, state.locked = outer, 0, None
+
+    @contextmanager
+    def store_errors(self) -> Iterator[None]:
+        """A failed statement or commit is a ``StoreError`` naming the server, as on SQLite.
+
+        No node handler catches a ``StoreError``, so a failed write is never
+        mistaken for a tool's or an LLM's failure (which would go on writing
+        into a transaction PostgreSQL has already aborted).
+        """
+        try:
+            yield
+        except psycopg.Error as exc:
+            raise StoreError(f"Cannot write to the PostgreSQL store at {self.address}: "
+                             f"{_one_line(exc)}") from exc
 
     @contextmanager
     def snapshot(self) -> Iterator[Session]:
