@@ -25,6 +25,7 @@ from soe.nodes._llm_common import (
     register_llm_call,
     usage_recorder,
 )
+from soe.nodes._requests import node_request
 from soe.nodes._validation import validate_once
 from soe.nodes.llm.validation import validate_node_config
 from soe.nodes.llm.validation.operational import validate_llm_node_runtime
@@ -62,9 +63,13 @@ def create_llm_node_caller(backends: Any, call_llm: Any, broadcast_signals_calle
             "context": context_json(fields) if fields else "",
             "conversation_history": _history_text(history),
         }
+        request = node_request(call_llm, backends, main_id, node_config, stage="llm", prompt=rendered,
+                               context=payload["context"], history=history,
+                               response_model=response_model, signals=options)
         try:
             result = yield from call_structured(call_llm, payload, response_model, node_config.get("retries", 3),
-                                     node_config, after_call=usage_recorder(backends, execution_id))
+                                                node_config, after_call=usage_recorder(backends, execution_id),
+                                                request=request)
             output = extract_output(result, output_field)
             ctx = store_output(backends, execution_id, ctx, output_field, output)
             if history_key is not None:
