@@ -255,10 +255,9 @@ def test_openai_api_key_from_environment(server: FakeProvider, monkeypatch: pyte
     assert headers_of(server.requests[0])["authorization"] == "Bearer env-key"
 
 
-def test_openai_missing_key_for_openai_itself_raises_before_sending() -> None:
-    with pytest.raises(ProviderError, match="OPENAI_API_KEY") as info:
-        openai("gpt-test")(USER, None)
-    assert info.value.retryable is False
+def test_openai_missing_key_for_openai_itself_is_a_config_error_at_creation() -> None:
+    with pytest.raises(ValueError, match="OPENAI_API_KEY"):
+        openai("gpt-test")
 
 
 def test_openai_429_with_retry_after_is_retried(server: FakeProvider) -> None:
@@ -410,9 +409,9 @@ def test_anthropic_400_raises_with_message(server: FakeProvider) -> None:
     assert len(server.requests) == 1
 
 
-def test_anthropic_missing_key_raises() -> None:
-    with pytest.raises(ProviderError, match="ANTHROPIC_API_KEY"):
-        anthropic("claude-test")(USER, None)
+def test_anthropic_missing_key_is_a_config_error_at_creation() -> None:
+    with pytest.raises(ValueError, match="ANTHROPIC_API_KEY"):
+        anthropic("claude-test")
 
 
 # --- LiteLLM -----------------------------------------------------------------------------------
@@ -460,8 +459,15 @@ def test_end_to_end_openai_node_stores_output(server: FakeProvider, backends: An
     [usage_event] = events(backends, eid, "llm_usage")
     assert usage_event["context"] == {"prompt_tokens": 30, "completion_tokens": 5}
     [request] = server.requests
-    assert request["body"]["messages"][0]["content"].startswith('{"prompt":"Summarize hello"')
-    assert request["body"]["response_format"]["json_schema"]["name"] == "SummaryResponse"
+    assert request["body"] == {
+        "model": "gpt-test",
+        "messages": [{"role": "user", "content": 'Summarize hello\n\nContext:\n{\n  "text": "hello"\n}'
+                                                 '\n\nAnswer in JSON with "summary": The summary value.'}],
+        "response_format": {"type": "json_schema", "json_schema": {
+            "name": "SummaryResponse", "strict": False,
+            "schema": {"type": "object", "required": ["summary"],
+                       "properties": {"summary": {"description": "The summary value"}}}}},
+    }
 
 
 def test_end_to_end_invalid_json_is_retried_with_feedback(server: FakeProvider, backends: Any) -> None:
@@ -475,8 +481,8 @@ def test_end_to_end_invalid_json_is_retried_with_feedback(server: FakeProvider, 
     assert backends.context.get_context(eid)["__operational__"]["prompt_tokens"] == 22
 
 
-def test_end_to_end_provider_error_goes_to_node_failure(server: FakeProvider, backends: Any) -> None:
+def test_end_to_end_provider_error_keeps_its_type(server: FakeProvider, backends: Any) -> None:
     server.answer(openai_error(400, "model not found"))
-    with pytest.raises(RuntimeError, match="model not found"):
+    with pytest.raises(ProviderError, match="model not found"):
         run_with(openai("gpt-test", base_url=f"{server.url}/v1", api_key="k", **FAST), backends)
     assert len(server.requests) == 1

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from soe._errors import PASSTHROUGH_ERRORS
+from soe._errors import PASSTHROUGH_ERRORS, ProviderError
 from soe.engine.output import store_output
 from soe.engine.telemetry import register_event
 from soe.lib.effects import Steps
@@ -81,6 +81,8 @@ def create_llm_node_caller(backends: Any, call_llm: Any, broadcast_signals_calle
             register_event(backends, execution_id, "node_error", {"node_type": "llm", "error": str(exc)})
             failure_signal = node_config.get("llm_failure_signal")
             if not failure_signal:
+                if isinstance(exc, ProviderError):  # keeps status, provider and request id for the caller
+                    raise
                 raise RuntimeError(str(exc)) from exc
             broadcast_signals_caller(execution_id, [failure_signal])
             return
