@@ -79,8 +79,17 @@ def classify_config(**node: Any) -> dict[str, Any]:
     }
 
 
-CLASSIFY_TEXT = ('Classify: I am furious\n\nContext:\n{\n  "message": "I am furious"\n}\n\n'
-                 'Answer in JSON with "sentiment": positive or negative.')
+CLASSIFY_TEXT = 'Classify: I am furious\n\nAnswer in JSON with "sentiment": positive or negative.'
+
+
+def test_context_is_sent_only_when_the_prompt_does_not_already_show_it(server: FakeProvider, backends: Any) -> None:
+    server.answer(openai_ok('{"sentiment": "negative"}'))
+    config = classify_config(prompt="{% if context.vip %}Important! {% endif %}Classify: {{ context.message }}")
+    config["workflows"]["desk"]["Classify"].pop("event_emissions")
+    go(config, backends, context={"message": "I am furious", "vip": True}, call_llm=gpt(server))
+    assert server.bodies[0]["messages"][-1]["content"] == (
+        'Important! Classify: I am furious\n\nContext:\n{\n  "vip": true,\n  "message": "I am furious"\n}'
+        '\n\nAnswer in JSON with "sentiment": positive or negative.')
 
 
 def test_llm_node_sends_identity_history_described_field_boolean_signals_and_node_options(

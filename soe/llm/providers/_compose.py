@@ -59,9 +59,32 @@ def _turn(entry: Mapping[str, Any]) -> dict[str, Any]:
     return {"role": "user", "content": f"[{role}]\n{content}"}
 
 
+def _shown(value: Any, prompt: str) -> bool:
+    """Whether the rendered prompt already shows ``value`` (as text, or as JSON for other values)."""
+    if isinstance(value, str):
+        return value in prompt
+    return str(value) in prompt or json.dumps(value, ensure_ascii=False) in prompt
+
+
+def _context_adds(request: LlmRequest) -> bool:
+    """Whether the context string tells the model anything the rendered prompt does not.
+
+    The context holds the fields the prompt references (§5.2), usually
+    rendered into it already; repeating them doubles the prompt for nothing,
+    and prompt tokens are most of a small local model's latency.
+    """
+    try:
+        fields = json.loads(request.context)
+    except ValueError:
+        return bool(request.context)
+    if not isinstance(fields, Mapping):
+        return True
+    return not all(_shown(value, request.prompt) for value in fields.values())
+
+
 def _messages(request: LlmRequest, question: str) -> list[dict[str, Any]]:
     parts = [request.prompt]
-    if request.context:
+    if request.context and _context_adds(request):
         parts.append("Context:\n" + request.context)
     parts.append(question)
     text = "\n\n".join(part for part in parts if part)
