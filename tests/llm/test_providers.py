@@ -360,8 +360,7 @@ def test_end_to_end_openai_node_stores_output(server: FakeProvider, backends: An
     [request] = server.requests
     assert request["body"] == {
         "model": "gpt-test",
-        "messages": [{"role": "user", "content": 'Summarize hello\n\nContext:\n{\n  "text": "hello"\n}'
-                                                 '\n\nAnswer in JSON with "summary": The summary value.'}],
+        "messages": [{"role": "user", "content": 'Summarize hello\n\nAnswer in JSON with "summary": The summary value.'}],
         "response_format": {"type": "json_schema", "json_schema": {
             "name": "SummaryResponse", "strict": False,
             "schema": {"type": "object", "required": ["summary"],

@@ -8,6 +8,8 @@ asserts the exact request bodies and what the engine made of the answers.
 from __future__ import annotations
 
 import json
+import sys
+import types
 from collections.abc import Iterator
 from typing import Annotated, Any
 
@@ -27,7 +29,7 @@ from fake_provider import (
 )
 from pydantic import Field
 
-from soe.llm import ProviderError, anthropic, openai
+from soe.llm import ProviderError, anthropic, litellm, openai
 from soe.llm.request import LlmRequest, StructuredLLM, structured_llm
 
 FAST = {"backoff_base": 0.001}
@@ -356,3 +358,28 @@ def test_user_callables_still_get_section_7_exactly(backends: Any) -> None:
         '{"prompt":"Classify: I am furious","context":"{\\n  \\"message\\": \\"I am furious\\"\\n}",'
         '"conversation_history":"[system]: You are a support agent."}\n\n'
         "Respond ONLY with a valid JSON object matching this schema:\n")
+
+
+def test_litellm_takes_the_request_with_node_options_and_native_tool_calls(
+        monkeypatch: pytest.MonkeyPatch, backends: Any) -> None:
+    answers = [
+        {"choices": [{"message": {"content": None, "tool_calls": [
+            {"id": "c1", "type": "function", "function": {"name": "refund", "arguments": '{"order_id": "C3"}'}}]}}]},
+        {"choices": [{"message": {"content": "done"}}]},
+        {"choices": [{"message": {"content": '{"answer": "Refunded."}'}}]},
+    ]
+    calls: list[dict[str, Any]] = []
+
+    def completion(**kwargs: Any) -> dict[str, Any]:
+        calls.append(kwargs)
+        return answers[len(calls) - 1]
+
+    monkeypatch.setitem(sys.modules, "litellm", types.SimpleNamespace(completion=completion))
+    config = {"desk": {"Help": {**AGENT["desk"]["Help"], "model": "ollama/qwen", "seed": 3}}}
+    eid = go(config, backends, context={"order": "C3"}, call_llm=litellm("ollama/llama3", temperature=0),
+             tools=TOOLS)
+    assert (calls[0]["model"], calls[0]["seed"], calls[0]["temperature"]) == ("ollama/qwen", 3, 0)
+    assert [t["function"]["name"] for t in calls[0]["tools"]] == ["get_order", "refund", "cancel"]
+    assert _calls(backends, eid) == [("router", None), (None, {"order_id": "C3", "amount": 0.0}),
+                                     ("router", None), ("response", None)]
+    assert backends.context.get_context(eid)["answer"] == ["Refunded."]

@@ -22,7 +22,7 @@ from soe.llm.providers._structured import schema_name, structured_request
 from soe.llm.request import REQUEST_PROTOCOL, LlmRequest
 from soe.llm.usage import report_usage
 
-__all__ = ["DEFAULT_BASE_URL", "ToolCalling", "openai"]
+__all__ = ["DEFAULT_BASE_URL", "ToolCalling", "chat_request_body", "message_text", "openai", "tool_decision"]
 
 ToolCalling = Literal["native", "json"]
 
@@ -68,7 +68,7 @@ def _api_key(explicit: str | None, base_url: str) -> str | None:
     return key
 
 
-def _tool_decision(body: Mapping[str, Any]) -> dict[str, Any]:
+def tool_decision(body: Mapping[str, Any]) -> dict[str, Any]:
     """The router decision from ``message.tool_calls`` (the first call); no call means finish."""
     choices = body.get("choices")
     message = choices[0].get("message") if isinstance(choices, list) and choices else None
@@ -83,9 +83,12 @@ def _tool_decision(body: Mapping[str, Any]) -> dict[str, Any]:
     return decide(function.get("name"), arguments)
 
 
-def _request_body(request: LlmRequest, composed: Composed, model: str,
+def chat_request_body(request: LlmRequest, composed: Composed, model: str,
                   options: Mapping[str, Any]) -> dict[str, Any]:
-    """The Chat Completions body of a structured request: node options over the adapter's."""
+    """The Chat Completions body of a structured request: node options over the adapter's.
+
+    Shared with the LiteLLM adapter, whose ``completion`` takes the same shape.
+    """
     body = merged_options(model, options, request)
     body["messages"] = composed.messages
     if composed.schema is not None:
@@ -127,9 +130,9 @@ def openai(model: str, base_url: str | None = None, api_key: str | None = None, 
 
     def call_structured_request(request: LlmRequest) -> Any:
         composed = compose(request, tool_calling == "native")
-        body = post(_request_body(request, composed, model, options))
+        body = post(chat_request_body(request, composed, model, options))
         if composed.schema is None:
-            return _tool_decision(body)
+            return tool_decision(body)
         return read_text(composed, message_text(body))
 
     def call_llm(messages: list[dict[str, Any]] | LlmRequest,
