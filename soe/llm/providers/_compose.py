@@ -170,13 +170,22 @@ def _tool_lines(tools: tuple[ToolSpec, ...]) -> str:
     return "\n".join(f"- {t.name}: {t.description}" if t.description else f"- {t.name}" for t in tools)
 
 
+def _called(request: LlmRequest) -> str:
+    """A reminder of the tools already answered, so a small model finishes instead of calling again."""
+    names = list(dict.fromkeys(str(e.get("tool_name")) for e in request.history if e.get("role") == "tool"))
+    if not names:
+        return ""
+    return f"\nAlready called: {', '.join(names)}; their results are above."
+
+
 def _route(request: LlmRequest, native: bool) -> Composed:
     """Router stage: provider tools (native), or one schema-constrained ``{"tool", "arguments"}`` choice."""
     if native:
-        question = "Call the tool the task needs next. When the task is complete, answer without calling a tool."
+        question = ("Call the tool the task needs next. When the task is complete, answer without "
+                    "calling a tool." + _called(request))
         return Composed(_messages(request, question), None, lambda answer: answer, request.tools)
     question = ("Choose the tool the task needs next and give its arguments, "
-                f'or "{FINISH}" when the task is complete. Tools:\n' + _tool_lines(request.tools))
+                f'or "{FINISH}" when the task is complete.{_called(request)} Tools:\n' + _tool_lines(request.tools))
     choices = [{"type": "object", "required": ["tool", "arguments"],
                 "properties": {"tool": {"const": t.name}, "arguments": t.parameters}}
                for t in request.tools]
