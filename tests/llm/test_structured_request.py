@@ -384,3 +384,12 @@ def test_litellm_takes_the_request_with_node_options_and_native_tool_calls(
     assert _calls(backends, eid) == [("router", None), (None, {"order_id": "C3", "amount": 0.0}),
                                      ("router", None), ("response", None)]
     assert backends.context.get_context(eid)["answer"] == ["Refunded."]
+
+
+@pytest.mark.parametrize(("factory", "message"), [
+    (lambda: openai("m", base_url="http://127.0.0.1:9/v1", tool_calling="xml"), "tool_calling must be"),
+    (lambda: anthropic("m", api_key="k", tool_calling="json"), "always uses native tool_use"),
+])
+def test_a_bad_tool_calling_mode_is_refused_at_creation(factory: Any, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        factory()

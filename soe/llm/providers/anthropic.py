@@ -113,17 +113,22 @@ def _api_key(explicit: str | None, base_url: str) -> str | None:
 
 
 def anthropic(model: str, base_url: str | None = None, api_key: str | None = None,
-              max_tokens: int = 1024, *, max_retries: int = 3, timeout: float = 60.0,
-              backoff_base: float = 0.5, **options: Any) -> Callable[..., BaseModel | str]:
+              max_tokens: int = 1024, *, tool_calling: str = "native", max_retries: int = 3,
+              timeout: float = 60.0, backoff_base: float = 0.5,
+              **options: Any) -> Callable[..., BaseModel | str]:
     """A ``call_llm`` backed by Anthropic's Messages API; takes §7.1's messages form and the structured request.
 
-    Agents' tool choices use Anthropic's native ``tool_use``. A missing key
-    against Anthropic itself raises ``ValueError`` here, before any run.
+    Agents' tool choices use Anthropic's native ``tool_use`` (``tool_calling``
+    exists so one set of CLI options fits every adapter; only ``"native"`` is
+    accepted). A missing key against Anthropic itself raises ``ValueError``
+    here, before any run.
 
     ``max_tokens`` is required by the API, hence the default. ``options`` (e.g.
     ``temperature``, ``top_p``) are sent in the request body as given.
     ``api_key`` defaults to ``$ANTHROPIC_API_KEY``, read at call time.
     """
+    if tool_calling != "native":
+        raise ValueError(f"The anthropic adapter always uses native tool_use, not tool_calling={tool_calling!r}")
     root = (base_url or os.environ.get("ANTHROPIC_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
     if not (api_key or os.environ.get("ANTHROPIC_API_KEY")) and root == DEFAULT_BASE_URL:
         raise ValueError("Anthropic API key missing: pass api_key=... or set ANTHROPIC_API_KEY")
