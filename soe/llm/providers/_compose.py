@@ -117,7 +117,7 @@ def _answer(request: LlmRequest) -> Composed:
     """LLM node and agent response stage: ``{<field>: value, signals…}``, decoded to the §7.4 model."""
     key = request.output_field or "output"
     value, defs = _value_schema(request, key)
-    names = [s.name for s in request.signals]
+    names = list(dict.fromkeys(s.name for s in request.signals))
     properties: dict[str, Any] = {key: value}
     described = f": {value['description']}" if value.get("description") else ""
     question = f'Answer in JSON with "{key}"{described}.'
