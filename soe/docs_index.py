@@ -6756,7 +6756,7 @@ DOCS_INDEX = {
                         "soe/docs/guide_23_real_models.md/Errors",
                         "soe/docs/guide_23_real_models.md/Measuring against a real model",
                     ],
-                    "end_line": 174,
+                    "end_line": 175,
                     "file_path": "soe/docs/guide_23_real_models.md",
                     "level": 1,
                     "path": "soe/docs/guide_23_real_models.md/Real Models: the Structured Request, Node Options and Tool Calling",
@@ -6798,7 +6798,7 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 85,
+                    "end_line": 86,
                     "file_path": "soe/docs/guide_23_real_models.md",
                     "level": 2,
                     "path": "soe/docs/guide_23_real_models.md/What the shipped adapters send",
@@ -6819,11 +6819,11 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 123,
+                    "end_line": 124,
                     "file_path": "soe/docs/guide_23_real_models.md",
                     "level": 2,
                     "path": "soe/docs/guide_23_real_models.md/Model options per node",
-                    "start_line": 86,
+                    "start_line": 87,
                     "tags": [
                         "llm",
                         "providers",
@@ -6840,11 +6840,11 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 147,
+                    "end_line": 148,
                     "file_path": "soe/docs/guide_23_real_models.md",
                     "level": 2,
                     "path": "soe/docs/guide_23_real_models.md/Tool calling for agents",
-                    "start_line": 124,
+                    "start_line": 125,
                     "tags": [
                         "llm",
                         "providers",
@@ -6861,11 +6861,11 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 159,
+                    "end_line": 160,
                     "file_path": "soe/docs/guide_23_real_models.md",
                     "level": 2,
                     "path": "soe/docs/guide_23_real_models.md/Errors",
-                    "start_line": 148,
+                    "start_line": 149,
                     "tags": [
                         "llm",
                         "providers",
@@ -6882,11 +6882,11 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 174,
+                    "end_line": 175,
                     "file_path": "soe/docs/guide_23_real_models.md",
                     "level": 2,
                     "path": "soe/docs/guide_23_real_models.md/Measuring against a real model",
-                    "start_line": 160,
+                    "start_line": 161,
                     "tags": [
                         "llm",
                         "providers",
@@ -6918,11 +6918,11 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_23_real_models.md/Errors": {
             "children": [],
-            "end_line": 159,
+            "end_line": 160,
             "file_path": "soe/docs/guide_23_real_models.md",
             "level": 2,
             "path": "soe/docs/guide_23_real_models.md/Errors",
-            "start_line": 148,
+            "start_line": 149,
             "tags": [
                 "llm",
                 "providers",
@@ -6939,11 +6939,11 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_23_real_models.md/Measuring against a real model": {
             "children": [],
-            "end_line": 174,
+            "end_line": 175,
             "file_path": "soe/docs/guide_23_real_models.md",
             "level": 2,
             "path": "soe/docs/guide_23_real_models.md/Measuring against a real model",
-            "start_line": 160,
+            "start_line": 161,
             "tags": [
                 "llm",
                 "providers",
@@ -6960,11 +6960,11 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_23_real_models.md/Model options per node": {
             "children": [],
-            "end_line": 123,
+            "end_line": 124,
             "file_path": "soe/docs/guide_23_real_models.md",
             "level": 2,
             "path": "soe/docs/guide_23_real_models.md/Model options per node",
-            "start_line": 86,
+            "start_line": 87,
             "tags": [
                 "llm",
                 "providers",
@@ -6988,7 +6988,7 @@ DOCS_INDEX = {
                 "soe/docs/guide_23_real_models.md/Errors",
                 "soe/docs/guide_23_real_models.md/Measuring against a real model",
             ],
-            "end_line": 174,
+            "end_line": 175,
             "file_path": "soe/docs/guide_23_real_models.md",
             "level": 1,
             "path": "soe/docs/guide_23_real_models.md/Real Models: the Structured Request, Node Options and Tool Calling",
@@ -7009,11 +7009,11 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_23_real_models.md/Tool calling for agents": {
             "children": [],
-            "end_line": 147,
+            "end_line": 148,
             "file_path": "soe/docs/guide_23_real_models.md",
             "level": 2,
             "path": "soe/docs/guide_23_real_models.md/Tool calling for agents",
-            "start_line": 124,
+            "start_line": 125,
             "tags": [
                 "llm",
                 "providers",
@@ -7051,7 +7051,7 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_23_real_models.md/What the shipped adapters send": {
             "children": [],
-            "end_line": 85,
+            "end_line": 86,
             "file_path": "soe/docs/guide_23_real_models.md",
             "level": 2,
             "path": "soe/docs/guide_23_real_models.md/What the shipped adapters send",

@@ -364,7 +364,7 @@ def test_end_to_end_openai_node_stores_output(server: FakeProvider, backends: An
         "response_format": {"type": "json_schema", "json_schema": {
             "name": "SummaryResponse", "strict": False,
             "schema": {"type": "object", "required": ["summary"],
-                       "properties": {"summary": {"description": "The summary value"}}}}},
+                       "properties": {"summary": {"description": "The summary value", "type": "string"}}}}},
     }
 
 

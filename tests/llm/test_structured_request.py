@@ -271,7 +271,7 @@ def test_anthropic_agent_uses_tool_use_and_the_node_gets_a_system_field(server: 
     assert "tool_choice" not in route
     assert respond["tool_choice"] == {"type": "tool", "name": "respond"}
     assert respond["tools"][0]["input_schema"] == {"type": "object", "required": ["answer"], "properties": {
-        "answer": {"description": "The answer value"}}}
+        "answer": {"description": "The answer value", "type": "string"}}}
     assert backends.context.get_context(eid)["answer"] == ["Shipped."]
 
 

@@ -103,6 +103,8 @@ def _value_schema(request: LlmRequest, key: str) -> tuple[dict[str, Any], dict[s
     else:
         value = dict(schema["properties"][key])
     value.pop("title", None)
+    if not value.keys() - {"description"}:  # an untyped field: ask for text, not any JSON a small model may ramble in
+        value["type"] = "string"
     if request.field_description:
         value["description"] = request.field_description
     return value, defs
