@@ -29,7 +29,7 @@ from typing import Any, cast
 from soe._errors import WorkflowValidationError
 from soe.backends._snapshot import freeze, registry_snapshot, thaw
 from soe.engine.telemetry import timestamp
-from soe.validation.config import LIMITS_KEY, validate_workflow
+from soe.validation.config import check_reserved_name, validate_workflow
 
 __all__ = [
     "API_AUTHOR",
@@ -39,6 +39,7 @@ __all__ = [
     "add_signal",
     "change_registry",
     "check_workflow_name",
+    "diff_revisions",
     "get_registry_revisions",
     "inject_node",
     "inject_workflow",
@@ -266,10 +267,9 @@ def _check_name(kind: str, name: Any) -> None:
 
 
 def check_workflow_name(workflow_name: Any) -> None:
-    """Names are strings, and ``limits`` is never a workflow (SPEC §2.2)."""
+    """Names are strings, and reserved keys (``limits``...) are never workflows (SPEC §2.2)."""
     _check_name("workflow_name", workflow_name)
-    if workflow_name == LIMITS_KEY:
-        raise WorkflowValidationError(f"'{LIMITS_KEY}' is reserved and cannot be used as a workflow name")
+    check_reserved_name(workflow_name)
 
 
 def _as_node_config(value: Any) -> dict[str, Any]:
@@ -443,6 +443,21 @@ def add_signal(execution_id: str, workflow_name: str, node_name: str, signal_nam
     """Add an emission to a node (or update its condition); returns the new revision number."""
     return RegistryEditor(execution_id, backends, "add_signal").add_signal(
         workflow_name, node_name, signal_name, condition).revision
+
+
+def diff_revisions(execution_id: str, base: int, target: int, backends: Any) -> Diff:
+    """The diff that turns the registry at revision ``base`` into the one at ``target``.
+
+    Raises:
+        ValueError: ``Revision <n> not found for execution '<id>'`` for either number.
+    """
+    revisions = get_registry_revisions(execution_id, backends)
+    numbers = [revision["revision"] for revision in revisions]
+    for number in (base, target):
+        if number not in numbers:
+            raise ValueError(f"Revision {number} not found for execution '{execution_id}'")
+    old = _registry_at(revisions, numbers.index(base))
+    return _diff(old, _registry_at(revisions, numbers.index(target)), whole_workflows=False)
 
 
 def rollback_registry(execution_id: str, revision: int, backends: Any) -> int:

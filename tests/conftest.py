@@ -1,8 +1,10 @@
-"""Shared fixtures: fresh in-memory backends and deterministic LLM stubs."""
+"""Shared fixtures: fresh in-memory backends, PostgreSQL stores and deterministic LLM stubs."""
 
 from __future__ import annotations
 
 import json
+import os
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -10,6 +12,41 @@ import pytest
 
 from soe import create_all_nodes, orchestrate
 from soe.local_backends import create_in_memory_backends
+
+POSTGRES_DSN = os.environ.get("SOE_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+def _postgres_or_skip() -> Any:
+    """psycopg, once the test server answers; skips (fails in CI) with the reason when it cannot."""
+    try:
+        import psycopg
+
+        psycopg.connect(POSTGRES_DSN, connect_timeout=3).close()
+    except Exception as exc:  # noqa: BLE001 - any reason to not have a server is reported as such
+        reason = f"PostgreSQL not usable at {POSTGRES_DSN}: {type(exc).__name__}: {exc}".strip()
+        if os.environ.get("CI") == "true":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    return psycopg
+
+
+@pytest.fixture
+def postgres_url():
+    """A store URL naming a fresh schema of the test database; the schema is dropped afterwards."""
+    psycopg = _postgres_or_skip()
+    schema = f"soe_test_{uuid.uuid4().hex[:16]}"
+    yield f"{POSTGRES_DSN}?schema={schema}"
+    with psycopg.connect(POSTGRES_DSN, autocommit=True) as conn:
+        conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+@pytest.fixture
+def postgres_backends(postgres_url):
+    from soe.backends.postgres import create_postgres_backends
+
+    backends = create_postgres_backends(postgres_url)
+    yield backends
+    backends.close()
 
 
 @pytest.fixture

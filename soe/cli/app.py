@@ -4,7 +4,7 @@ Each command reads its inputs with :mod:`soe.cli.inputs`, calls the same
 functions a Python program would (``orchestrate``, ``resume``, the caller from
 ``create_all_nodes``, ``get_execution_status``, the validators) and prints with
 :mod:`soe.cli.render`. Exit codes are the contract scripts rely on:
-0 completed (or nothing wrong), 1 the run failed (its context is still
+0 completed or waiting (or nothing wrong), 1 the run failed (its context is still
 printed), 2 the input was bad and nothing ran, 130 interrupted.
 
 Typer and Rich come from the ``cli`` extra; without them ``soe`` prints how
@@ -37,6 +37,7 @@ from soe.cli.inputs import (
     parse_context_pairs,
     read_config,
     resolve_execution_id,
+    shown_store,
 )
 
 try:
@@ -177,7 +178,10 @@ def _check_tools(workflows: Any, registry: dict[str, Any]) -> None:
 
 @dataclass
 class _Session:
-    """Opened backends and node callers for one command, and how to name them again in a hint."""
+    """Opened backends and node callers for one command, and how to name them again in a hint.
+
+    A PostgreSQL URL's password is shown as ``***``.
+    """
 
     backends: Any
     broadcast: Callable[[str, list], None]
@@ -237,7 +241,8 @@ def _session(store: str | None, llm: _Llm, tools: Sequence[str], workflows: Any 
                 _check_tools(workflows, registry)
                 call_llm = _call_llm(llm, workflows)
             _, broadcast = create_all_nodes(backends, call_llm=call_llm, tools_registry=registry)
-        yield _Session(backends, broadcast, spec, [] if store is None else ["--store", store],
+        yield _Session(backends, broadcast, shown_store(spec),
+                       [] if store is None else ["--store", shown_store(store)],
                        _run_flags(llm, tools), registry_of or "")
     finally:
         close_store(backends)
@@ -259,7 +264,8 @@ def _report(session: _Session, execution_id: str, error: BaseException | None) -
     if error is not None and not isinstance(error, KeyboardInterrupt):
         status = "failed"
     context = session.backends.context.get_context(execution_id) or {}
-    return render.RunReport(execution_id, status, dict(context), error)
+    waiting_for = record.get("waiting_for") if record and status == "waiting" else None
+    return render.RunReport(execution_id, status, dict(context), error, waiting_for)
 
 
 def _drive(session: _Session, execution_id: str, label: str, title: str, action: Callable[[], Any], *,
@@ -294,7 +300,7 @@ def _drive(session: _Session, execution_id: str, label: str, title: str, action:
     _print_outcome(screen, report, monitor, session, json_output=json_output, history=history)
     if isinstance(error, KeyboardInterrupt):
         raise typer.Exit(EXIT_INTERRUPTED)
-    raise typer.Exit(EXIT_OK if report.status == "completed" else EXIT_FAILED)
+    raise typer.Exit(EXIT_OK if report.status in ("completed", "waiting") else EXIT_FAILED)
 
 
 def _print_outcome(screen: render.Screen, report: render.RunReport, monitor: render.RunMonitor,
@@ -315,7 +321,8 @@ def _print_outcome(screen: render.Screen, report: render.RunReport, monitor: ren
 if _MISSING is None:
     StoreOption = Annotated[str | None, typer.Option(
         "--store", envvar="SOE_STORE", metavar="STORE",
-        help="Where executions are kept: sqlite:PATH, a directory (local files) or memory "
+        help="Where executions are kept: sqlite:PATH, postgresql://USER@HOST:PORT/DB[?schema=S], "
+             "a directory (local files) or memory "
              "(default: .soe/soe.db in the nearest folder up the tree that has .soe/).")]
     LlmOption = Annotated[str | None, typer.Option(
         "--llm", envvar="SOE_LLM", metavar="SPEC", help="The model: echo (offline), openai:MODEL, anthropic:MODEL, litellm:MODEL.")]
@@ -342,6 +349,9 @@ if _MISSING is None:
                                                       "wins over --context.")]
     FilesArgument = Annotated[list[Path], typer.Argument(exists=True, dir_okay=False, metavar="FILE", help="Workflow YAML files.")]
     FileArgument = Annotated[Path, typer.Argument(exists=True, dir_okay=False, metavar="FILE", help="A workflow YAML file.")]
+    OtelOption = Annotated[str | None, typer.Option(
+        "--otel", metavar="EXPORTER", help="OpenTelemetry spans to console (stderr) or otlp (OTEL_* variables); "
+                                           "needs the otel extra.")]
 
 
 # --------------------------------------------------------------------------- commands
@@ -367,11 +377,13 @@ def run(
     json_output: JsonOption = False,
     history: HistoryOption = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Do not print lint warnings before running.")] = False,
+    otel: OtelOption = None,
 ) -> None:
     """Run a workflow file until it finishes, then print its context and execution id."""
     from soe import orchestrate
     from soe.validation.graph import extract_workflows
 
+    _enable_otel(otel)
     with _bad_input():
         text = read_config(file)
         initial = build_initial_context(context_file, context or [], context_string or [])
@@ -563,7 +575,8 @@ def _inspection(backends: Any, execution_id: str) -> render.Inspection:
 def list_command(
     store: StoreOption = None,
     status: Annotated[str | None, typer.Option(
-        "--status", metavar="STATUS", help="Only executions with this status: running, completed or failed.")] = None,
+        "--status", metavar="STATUS", help="Only executions with this status: running, waiting, completed "
+                                           "or failed.")] = None,
     limit: Annotated[int, typer.Option(min=1, metavar="N", help="Show the N most recent (default 20).")] = 20,
     json_output: JsonOption = False,
 ) -> None:
@@ -584,7 +597,7 @@ def list_command(
     render.print_listing(screen, entries, keeps_statuses=getattr(backends, "runtime", None) is not None)
 
 
-_STATUSES = ("running", "completed", "failed")
+_STATUSES = ("running", "waiting", "completed", "failed")
 
 
 def _listing(backends: Any, status: str | None, limit: int) -> list[dict[str, Any]]:
@@ -594,6 +607,51 @@ def _listing(backends: Any, status: str | None, limit: int) -> list[dict[str, An
     entries = list_executions(backends, status)[-limit:][::-1]
     return [{**entry, "workflow": backends.workflow.get_current_workflow_name(entry["execution_id"])}
             for entry in entries]
+
+
+def serve(
+    store: StoreOption = None,
+    host: Annotated[str, typer.Option(metavar="HOST", help="Address to bind; anything but loopback needs "
+                                                          "--api-key-file.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=0, max=65535, metavar="PORT")] = 8080,
+    api_key_file: Annotated[Path | None, typer.Option(
+        exists=True, dir_okay=False, metavar="FILE", help="API keys, one per line: every /v1 request then "
+                                                          "needs Authorization: Bearer KEY.")] = None,
+    llm: LlmOption = None,
+    tools: ToolsOption = None,
+    workers: Annotated[int, typer.Option(min=1, metavar="N", help="Executions run at once.")] = 8,
+    otel: OtelOption = None,
+) -> None:
+    """Serve the HTTP API (/v1, OpenAPI at /docs) and the web UI (/) on one store."""
+    try:
+        from soe.server.main import ServeOptions
+        from soe.server.main import serve as serve_forever
+    except ModuleNotFoundError as exc:
+        from soe.server import SERVER_EXTRA_MESSAGE
+
+        _fail(f"{SERVER_EXTRA_MESSAGE} (missing module: {exc.name})")
+    _enable_otel(otel)
+    with _bad_input():
+        options = ServeOptions(_store(store), host, port, api_key_file, llm, tools or [], workers)
+    with _bad_input():
+        serve_forever(options)
+
+
+def _enable_otel(exporter: str | None) -> None:
+    """``--otel``: spans for this command, flushed when it exits."""
+    if exporter is None:
+        return
+    import atexit
+
+    try:
+        from soe.otel import configure_exporter
+        with _bad_input():
+            provider = configure_exporter(exporter)
+    except ModuleNotFoundError as exc:
+        from soe.otel import OTEL_EXTRA_MESSAGE
+
+        _fail(f"{OTEL_EXTRA_MESSAGE} (missing module: {exc.name})")
+    atexit.register(provider.shutdown)
 
 
 # --------------------------------------------------------------------------- app
@@ -627,6 +685,7 @@ def build_app() -> typer.Typer:
     application.command("list")(list_command)
     application.command("resume")(resume_command)
     application.command("signal")(signal_command)
+    application.command("serve")(serve)
     return application
 
 

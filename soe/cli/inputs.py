@@ -18,6 +18,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from types import ModuleType
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import yaml
 
@@ -44,6 +45,7 @@ __all__ = [
     "plain",
     "read_config",
     "resolve_execution_id",
+    "shown_store",
     "user_fields",
 ]
 
@@ -54,6 +56,7 @@ STORE_DIR = ".soe"
 
 LLM_NODE_TYPES = frozenset({"llm", "agent"})
 _SQLITE_PREFIX = "sqlite:"
+_POSTGRES_PREFIXES = ("postgresql://", "postgres://")
 _MEMORY = "memory"
 
 
@@ -61,7 +64,7 @@ _MEMORY = "memory"
 
 
 def open_store(spec: str, *, must_exist: bool = False) -> Any:
-    """Backends for ``memory``, ``sqlite:PATH`` or a bare PATH (a local-file base directory).
+    """Backends for ``memory``, ``sqlite:PATH``, ``postgresql://…`` or a bare PATH (local files).
 
     ``must_exist`` is for commands that read an earlier run (inspect, resume,
     signal): opening a store that is not there would silently create an empty
@@ -77,8 +80,11 @@ def open_store(spec: str, *, must_exist: bool = False) -> Any:
         return create_in_memory_backends()
     if spec.startswith(_SQLITE_PREFIX):
         return _open_sqlite(spec[len(_SQLITE_PREFIX):], must_exist)
+    if spec.startswith(_POSTGRES_PREFIXES):
+        return _open_postgres(spec, must_exist)
     if not spec:
-        raise ValueError("Empty --store: use 'memory', 'sqlite:PATH' or a directory")
+        raise ValueError("Empty --store: use 'memory', 'sqlite:PATH', 'postgresql://…' "
+                         "or a directory")
     if must_exist and not Path(spec).is_dir():
         raise ValueError(f"No local-file store at '{spec}' (expected a directory)")
     return create_local_backends(spec)
@@ -92,6 +98,28 @@ def _open_sqlite(path: str, must_exist: bool) -> Any:
     if must_exist and not Path(path).is_file():
         raise ValueError(f"No SQLite store at '{path}'")
     return create_sqlite_backends(path)
+
+
+def _open_postgres(dsn: str, must_exist: bool) -> Any:
+    try:
+        from soe.backends.postgres import create_postgres_backends
+    except ModuleNotFoundError as exc:
+        raise ValueError(f"--store {dsn.split('://')[0]}:// needs {exc.name}: "
+                         "pip install '.[postgres]' from a checkout of SOE") from None
+    return create_postgres_backends(dsn, create=not must_exist)
+
+
+def shown_store(spec: str) -> str:
+    """``spec`` as the command line may print it: a PostgreSQL URL's password becomes ``***``."""
+    if not spec.strip().startswith(_POSTGRES_PREFIXES):
+        return spec
+    parts = urlsplit(spec.strip())
+    netloc = parts.netloc
+    if parts.password is not None:
+        netloc = f"{parts.username or ''}:***@{netloc.rpartition('@')[2]}"
+    query = "&".join("password=***" if pair.startswith("password=") else pair
+                     for pair in parts.query.split("&"))
+    return urlunsplit(parts._replace(netloc=netloc, query=query))
 
 
 def find_store(start: str | Path | None = None) -> str:
@@ -125,7 +153,7 @@ def resolve_execution_id(backends: Any, given: str) -> str:
 
 
 def close_store(backends: Any) -> None:
-    """Close what the store holds open (SQLite connections); other stores have nothing to close."""
+    """Close what the store holds open (SQLite connections, a PostgreSQL pool); others hold nothing."""
     close = getattr(backends, "close", None)
     if callable(close):
         close()

@@ -368,16 +368,20 @@ class RunReport:
     status: str
     context: dict[str, Any]
     error: BaseException | None = None
+    waiting_for: list[str] | None = None  # set when the status is ``waiting``
 
     def document(self, *, history: bool) -> dict[str, Any]:
-        """The ``--json`` document."""
-        return {
+        """The ``--json`` document (``waiting_for`` only when the execution waits)."""
+        document = {
             "execution_id": self.execution_id,
             "status": self.status,
             "context": user_fields(self.context, history=history),
             "operational": plain(self.context.get("__operational__")),
             "error": None if self.error is None else error_document(self.error),
         }
+        if self.waiting_for:
+            document["waiting_for"] = list(self.waiting_for)
+        return document
 
 
 def error_document(error: BaseException) -> dict[str, Any]:
@@ -412,9 +416,12 @@ def failure_text(error: BaseException) -> str:
 def print_report(screen: Screen, report: RunReport, *, history: bool, summary: str, elapsed: float,
                  inspect_hint: str | None) -> None:
     """Status line, the context (last values, or every value with ``history``) and the execution id."""
-    ok = report.status == "completed"
+    ok = report.status in ("completed", "waiting")
     status = f"{report.status} in {elapsed:.3f}s: {summary}"
     screen.line(status, style="bold green" if ok else "bold yellow")
+    if report.waiting_for:
+        screen.line(f"waiting for {', '.join(report.waiting_for)}: answer with soe signal "
+                    f"{report.execution_id} SIGNAL", style="bold cyan")
     if report.error is not None:
         screen.line(failure_text(report.error), style="bold red")
     screen.line()
@@ -460,6 +467,12 @@ def print_findings(screen: Screen, findings: Sequence[Any], filename: str) -> No
 # --------------------------------------------------------------------------- list
 
 
+def _listed_status(entry: Mapping[str, Any]) -> str:
+    """The status, with what a waiting execution waits for: ``waiting (APPROVED, REJECTED)``."""
+    waits = entry.get("waiting_for")
+    return f"{entry.get('status')} ({', '.join(map(str, waits))})" if waits else str(entry.get("status"))
+
+
 def print_listing(screen: Screen, entries: Sequence[Mapping[str, Any]], *, keeps_statuses: bool) -> None:
     """``soe list``: one row per execution, most recent first."""
     if not keeps_statuses:
@@ -469,7 +482,7 @@ def print_listing(screen: Screen, entries: Sequence[Mapping[str, Any]], *, keeps
     if not entries:
         screen.line("No executions in this store match.")
         return
-    rows = [[str(e.get("execution_id")), str(e.get("status")), str(e.get("workflow") or ""),
+    rows = [[str(e.get("execution_id")), _listed_status(e), str(e.get("workflow") or ""),
              str(e.get("updated_at") or "")[:19].replace("T", " "),
              "main" if e.get("main_execution_id") in (None, e.get("execution_id")) else "child",
              short(e.get("error") or "", 60)] for e in entries]
@@ -561,6 +574,8 @@ def _header_rows(inspection: Inspection) -> list[list[str]]:
         rows.append(["updated", str(status["updated_at"])])
     if status.get("error"):
         rows.append(["error", str(status["error"])])
+    if status.get("waiting_for"):
+        rows.append(["waiting for", ", ".join(str(s) for s in status["waiting_for"])])
     raised = sum(1 for event in inspection.events if event.get("event_type") == "condition_error")
     if raised:
         rows.append(["condition errors", f"{raised} (conditions that raised; their emissions did not fire; "

@@ -16,7 +16,12 @@ from typing import Any
 
 from soe.backends._snapshot import FrozenDict, fast_copy, freeze
 from soe.lib.yaml_parser import parse_yaml
-from soe.validation.config import parse_limits, validate_config
+from soe.validation.config import (
+    RESERVED_KEYS,
+    parse_external_signals,
+    parse_limits,
+    validate_config,
+)
 
 __all__ = ["LoadedConfig", "load_config"]
 
@@ -29,6 +34,7 @@ class LoadedConfig:
     context_schema: Any = None
     identities: Any = None
     limits: dict[str, int] = field(default_factory=dict)
+    external_signals: list[list[str]] = field(default_factory=list)
 
     def fresh_schema(self) -> Any:
         return fast_copy(self.context_schema)
@@ -40,11 +46,12 @@ class LoadedConfig:
 def _sections(parsed: Mapping[str, Any]) -> LoadedConfig:
     validate_config(parsed)
     limits = parse_limits(parsed)
+    external = parse_external_signals(parsed)
     if "workflows" in parsed:
         return LoadedConfig(freeze(parsed["workflows"]), parsed.get("context_schema"),
-                            parsed.get("identities"), limits)
-    workflows = {name: wf for name, wf in parsed.items() if name != "limits"}
-    return LoadedConfig(freeze(workflows), limits=limits)
+                            parsed.get("identities"), limits, external)
+    workflows = {name: wf for name, wf in parsed.items() if name not in RESERVED_KEYS}
+    return LoadedConfig(freeze(workflows), limits=limits, external_signals=external)
 
 
 @lru_cache(maxsize=256)

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from soe.backends._snapshot import FrozenDict, fast_copy
+from soe.engine import tracing
 from soe.engine.telemetry import register_event
 from soe.lib.effects import Steps, Wait
 from soe.lib.recent import RecentMap
@@ -61,6 +62,20 @@ def node_steps(caller: Callable[[str, dict], Any], execution_id: str, node_confi
     return None
 
 
+def _traced(span: Any, steps: Steps[None]) -> Steps[None]:
+    """``steps``, ending the activation's span when they end (an error is recorded on it)."""
+    tracer = tracing.current()
+    error: Exception | None = None
+    try:
+        yield from steps
+    except Exception as exc:
+        error = exc
+        raise
+    finally:  # also when a failed tree drops the activation (GeneratorExit)
+        if tracer is not None:
+            tracer.end(span, error=error)
+
+
 def named_config(node_config: Mapping[str, Any], node_name: str) -> Mapping[str, Any]:
     """``node_config + name`` (SPEC §4.7 (e)), built once per registry snapshot and node.
 
@@ -98,7 +113,11 @@ class Activation(WorkItem):
         config = named_config(self.node_config, self.node_name)
         runner.start_journal(task, f"{self.execution_id}/{self.node_name}/{task.sequence}")
         runner.mark_running_node(self.execution_id, self.node_name)
-        yield from node_steps(executor, self.execution_id, config)
+        span = tracing.node_span(self.execution_id, self.node_name, str(node_type))
+        if span is None:
+            yield from node_steps(executor, self.execution_id, config)
+            return
+        yield from _traced(span, node_steps(executor, self.execution_id, config))
 
     def to_json(self) -> dict[str, Any]:
         return {"kind": "activation", "execution_id": self.execution_id, "node_name": self.node_name,

@@ -13,12 +13,14 @@ from typing import Any
 from soe._errors import WorkflowValidationError
 from soe.backends._ids import check_id
 from soe.backends._snapshot import fast_copy, registry_snapshot
+from soe.engine import tracing
 from soe.engine.config import load_config
 from soe.engine.items import Activation, ParentSignals, WorkItem
 from soe.engine.limits import remember_tree_limits, resolve_limits
 from soe.engine.listeners import listeners_for
 from soe.engine.runner import current_execution_id, deferred_start, draining_runner, submit
 from soe.engine.telemetry import register_event
+from soe.engine.waiting import EXTERNAL_SIGNALS_FIELD
 from soe.lib.context_fields import set_field, wrap_context
 from soe.lib.operational import new_operational
 from soe.registry import record_initial_revision
@@ -62,11 +64,12 @@ def orchestrate(
         new_id = _new_execution_id(execution_id, backends)
         registry: Mapping[str, Any] = {}
         config_limits: dict[str, int] = {}
+        external: list[list[str]] = []
         if inherit_config_from_id:
             registry = _inherit_config(new_id, inherit_config_from_id, backends)
         if config:
             loaded = load_config(config)
-            registry, config_limits = loaded.workflows, loaded.limits
+            registry, config_limits, external = loaded.workflows, loaded.limits, loaded.external_signals
             _save_if_present(backends.context_schema, "save_context_schema", new_id, loaded.fresh_schema())
             _save_if_present(backends.identity, "save_identities", new_id, loaded.fresh_identities())
         register_event(backends, new_id, "orchestration_start", {"workflow_name": initial_workflow_name})
@@ -74,15 +77,25 @@ def orchestrate(
         record_initial_revision(new_id, registry, backends)
         validate_initial_workflow(initial_workflow_name, registry)
         backends.workflow.save_current_workflow_name(new_id, initial_workflow_name)
-        context = _prepare_context(new_id, initial_context or {}, inherit_context_from_id, backends)
+        context = _prepare_context(new_id, initial_context or {}, inherit_context_from_id, backends, external)
         if "__parent__" not in context:
             limits = resolve_limits(config_limits, max_steps=max_steps, max_concurrency=max_concurrency)
             remember_tree_limits(context["__operational__"]["main_execution_id"], limits)
         backends.context.save_context(new_id, context)
+        _trace_start(new_id, initial_workflow_name, context)
         broadcast_signals_caller(new_id, list(initial_signals))
     if start.opened is not None:  # a new tree: its preparation committed, now run it
         start.opened.drain()
     return new_id
+
+
+def _trace_start(execution_id: str, workflow_name: str, context: Mapping[str, Any]) -> None:
+    tracer = tracing.current()
+    if tracer is None:
+        return
+    parent = context.get("__parent__")
+    parent_id = parent.get("parent_execution_id") if isinstance(parent, Mapping) else None
+    tracer.execution_started(execution_id, workflow_name=workflow_name, parent_execution_id=parent_id)
 
 
 def _new_execution_id(execution_id: str | None, backends: Any) -> str:
@@ -115,11 +128,13 @@ def _inherit_config(new_id: str, source_id: str, backends: Any) -> Mapping[str, 
 
 
 def _prepare_context(new_id: str, initial_context: dict[str, Any], inherit_from: str | None,
-                     backends: Any) -> dict[str, Any]:
+                     backends: Any, external: list[list[str]]) -> dict[str, Any]:
     if inherit_from:
         context = _inherit_context(new_id, inherit_from, initial_context, backends)
     else:
         context = wrap_context(fast_copy(initial_context))
+    if external:  # declared waits travel with the execution (soe.engine.waiting)
+        context[EXTERNAL_SIGNALS_FIELD] = external
     if "__operational__" not in context:
         parent = context.get("__parent__")
         main_id = parent["main_execution_id"] if isinstance(parent, Mapping) else new_id

@@ -51,7 +51,7 @@ def resume(execution_id: str, backends: Any, broadcast_signals_caller: Callable[
     """Continue an interrupted execution tree until its queue is empty.
 
     Returns:
-        ``execution_id``, once the tree has drained (at once if it had completed).
+        ``execution_id``, once the tree has drained (at once if it had completed or waits).
 
     Raises:
         ResumeError: the execution is unknown, failed, or live in another process.
@@ -59,7 +59,7 @@ def resume(execution_id: str, backends: Any, broadcast_signals_caller: Callable[
     record = execution_status.get(backends, execution_id)
     if record is None:
         raise ResumeError(f"Execution '{execution_id}' not found")
-    if record["status"] == "completed":
+    if record["status"] in ("completed", "waiting"):  # drained: only new signals move it on
         return execution_id
     if record["status"] == "failed":
         raise ResumeError(f"Execution '{execution_id}' failed: {record['error']}; nothing to resume")

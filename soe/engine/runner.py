@@ -39,6 +39,7 @@ from typing import Any
 
 from soe._errors import StepBudgetExceeded
 from soe.engine import status as execution_status
+from soe.engine import tracing
 from soe.engine.durability import MISSING, RuntimeStore, runtime_store
 from soe.engine.items import Activation, WorkItem
 from soe.engine.journal import JournalCursor
@@ -134,6 +135,21 @@ def _advance(steps: Steps[None], outcome: Outcome) -> Wait | None:
         return steps.send(outcome.value)
     except StopIteration:
         return None
+
+
+def _traced_call(wait: Wait) -> Any:
+    """Make the wait's call, inside a span when a tracer is installed and it is a call (not a delay)."""
+    if tracing.current() is None or not wait.attributes:
+        return wait.call()
+    with tracing.call_span(wait.kind, wait.attributes) as result:
+        value = wait.call()
+        usage = getattr(value, "usage", None)
+        if usage is not None:
+            result["gen_ai.usage.input_tokens"] = usage.prompt_tokens
+            result["gen_ai.usage.output_tokens"] = usage.completion_tokens
+        if getattr(value, "error", None) is not None and wait.kind == "llm":
+            result["error"] = value.error
+    return value
 
 
 @dataclass(eq=False)
@@ -346,7 +362,7 @@ class TreeRunner:
         """
         with task.journal.calling() if task.journal is not None else nullcontext():
             try:
-                value = wait.call()
+                value = _traced_call(wait)
             except Exception as exc:  # the node's to handle, as if raised at its yield
                 return _Raised(exc)
         if key is not None:
@@ -421,13 +437,19 @@ class TreeRunner:
         """Record the outcome for every execution the tree ran; a failure drops the queue."""
         self.frames.clear()
         self.in_flight.clear()
-        outcome = "completed" if error is None else "failed"
         message = None if error is None else str(error)
+        outcomes = {}
         with self._transaction():
             for execution_id in self.executions():
+                outcome = "failed" if error is not None else execution_status.drained(self.backends, execution_id)
                 execution_status.record(self.backends, execution_id, self.main_execution_id, outcome, message)
+                outcomes[execution_id] = outcome
             self.save_state()
         self.outcome_recorded = True
+        tracer = tracing.current()
+        if tracer is not None:
+            for execution_id, outcome in outcomes.items():
+                tracer.execution_finished(execution_id, status=outcome, error=message)
 
     def executions(self) -> list[str]:
         """The root, every execution broadcast to in this run, and (durable) any still marked running."""
@@ -441,6 +463,9 @@ class TreeRunner:
         """Record that the tree runs and what it will run first."""
         execution_status.record(self.backends, self.main_execution_id, self.main_execution_id, "running")
         self.save_state()
+        tracer = tracing.current()
+        if tracer is not None:  # signals from outside continue a drained tree: a new span
+            tracer.execution_started(self.main_execution_id, workflow_name=None, parent_execution_id=None)
 
 
 def current_node_name() -> str | None:

@@ -15,8 +15,8 @@ the LLM layer, node types and engine can all depend on it.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Generator
-from dataclasses import dataclass
+from collections.abc import Callable, Generator, Mapping
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 __all__ = ["Steps", "Wait", "journal_value", "run_inline"]
@@ -51,7 +51,8 @@ class Wait:
     ``kind`` names the journal namespace (``"llm"``, ``"tool"``, ``"delay"``).
     ``encode`` turns a result into a JSON-able journal record (``None``: do not
     journal it); ``decode`` turns a record back into the result. A wait with
-    ``journaled=False`` (a delay) is simply repeated on replay.
+    ``journaled=False`` (a delay) is simply repeated on replay. ``attributes``
+    describe the call to a tracer (``gen_ai.*`` names, see ``soe.otel``).
     """
 
     kind: str
@@ -59,6 +60,7 @@ class Wait:
     journaled: bool = True
     encode: Callable[[Any], dict[str, Any] | None] = _encode_plain
     decode: Callable[[dict[str, Any]], Any] = _decode_plain
+    attributes: Mapping[str, Any] = field(default_factory=dict)
 
 
 Steps = Generator[Wait, Any, T]

@@ -147,10 +147,20 @@ def _decode_outcome(record: dict[str, Any]) -> LlmOutcome:
     return LlmOutcome(record["value"], usage)
 
 
+def _model_name(call_llm: Callable[..., Any], args: tuple[Any, ...]) -> str:
+    """The model for tracing: a legacy config's ``model`` key, the adapter's ``model``, else its name."""
+    configured = [arg.get("model") for arg in args if isinstance(arg, dict) and arg.get("model")]
+    if configured:
+        return str(configured[0])
+    return str(getattr(call_llm, "model", None) or getattr(call_llm, "__name__", "call_llm"))
+
+
 def llm_wait(call_llm: Callable[..., Any], args: tuple[Any, ...]) -> Wait:
     """One ``call_llm`` invocation as a journaled wait (a replay never pays for it twice)."""
     return Wait("llm", functools.partial(_call_once, call_llm, args),
-                encode=_encode_outcome, decode=_decode_outcome)
+                encode=_encode_outcome, decode=_decode_outcome,
+                attributes={"gen_ai.operation.name": "chat",
+                            "gen_ai.request.model": _model_name(call_llm, args)})
 
 
 def _invoke(call_llm: Callable[..., Any], args: tuple[Any, ...],

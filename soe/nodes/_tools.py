@@ -69,4 +69,6 @@ def call_tool(function: Callable[..., Any], params: Any, *, positional: bool = F
 
     if builtin:
         return call()
-    return (yield Wait("tool", call))
+    name = str(getattr(function, "__name__", "tool"))
+    return (yield Wait("tool", call, attributes={"gen_ai.operation.name": "execute_tool",
+                                                 "gen_ai.tool.name": name}))

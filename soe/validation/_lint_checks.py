@@ -94,6 +94,7 @@ class Model:
     root: Any = None
     prefix: tuple[Any, ...] = ()
     top_level_keys: tuple[Any, ...] = ()
+    external_signals: frozenset[str] = frozenset()  # declared in the config: sent from outside
 
     def nodes(self, workflow: Any = None) -> Iterator[tuple[Any, Any, Mapping[str, Any]]]:
         """``(workflow, node name, node)`` for mapping nodes (one workflow, or all)."""
@@ -185,11 +186,13 @@ def check_unheard_signals(model: Model) -> Iterator[Finding]:
 
 
 def _reachable(model: Model, wf: Any) -> set[Any]:
-    """Signals that can be broadcast in ``wf``: emissions, children's, initial and child-start ones."""
+    """Signals that can be broadcast in ``wf``: emissions, children's, initial, child-start and
+    declared external ones."""
     found = [e.signal for _, _, n in model.nodes(wf) for e in emissions_of(n)]
     found += [s for _, _, n in model.nodes(wf) if n.get("node_type") == "child"
               for s in _list(n.get("signals_to_parent"))]
     found += list(model.initial_signals)
+    found += list(model.external_signals)
     found += [s for _, _, c in model.starters(wf) for s in _list(c.get("child_initial_signals"))]
     return {s for s in found if is_signal(s)}
 

@@ -31,7 +31,7 @@ NODE_KEYS: dict[str, frozenset[str]] = {
 }
 """The keys each node type reads (SPEC §5); ``name`` is the one the engine sets itself."""
 
-TOP_LEVEL_KEYS = frozenset({"workflows", "context_schema", "identities", "limits"})
+TOP_LEVEL_KEYS = frozenset({"workflows", "context_schema", "identities", "limits", "external_signals"})
 """The top-level keys of the combined shape (§2.2); any other is ignored."""
 
 _EMISSION_KEYS = frozenset({"signal_name", "condition"})

@@ -20,9 +20,13 @@ from soe.nodes.router.validation import validate_node_config as validate_router_
 from soe.nodes.tool.validation import validate_node_config as validate_tool_node
 
 __all__ = [
+    "EXTERNAL_SIGNALS_KEY",
     "LIMIT_NAMES",
     "LIMITS_KEY",
     "NODE_VALIDATORS",
+    "RESERVED_KEYS",
+    "check_reserved_name",
+    "parse_external_signals",
     "parse_limits",
     "validate_config",
     "validate_initial_workflow",
@@ -31,6 +35,9 @@ __all__ = [
 ]
 
 LIMITS_KEY = "limits"
+EXTERNAL_SIGNALS_KEY = "external_signals"
+# Top-level keys that are never workflows, in either config shape.
+RESERVED_KEYS = (LIMITS_KEY, EXTERNAL_SIGNALS_KEY)
 LIMIT_NAMES = ("max_steps", "max_concurrency", "max_llm_calls", "max_tokens")
 
 # Structure-only validators: the tool's registry check needs the caller's
@@ -67,10 +74,10 @@ def validate_initial_workflow(initial_workflow_name: str, registry: Mapping[str,
         raise WorkflowValidationError(msg)
 
 
-def _reject_reserved_workflow_name(workflow_name: Any) -> None:
-    """``limits`` is never a workflow, so a registry passed on as a config cannot be misread (§2.2)."""
-    if workflow_name == LIMITS_KEY:
-        msg = f"'{LIMITS_KEY}' is reserved and cannot be used as a workflow name"
+def check_reserved_name(workflow_name: Any) -> None:
+    """Reserved keys are never workflows, so a registry passed on as a config cannot be misread (§2.2)."""
+    if workflow_name in RESERVED_KEYS:
+        msg = f"'{workflow_name}' is reserved and cannot be used as a workflow name"
         raise WorkflowValidationError(msg)
 
 
@@ -112,7 +119,7 @@ def _validate_node(workflow_name: Any, node_name: Any, node_config: Any) -> None
 
 def validate_workflow(workflow_name: Any, workflow: Any) -> None:
     """A workflow is a non-empty mapping of valid nodes; nodes are checked in order."""
-    _reject_reserved_workflow_name(workflow_name)
+    check_reserved_name(workflow_name)
     if not isinstance(workflow, Mapping):
         msg = f"Workflow '{workflow_name}' must be an object containing node definitions"
         raise WorkflowValidationError(msg)
@@ -190,6 +197,34 @@ def parse_limits(parsed_config: Any) -> dict[str, int]:
     return dict(limits)
 
 
+def _alternatives(index: int, item: Any) -> list[str]:
+    """One wait of ``external_signals``: a signal name, or a list of names any one of which answers it."""
+    names = item if isinstance(item, list) else [item]
+    if not names or not all(isinstance(name, str) and name for name in names):
+        msg = (f"external_signals[{index}]: must be a signal name or a non-empty list of signal "
+               f"names, got {item!r}")
+        raise WorkflowValidationError(msg)
+    return list(names)
+
+
+def parse_external_signals(parsed_config: Any) -> list[list[str]]:
+    """The config's declared external signals, one list of alternatives per wait; ``[]`` if none.
+
+    ``external_signals: [DETAILS, [APPROVED, REJECTED]]`` declares two waits:
+    DETAILS, and a decision answered by either APPROVED or REJECTED.
+    """
+    if not isinstance(parsed_config, Mapping):
+        return []
+    declared = parsed_config.get(EXTERNAL_SIGNALS_KEY)
+    if declared is None:
+        return []
+    if not isinstance(declared, list):
+        msg = ("'external_signals' must be a list of signal names (a nested list groups "
+               "alternatives, e.g. [[APPROVED, REJECTED]])")
+        raise WorkflowValidationError(msg)
+    return [_alternatives(index, item) for index, item in enumerate(declared)]
+
+
 def validate_config(config: Any) -> None:
     """Validate a YAML string or parsed config in either top-level shape (§2.2, §13.2).
 
@@ -205,5 +240,6 @@ def validate_config(config: Any) -> None:
     if "workflows" in parsed:
         _validate_combined(parsed)
     else:
-        _validate_workflows({k: v for k, v in parsed.items() if k != LIMITS_KEY})
+        _validate_workflows({k: v for k, v in parsed.items() if k not in RESERVED_KEYS})
     parse_limits(parsed)
+    parse_external_signals(parsed)

@@ -18,7 +18,7 @@ from typing import Any
 from soe.lib.templating import is_jinja_condition
 from soe.lib.yaml_parser import parse_yaml
 from soe.nodes._emissions import emission_mode
-from soe.validation.config import LIMITS_KEY
+from soe.validation.config import RESERVED_KEYS
 
 __all__ = [
     "Edge",
@@ -88,7 +88,7 @@ def extract_workflows(config: Any) -> dict[Any, Any]:
     if "workflows" in parsed:
         workflows = parsed["workflows"]
         return dict(workflows) if isinstance(workflows, Mapping) else {}
-    return {k: v for k, v in parsed.items() if k != LIMITS_KEY}
+    return {k: v for k, v in parsed.items() if k not in RESERVED_KEYS}
 
 
 def is_signal(value: Any) -> bool:

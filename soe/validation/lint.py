@@ -31,7 +31,7 @@ from soe.validation._lint_checks import (
 )
 from soe.validation._lint_fields import check_context_fields
 from soe.validation._lint_keys import check_unknown_keys
-from soe.validation.config import validate_config
+from soe.validation.config import parse_external_signals, validate_config
 from soe.validation.graph import extract_workflows
 from soe.validation.locate import compose_text, validate_text_all
 
@@ -89,8 +89,9 @@ def _model(config: Any, initial_signals: Iterable[Any], fields: Iterable[str]) -
     parsed = parse_yaml(config)
     combined = isinstance(parsed, Mapping) and "workflows" in parsed
     root = compose_text(config) if isinstance(config, str) else None
+    external = frozenset(name for group in parse_external_signals(parsed) for name in group)
     return Model(workflows, tuple(initial_signals), frozenset(fields), root,
-                 ("workflows",) if combined else (), tuple(parsed) if combined else ())
+                 ("workflows",) if combined else (), tuple(parsed) if combined else (), external)
 
 
 def _order(finding: Finding) -> tuple[bool, int, int]:

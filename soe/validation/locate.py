@@ -22,7 +22,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from soe._errors import WorkflowValidationError
 from soe.lib.yaml_parser import parse_yaml
-from soe.validation.config import LIMITS_KEY, validate_config
+from soe.validation.config import EXTERNAL_SIGNALS_KEY, LIMITS_KEY, RESERVED_KEYS, validate_config
 
 __all__ = [
     "ValidationFailure",
@@ -48,7 +48,7 @@ _MERGE_TAG = "tag:yaml.org,2002:merge"
 _PATH_TOKEN = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
 _QUOTED = re.compile(r"'([^']*)'")
 _POSITION = re.compile(r"position (\d+)")
-_SECTIONS = ("workflows", "context_schema", "identities", LIMITS_KEY)
+_SECTIONS = ("workflows", "context_schema", "identities", LIMITS_KEY, EXTERNAL_SIGNALS_KEY)
 _BLAMED_NODE = re.compile(r"^Workflow '(?P<w>.*?)'(?:, node '(?P<n>.*?)': |: node name '(?P<r>.*?)' is reserved| )")
 _MAX_FAILURES = 100
 _MISSING = object()
@@ -191,7 +191,7 @@ def workflow_nodes(root: Node | None) -> Iterator[tuple[str, Node, Node]]:
     combined = mapping_value(root, "workflows") is not None
     for key_node, value_node in mapping_items(_workflows_container(root)):
         name = scalar_value(key_node)
-        if not combined and name == LIMITS_KEY:
+        if not combined and name in RESERVED_KEYS:
             continue
         yield str(name), key_node, value_node
 
@@ -269,14 +269,15 @@ def _locate_workflow(name: str, key_node: Node, value: Node, message: str) -> No
 
 def _locate_section(root: Node, message: str) -> Node | None:
     """Section messages (``'identities' section ...``, ``limits.<k>: ...``) and reserved names."""
-    if message.startswith(f"'{LIMITS_KEY}' is reserved"):
-        pair = mapping_value(_workflows_container(root), LIMITS_KEY)
-        return pair[0] if pair else None
+    for reserved in RESERVED_KEYS:
+        if message.startswith(f"'{reserved}' is reserved"):
+            pair = mapping_value(_workflows_container(root), reserved)
+            return pair[0] if pair else None
     for section in _SECTIONS:
         pair = mapping_value(root, section)
         if pair is None:
             continue
-        if message.startswith(f"'{section}' section"):
+        if message.startswith((f"'{section}' section", f"'{section}' must", f"{section}[")):
             return pair[0]
         for entry_key, _ in mapping_items(pair[1]):
             if message.startswith(f"{section}.{scalar_value(entry_key)}: "):
@@ -356,10 +357,12 @@ def _drop_blamed(parsed: dict, message: str) -> bool:
     match = _BLAMED_NODE.match(message)
     if match is not None:
         return _drop_node(parsed, match.group("w"), match.group("n") or match.group("r"))
-    if message.startswith(f"'{LIMITS_KEY}' is reserved"):
-        return _drop_node(parsed, LIMITS_KEY, None)
+    for reserved in RESERVED_KEYS:
+        if message.startswith(f"'{reserved}' is reserved"):
+            return _drop_node(parsed, reserved, None)
     for section in _SECTIONS[1:]:
-        if message.startswith((f"'{section}' section", f"{section}.")) and section in parsed:
+        starts = (f"'{section}' section", f"{section}.", f"'{section}' must", f"{section}[")
+        if message.startswith(starts) and section in parsed:
             del parsed[section]
             return True
     return False

@@ -1,4 +1,4 @@
-"""Semantics every built-in backend set shares, run against in-memory, local-file and SQLite backends."""
+"""Semantics every built-in backend set shares: in-memory, local-file, SQLite and PostgreSQL backends."""
 
 from __future__ import annotations
 
@@ -12,12 +12,14 @@ from soe.lib.operational import apply_operational_event, new_operational
 from soe.local_backends import create_in_memory_backends, create_local_backends
 
 
-@pytest.fixture(params=["memory", "files", "sqlite"])
+@pytest.fixture(params=["memory", "files", "sqlite", "postgres"])
 def backends(request, tmp_path):
     if request.param == "memory":
         return create_in_memory_backends()
     if request.param == "sqlite":
         return create_sqlite_backends(tmp_path / "soe.db")
+    if request.param == "postgres":
+        return request.getfixturevalue("postgres_backends")
     return create_local_backends(tmp_path)
 
 

@@ -336,6 +336,15 @@ def test_telemetry_in_order_with_copies(sb):
     assert sb.telemetry.get_events("e")[1]["context"]["signals"] == ["A"]
 
 
+def test_telemetry_events_since_a_position(sb):
+    for index in range(4):
+        sb.telemetry.log_event("e", "signals_broadcast", timestamp=f"T{index}", context={"signals": [index]})
+    sb.telemetry.log_event("other", "signals_broadcast", timestamp="T", context={"signals": []})
+    assert [e["timestamp"] for e in sb.telemetry.get_events_since("e", 2)] == ["T2", "T3"]
+    assert sb.telemetry.get_events_since("e", 4) == []
+    assert sb.telemetry.get_events_since("e", 0) == sb.telemetry.get_events("e")
+
+
 def test_conversation_history(sb):
     history = sb.conversation_history
     assert history.get_conversation_history("k") == []

@@ -19,6 +19,7 @@ from soe.cli.inputs import (
     missing_tools,
     open_store,
     parse_context_pairs,
+    shown_store,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -110,6 +111,14 @@ def run_json(*args: str, code: int = 0) -> dict:
 @pytest.fixture
 def workflow(tmp_path):
     return write(tmp_path, "main.yaml", ROUTER_AND_LLM)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def durable_store(request, tmp_path):
+    """A ``--store`` keeping runs between commands: a SQLite file or a fresh PostgreSQL schema."""
+    if request.param == "postgres":
+        return request.getfixturevalue("postgres_url")
+    return f"sqlite:{tmp_path / 'store.db'}"
 
 
 # --------------------------------------------------------------------------- run
@@ -404,8 +413,8 @@ def test_graph_bad_input(tmp_path, workflow):
 # --------------------------------------------------------------------------- inspect
 
 
-def test_inspect_shows_status_context_operational_timeline_revisions(tmp_path, workflow):
-    store = f"sqlite:{tmp_path / 'i.db'}"
+def test_inspect_shows_status_context_operational_timeline_revisions(durable_store, workflow):
+    store = durable_store
     document = run_json(workflow, "--llm", "echo", "--store", store, "-c", "topic=owls")
     result = invoke("inspect", document["execution_id"], "--store", store)
     assert result.exit_code == 0, result.output
@@ -436,6 +445,43 @@ def test_inspect_bad_store_exits_2(tmp_path, store):
     assert result.stderr.startswith("Error: ")
 
 
+def test_inspect_absent_postgres_schema_exits_2_and_creates_nothing(postgres_url):
+    from conftest import POSTGRES_DSN
+
+    from soe.backends.postgres.connection import describe_dsn
+
+    result = invoke("inspect", "some-id", "--store", postgres_url)
+    assert result.exit_code == 2
+    schema = postgres_url.rpartition("schema=")[2]
+    assert result.stderr.startswith(f"Error: No SOE store in schema '{schema}' "
+                                    f"of PostgreSQL at {describe_dsn(POSTGRES_DSN)}")
+    assert invoke("inspect", "some-id", "--store", postgres_url).exit_code == 2  # still absent
+
+
+def test_a_store_password_is_never_printed(postgres_url, workflow):
+    store = postgres_url.replace("postgres@", "postgres:s3cret@")  # the test server trusts local users
+    result = invoke("run", workflow, "--llm", "echo", "--store", store)
+    assert result.exit_code == 0, result.output
+    assert "s3cret" not in result.output
+    assert f"store {store.replace('s3cret', '***')}" in result.stdout
+
+
+def test_shown_store_hides_passwords_only():
+    assert shown_store("postgresql://u:pw@h:5/db?schema=s") == "postgresql://u:***@h:5/db?schema=s"
+    assert shown_store("postgres://h/db?password=pw&schema=s") == "postgres://h/db?password=***&schema=s"
+    for spec in ("postgresql://u@h/db", "sqlite:.soe/soe.db", "memory", "runs"):
+        assert shown_store(spec) == spec
+
+
+def test_unreachable_postgres_is_one_line_naming_the_address(workflow):
+    result = invoke("run", workflow, "--llm", "echo", "--store", "postgres://postgres@127.0.0.1:1/test")
+    assert result.exit_code == 2
+    assert result.stderr.startswith("Error: Cannot connect to PostgreSQL at "
+                                    "127.0.0.1:1/test: ")
+    assert "Connection refused" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
+
+
 def test_inspect_unknown_execution_exits_2(tmp_path, workflow):
     store = f"sqlite:{tmp_path / 'i.db'}"
     run_json(workflow, "--llm", "echo", "--store", store)
@@ -447,11 +493,11 @@ def test_inspect_unknown_execution_exits_2(tmp_path, workflow):
 # --------------------------------------------------------------------------- resume
 
 
-def _interrupted_run(tmp_path: Path) -> tuple[str, str, str]:
+def _interrupted_run(tmp_path: Path, store: str | None = None) -> tuple[str, str, str]:
     """Run a workflow whose tool is interrupted mid-run (KeyboardInterrupt): the queue stays stored."""
     path = write(tmp_path, "crash.yaml", CRASHING)
     tools = write(tmp_path, "crash_tools.py", CRASHING_TOOLS)
-    store = f"sqlite:{tmp_path / 'r.db'}"
+    store = store or f"sqlite:{tmp_path / 'r.db'}"
     tools_spec = f"{tools}:flaky"
     result = invoke("run", path, "--store", store, "--tools", tools_spec)
     assert result.exit_code == 130, result.output
@@ -460,8 +506,8 @@ def _interrupted_run(tmp_path: Path) -> tuple[str, str, str]:
     return execution_id, store, tools_spec
 
 
-def test_resume_an_interrupted_sqlite_execution(tmp_path):
-    execution_id, store, tools = _interrupted_run(tmp_path)
+def test_resume_an_interrupted_durable_execution(tmp_path, durable_store):
+    execution_id, store, tools = _interrupted_run(tmp_path, durable_store)
     status = json.loads(invoke("inspect", execution_id, "--store", store, "--json").stdout)["status"]
     assert status["status"] == "running"
     result = invoke("resume", execution_id, "--store", store, "--tools", tools, "--json")
@@ -503,16 +549,19 @@ def test_resume_of_a_failed_execution_exits_2(tmp_path, workflow):
 # --------------------------------------------------------------------------- signal
 
 
-def test_signal_answers_a_waiting_execution(tmp_path):
+def test_signal_answers_a_waiting_execution(tmp_path, durable_store):
     path = write(tmp_path, "approval.yaml", WAITING)
-    store = f"sqlite:{tmp_path / 's.db'}"
-    started = run_json(path, "--store", store)
-    assert started["status"] == "completed"
+    store = durable_store
+    started = run_json(path, "--store", store)  # waiting is not a failure: exit 0
+    assert started["status"] == "waiting" and started["waiting_for"] == ["APPROVED"]
     assert started["operational"]["signals"] == ["START", "WAITING_FOR_APPROVAL"]
+    shown = invoke("inspect", started["execution_id"], "--store", store)
+    assert "waiting for  APPROVED" in shown.stdout, shown.stdout
     result = invoke("signal", started["execution_id"], "APPROVED", "--store", store, "-c", "answer=yes")
     assert result.exit_code == 0, result.output
     assert "signals  APPROVED" in result.stdout and "node     Approved (router)" in result.stdout
     document = json.loads(invoke("inspect", started["execution_id"], "--store", store, "--json").stdout)
+    assert document["status"]["status"] == "completed" and "waiting_for" not in document["status"]
     assert document["operational"]["signals"] == ["START", "WAITING_FOR_APPROVAL", "APPROVED", "SHIPPED"]
     assert document["context"]["answer"] == ["yes"]
 
@@ -565,6 +614,18 @@ def test_open_store_forms(tmp_path):
     assert local.telemetry is not None
     with pytest.raises(ValueError, match="keeps nothing"):
         open_store("memory", must_exist=True)
+
+
+@pytest.mark.parametrize("scheme", ["postgresql", "postgres"])
+def test_open_store_postgres_urls(postgres_url, scheme):
+    from soe.backends.postgres import PostgresBackends
+
+    url = postgres_url.replace("postgresql://", f"{scheme}://")
+    backends = open_store(url)
+    assert isinstance(backends, PostgresBackends)
+    assert backends.schema == url.rpartition("schema=")[2]
+    backends.close()
+    open_store(url, must_exist=True).close()  # now it exists
 
 
 def test_load_tools_merges_flags_later_wins():
@@ -645,6 +706,17 @@ def test_bad_input_leaves_no_store_behind(tmp_path, workflow, monkeypatch):
 
 
 # --------------------------------------------------------------------------- packaging
+
+
+def test_without_the_postgres_extra_the_store_says_how_to_install_it(workflow):
+    code = ("import sys; sys.modules['psycopg'] = None; sys.argv = ['soe'] + sys.argv[1:]\n"
+            "from soe.cli.app import main; main()")
+    result = subprocess.run([sys.executable, "-c", code, "run", str(workflow), "--llm", "echo",
+                             "--store", "postgresql://postgres@127.0.0.1:5432/test"],
+                            capture_output=True, text=True)
+    assert result.returncode == 2
+    assert result.stderr.strip() == ("Error: --store postgresql:// needs psycopg: "
+                                     "pip install '.[postgres]' from a checkout of SOE")
 
 
 def test_version_and_help():

@@ -72,13 +72,16 @@ def test_list_shows_the_most_recent_first_with_status_and_workflow(tmp_path, app
     second = run_json(approval, "--store", store)["execution_id"]
     listing = json.loads(invoke("list", "--store", store, "--json").stdout)
     assert [(e["execution_id"], e["status"], e["workflow"]) for e in listing] == [
-        (second, "completed", "approval"), (first, "completed", "approval")]
+        (second, "waiting", "approval"), (first, "waiting", "approval")]  # both wait for APPROVED
     assert [e["execution_id"] for e in json.loads(invoke("list", "--store", store, "--limit", "1",
                                                          "--json").stdout)] == [second]
     assert json.loads(invoke("list", "--store", store, "--status", "failed", "--json").stdout) == []
+    assert invoke("signal", first, "APPROVED", "--store", store).exit_code == 0
+    completed = json.loads(invoke("list", "--store", store, "--status", "completed", "--json").stdout)
+    assert [e["execution_id"] for e in completed] == [first]
     shown = invoke("list", "--store", store)
     assert shown.exit_code == 0
-    assert re.search(rf"{second}\s+completed\s+approval", shown.stdout)
+    assert re.search(rf"{second}\s+waiting \(APPROVED\)\s+approval", shown.stdout), shown.stdout
     assert invoke("list", "--store", store, "--status", "done").exit_code == 2
 
 

@@ -1,6 +1,6 @@
 """A concurrent workflow (fan-out, children, agents, a join) run in a child process and killed with SIGKILL.
 
-usage: concurrent_driver.py run|resume|rerun DB EFFECTS MAX_CONCURRENCY [KILL_MODE KILL_AT]
+usage: concurrent_driver.py run|resume|rerun STORE EFFECTS MAX_CONCURRENCY [KILL_MODE KILL_AT]
 
 Every LLM and tool call appends one line naming itself to EFFECTS before it
 returns, so the test can count how often each side effect happened.
@@ -10,6 +10,8 @@ KILL_AT-th journal entry was recorded; ``event`` kills at the KILL_AT-th
 telemetry event, which includes the events ``orchestrate`` writes while
 preparing the execution. ``rerun`` starts the execution again under the same
 id (what a user does when a crash inside ``orchestrate`` left no execution).
+
+STORE is a SQLite file path or a postgresql:// URL.
 """
 
 from __future__ import annotations
@@ -22,8 +24,9 @@ import sys
 import threading
 import time
 
+from _stores import open_backends
+
 from soe import create_all_nodes, orchestrate, resume
-from soe.backends.sqlite import create_sqlite_backends
 
 EXECUTION_ID = "concurrent-root"
 ITEMS = [1, 2, 3, 4, 5, 6]
@@ -103,7 +106,7 @@ def main() -> None:
         effect(f"llm:{prompt}")
         return json.dumps({next(iter(fields)): f"<{prompt}>"})
 
-    backends = create_sqlite_backends(db)
+    backends = open_backends(db)
     put = backends.runtime.journal_put
 
     def put_then_maybe_die(key: str, value: object) -> None:

@@ -1,11 +1,13 @@
 """A workflow run in a child process that the durability tests kill with SIGKILL.
 
-usage: durable_driver.py run|resume DB SIDE_EFFECTS [KILL_MODE KILL_AT]
+usage: durable_driver.py run|resume STORE SIDE_EFFECTS [KILL_MODE KILL_AT]
 
 Tools and the LLM append one line per call to SIDE_EFFECTS, so the test can
 check that every completed activation's effect happened exactly once. KILL_MODE
 ``step`` kills at the start of the KILL_AT-th activation; ``journal`` kills just
 after the KILL_AT-th journaled call was recorded, before its activation commits.
+
+STORE is a SQLite file path or a postgresql:// URL.
 """
 
 from __future__ import annotations
@@ -15,8 +17,9 @@ import os
 import signal
 import sys
 
+from _stores import open_backends
+
 from soe import create_all_nodes, orchestrate, resume
-from soe.backends.sqlite import create_sqlite_backends
 
 EXECUTION_ID = "durable-root"
 
@@ -70,7 +73,7 @@ def main() -> None:
         field = next(iter(response_model.model_fields))
         return json.dumps({field: f"<{prompt}>"})
 
-    backends = create_sqlite_backends(db)
+    backends = open_backends(db)
     nodes, broadcast = create_all_nodes(backends, call_llm=call_llm,
                                         tools_registry={"record": record, "double": double})
     if kill_mode == "step":

@@ -4,7 +4,8 @@ The workflow (``concurrent_driver.py``) fans out six children, runs an agent
 with a tool and an LLM beside them, joins all eight and finishes with two
 more calls, with ``max_concurrency`` 4 and 8. Kill points fall inside calls
 (in flight), right after journal entries, and at telemetry events — the first
-ones inside ``orchestrate``'s preparation.
+ones inside ``orchestrate``'s preparation. A few of them run on PostgreSQL too,
+against the reference run on SQLite.
 """
 
 from __future__ import annotations
@@ -59,10 +60,20 @@ def kill_points() -> list[tuple[str, int]]:
             + [("event", n) for n in rng.sample(range(3, EVENTS), 8)])
 
 
-@pytest.mark.parametrize("kill_mode, kill_at", kill_points())
-def test_a_killed_concurrent_run_resumes_to_the_uninterrupted_result(tmp_path, reference, kill_mode, kill_at):
+def cases() -> list[tuple[str, str, int]]:
+    """Every kill point on SQLite; two seeded ones (a call in flight, a journal entry) on PostgreSQL."""
+    points = kill_points()
+    rng = random.Random(20261205)
+    on_postgres = [rng.choice([p for p in points if p[0] == mode]) for mode in ("call", "journal")]
+    return [("sqlite", *point) for point in points] + [("postgres", *point) for point in on_postgres]
+
+
+@pytest.mark.parametrize("store_kind, kill_mode, kill_at", cases())
+def test_a_killed_concurrent_run_resumes_to_the_uninterrupted_result(request, tmp_path, reference, store_kind,
+                                                                     kill_mode, kill_at):
     concurrency, expected_context, expected_effects = reference
-    db, effects = tmp_path / "soe.db", tmp_path / "effects.log"
+    db = request.getfixturevalue("postgres_url") if store_kind == "postgres" else tmp_path / "soe.db"
+    effects = tmp_path / "effects.log"
     effects.touch()
     killed = drive("run", db, effects, concurrency, kill_mode, kill_at)
     assert killed.returncode == -9, killed.stderr

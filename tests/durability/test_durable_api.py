@@ -1,4 +1,4 @@
-"""Statuses, resume, leases, prune and concurrency on the SQLite store (SPEC §15)."""
+"""Statuses, resume, leases, prune and concurrency on the SQLite and PostgreSQL stores (SPEC §15)."""
 
 from __future__ import annotations
 
@@ -27,8 +27,11 @@ CHAIN = {"wf": {
 }}
 
 
-@pytest.fixture
-def store(tmp_path):
+@pytest.fixture(params=["sqlite", "postgres"])
+def store(request, tmp_path):
+    if request.param == "postgres":
+        yield request.getfixturevalue("postgres_backends")
+        return
     backends = create_sqlite_backends(tmp_path / "soe.db")
     yield backends
     backends.close()
@@ -40,15 +43,16 @@ def start(backends, execution_id="e1", config=CHAIN, **kwargs):
     return eid, nodes, broadcast
 
 
-def test_completed_status_and_resume_returns_at_once(store):
+def test_drained_execution_waits_for_an_outside_signal_and_resume_returns_at_once(store):
     eid, _, broadcast = start(store)
     record = get_execution_status(eid, store)
-    assert record["status"] == "completed" and record["main_execution_id"] == eid and record["error"] is None
+    assert record["status"] == "waiting" and record["main_execution_id"] == eid and record["error"] is None
+    assert record["waiting_for"] == ["LATER"]  # node Later listens for it and nothing emits it
     assert resume(eid, store, broadcast) == eid
     assert store.context.get_context(eid)["n"] == [0, 1]
 
 
-def test_broadcast_to_a_completed_execution_runs_it_again(store):
+def test_broadcast_to_a_waiting_execution_runs_it_again_and_completes_it(store):
     eid, nodes, broadcast = start(store)
     broadcast(eid, ["LATER"])
     assert store.context.get_context(eid)["__operational__"]["signals"][-2:] == ["LATER", "LATE"]
@@ -85,11 +89,15 @@ def test_resume_refused_while_another_process_holds_the_lease(store):
 
 
 def test_list_executions_and_prune(store):
-    first, _, _ = start(store, "first")
+    first, _, broadcast = start(store, "first")
     second, _, _ = start(store, "second")
     listed = [r["execution_id"] for r in list_executions(store)]
     assert listed[:2] == ["first", "second"]
     assert [r["execution_id"] for r in list_executions(store, status="running")] == []
+    assert [r["execution_id"] for r in list_executions(store, status="waiting")] == ["first", "second"]
+    assert prune(store, older_than=timedelta(seconds=-1)) == 0  # a waiting execution can still be answered
+    for execution_id in ("first", "second"):
+        broadcast(execution_id, ["LATER"])
     assert prune(store, older_than=timedelta(seconds=-1)) == 2
     assert get_execution_status("first", store) is None
     assert store.context.get_context("first") == {}

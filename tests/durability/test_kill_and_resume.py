@@ -40,10 +40,20 @@ def kill_points() -> list[tuple[str, int]]:
     return [("step", n) for n in steps] + [("journal", n) for n in journal] + extra
 
 
-@pytest.mark.parametrize("kill_mode, kill_at", kill_points())
-def test_killed_run_resumes_to_the_uninterrupted_result(tmp_path, reference, kill_mode, kill_at):
+def cases() -> list[tuple[str, str, int]]:
+    """Every kill point on SQLite; a seeded handful of them on PostgreSQL (each case is two processes)."""
+    points = kill_points()
+    on_postgres = random.Random(20261205).sample(points, 6)
+    return [("sqlite", *point) for point in points] + [("postgres", *point) for point in on_postgres]
+
+
+@pytest.mark.parametrize("store_kind, kill_mode, kill_at", cases())
+def test_killed_run_resumes_to_the_uninterrupted_result(request, tmp_path, reference, store_kind,
+                                                        kill_mode, kill_at):
+    """The reference ran on SQLite: a PostgreSQL run must end in the very same context."""
     expected_context, expected_effects = reference
-    db, effects = tmp_path / "soe.db", tmp_path / "effects.log"
+    db = request.getfixturevalue("postgres_url") if store_kind == "postgres" else tmp_path / "soe.db"
+    effects = tmp_path / "effects.log"
     killed = drive("run", db, effects, kill_mode, kill_at)
     assert killed.returncode == -9, killed.stderr
     resumed = drive("resume", db, effects)

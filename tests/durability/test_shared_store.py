@@ -1,9 +1,10 @@
-"""Executions sharing one SQLite file never block each other (SPEC §15: no transaction across a wait)."""
+"""Executions sharing one store never block each other (SPEC §15: no transaction across a wait)."""
 
 from __future__ import annotations
 
 import threading
 
+import pytest
 from conftest import run
 
 from soe.backends.sqlite import create_sqlite_backends
@@ -16,9 +17,30 @@ CALLING = {"wf": {
 }}
 
 
-def test_four_executions_on_one_file_overlap_their_calls(tmp_path):
+@pytest.fixture(params=["sqlite", "postgres"])
+def open_store(request, tmp_path):
+    """Opens the store under test with a write (SQLite) or connection (PostgreSQL) timeout."""
+    opened = []
+
+    def open_with(timeout: float = 30.0):
+        if request.param == "sqlite":
+            backends = create_sqlite_backends(tmp_path / "soe.db", timeout=timeout)
+        else:
+            from soe.backends.postgres import create_postgres_backends
+
+            backends = create_postgres_backends(request.getfixturevalue("postgres_url"),
+                                                timeout=timeout)
+        opened.append(backends)
+        return backends
+
+    yield open_with
+    for backends in opened:
+        backends.close()
+
+
+def test_four_executions_on_one_store_overlap_their_calls(open_store):
     """Each call returns only once all four are in flight at the same time."""
-    backends = create_sqlite_backends(tmp_path / "soe.db")
+    backends = open_store()
     barrier = threading.Barrier(4, timeout=20)
 
     def call_llm(messages, response_model):
@@ -39,9 +61,9 @@ def test_four_executions_on_one_file_overlap_their_calls(tmp_path):
         assert backends.runtime.get_status(eid)["status"] == "completed"
 
 
-def test_a_long_call_does_not_block_another_executions_writes(tmp_path):
-    """With a 0.2 s busy timeout, a call that outlasts it by far still leaves the file writable."""
-    backends = create_sqlite_backends(tmp_path / "soe.db", timeout=0.2)
+def test_a_long_call_does_not_block_another_executions_writes(open_store):
+    """With a 0.2 s write timeout, a call that outlasts it by far still leaves the store writable."""
+    backends = open_store(timeout=0.2)
     release = threading.Event()
     started = threading.Event()
 

@@ -28,7 +28,7 @@ from soe.engine.durability import MISSING
 
 __all__ = ["STATUSES", "SqliteRuntimeStore"]
 
-STATUSES = ("running", "completed", "failed")
+STATUSES = ("running", "completed", "waiting", "failed")
 
 # Tables holding one execution's rows, by the column naming the execution.
 _PER_EXECUTION = (
@@ -197,8 +197,10 @@ class SqliteRuntimeStore:
         if execution_id is not None:
             check_id(execution_id)
         with self._db.transaction() as conn:
-            conn.execute("INSERT OR REPLACE INTO journal (key, execution_id, value_json, "
-                         "created_at) VALUES (?, ?, ?, ?)",
+            conn.execute("INSERT INTO journal (key, execution_id, value_json, created_at) "
+                         "VALUES (?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET "
+                         "execution_id = excluded.execution_id, value_json = excluded.value_json, "
+                         "created_at = excluded.created_at",
                          (key, execution_id, encode(value), time.time()))
 
     # -- housekeeping ---------------------------------------------------------------------
@@ -216,7 +218,8 @@ class SqliteRuntimeStore:
         with self._db.transaction() as conn:
             mains = [main for (main,) in conn.execute(
                 "SELECT main_execution_id FROM executions GROUP BY main_execution_id "
-                f"HAVING SUM(status NOT IN ({marks})) = 0 AND MAX(updated_at) < ?",
+                f"HAVING SUM(CASE WHEN status IN ({marks}) THEN 0 ELSE 1 END) = 0 "
+                "AND MAX(updated_at) < ?",
                 (*deletable, cutoff))]
             ids = [execution_id for main in mains for (execution_id,) in conn.execute(
                 "SELECT execution_id FROM executions WHERE main_execution_id = ?", (main,))]

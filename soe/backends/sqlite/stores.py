@@ -148,10 +148,14 @@ class SqliteTelemetryBackend:
                                            execution_id))
 
     def get_events(self, execution_id: str) -> list[dict]:
+        return self.get_events_since(execution_id, 0)
+
+    def get_events_since(self, execution_id: str, start: int) -> list[dict]:
+        """The events from position ``start`` on (optional method: a live stream reads only what is new)."""
         check_id(execution_id)
         rows = self._db.connection().execute(
-            "SELECT event_type, data_json FROM telemetry_events WHERE execution_id = ? "
-            "ORDER BY seq", (execution_id,)).fetchall()
+            "SELECT event_type, data_json FROM telemetry_events WHERE execution_id = ? AND seq >= ? "
+            "ORDER BY seq", (execution_id, start)).fetchall()
         datas = decode_many(data_json for _, data_json in rows)
         return [{"event_type": event_type, **data}
                 for (event_type, _), data in zip(rows, datas, strict=True)]
