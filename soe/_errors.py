@@ -134,13 +134,19 @@ class StoreError(SoeError):
 
 
 class ProviderError(SoeError):
-    """A provider adapter's transport or HTTP call failed after its own retries."""
+    """A provider adapter's transport or HTTP call failed after its own retries.
+
+    ``request_id`` is the provider's id of the failed request (its
+    ``x-request-id``/``request-id`` header), what its support asks for; the
+    message and attributes never hold the API key.
+    """
 
     def __init__(self, message: str, *, provider: str = "", status: int | None = None,
-                 retryable: bool = False):
+                 retryable: bool = False, request_id: str | None = None):
         self.provider = provider
         self.status = status
         self.retryable = retryable
+        self.request_id = request_id
         super().__init__(message)
 
 

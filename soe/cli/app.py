@@ -34,6 +34,7 @@ from soe.cli.inputs import (
     missing_tools,
     needs_llm,
     open_store,
+    parse_context_pairs,
     read_config,
     resolve_execution_id,
     shown_store,
@@ -132,12 +133,35 @@ def _workflow_to_start(text: str, requested: str | None) -> str:
     return requested
 
 
-def _call_llm(spec: str | None, workflows: Any) -> Any:
-    """The ``call_llm`` for ``--llm``; refuses early when LLM nodes exist and none was given."""
-    from soe.llm.providers import llm_from_spec
+@dataclass(frozen=True)
+class _Llm:
+    """``--llm``, ``--llm-option`` and ``--llm-base-url``: which model, and how to reach it."""
 
-    if spec:
-        return llm_from_spec(spec)
+    spec: str | None
+    options: tuple[str, ...] = ()
+    base_url: str | None = None
+
+    def flags(self) -> list[str]:
+        """The same choice as command-line flags, for the hints that continue an execution."""
+        flags = [] if self.spec is None else ["--llm", self.spec]
+        for option in self.options:
+            flags += ["--llm-option", option]
+        return flags + ([] if self.base_url is None else ["--llm-base-url", self.base_url])
+
+    def build(self) -> Any:
+        """The adapter, created now so a missing key or bad option stops the command before it runs."""
+        from soe.llm.providers import llm_from_spec
+
+        options = parse_context_pairs(self.options, flag="--llm-option")
+        if self.base_url is not None:
+            options["base_url"] = self.base_url
+        return llm_from_spec(self.spec or "", **options)
+
+
+def _call_llm(llm: _Llm, workflows: Any) -> Any:
+    """The ``call_llm`` for ``--llm``; refuses early when LLM nodes exist and none was given."""
+    if llm.spec:
+        return llm.build()
     if needs_llm(workflows):
         raise ValueError("This workflow has llm or agent nodes: pass --llm SPEC "
                         "(e.g. --llm echo offline, or --llm openai:gpt-4o-mini) or set SOE_LLM")
@@ -184,15 +208,15 @@ def _store(spec: str | None) -> str:
     return spec if spec is not None else find_store()
 
 
-def _run_flags(llm: str | None, tools: Sequence[str]) -> list[str]:
-    flags = [] if llm is None else ["--llm", llm]
+def _run_flags(llm: _Llm, tools: Sequence[str]) -> list[str]:
+    flags = llm.flags()
     for spec in tools:
         flags += ["--tools", spec]
     return flags
 
 
 @contextmanager
-def _session(store: str | None, llm: str | None, tools: Sequence[str], workflows: Any = None, *,
+def _session(store: str | None, llm: _Llm, tools: Sequence[str], workflows: Any = None, *,
              must_exist: bool = False, registry_of: str | None = None) -> Iterator[_Session]:
     """Open the store and build the node callers; the store is closed when the command ends.
 
@@ -302,6 +326,14 @@ if _MISSING is None:
              "(default: .soe/soe.db in the nearest folder up the tree that has .soe/).")]
     LlmOption = Annotated[str | None, typer.Option(
         "--llm", envvar="SOE_LLM", metavar="SPEC", help="The model: echo (offline), openai:MODEL, anthropic:MODEL, litellm:MODEL.")]
+    LlmOptionOption = Annotated[list[str] | None, typer.Option(
+        "--llm-option", metavar="KEY=VALUE",
+        help="A model option for the adapter (temperature=0, max_tokens=200, tool_calling=json, ...), "
+             "typed like --context; nodes' own options win; repeatable.")]
+    LlmBaseUrlOption = Annotated[str | None, typer.Option(
+        "--llm-base-url", metavar="URL",
+        help="The provider's base URL, e.g. a local OpenAI-compatible server (default: the provider's "
+             "environment variable, e.g. OPENAI_BASE_URL).")]
     ToolsOption = Annotated[list[str] | None, typer.Option(
         "--tools", metavar="MODULE:ATTR", help="module:attribute (or path/file.py:attribute) naming a dict of tools or one callable; "
                         "repeatable.")]
@@ -335,6 +367,8 @@ def run(
         "--context-file", exists=True, dir_okay=False, metavar="FILE", help="JSON or YAML mapping of typed initial values.")] = None,
     tools: ToolsOption = None,
     llm: LlmOption = None,
+    llm_option: LlmOptionOption = None,
+    llm_base_url: LlmBaseUrlOption = None,
     store: StoreOption = None,
     max_concurrency: Annotated[int | None, typer.Option(min=1, metavar="N", help="Activations run at once (default 1).")] = None,
     max_steps: Annotated[int | None, typer.Option(min=1, metavar="N", help="Node runs allowed (default 100000).")] = None,
@@ -358,7 +392,7 @@ def run(
         name = _workflow_to_start(text, workflow)
         config = apply_budgets(text, max_llm_calls=max_llm_calls, max_tokens=max_tokens)
     execution_id = str(uuid.uuid4())
-    with _session(store, llm, tools or [], extract_workflows(text)) as session:
+    with _session(store, _Llm(llm, tuple(llm_option or ()), llm_base_url), tools or [], extract_workflows(text)) as session:
         def start() -> None:
             orchestrate(config, name, list(signal or ["START"]), initial, session.backends, session.broadcast,
                         max_steps=max_steps, max_concurrency=max_concurrency, execution_id=execution_id)
@@ -371,6 +405,8 @@ def resume_command(
     execution_id: Annotated[str, typer.Argument(metavar="EXECUTION_ID", help="The interrupted execution.")],
     store: StoreOption = None,
     llm: LlmOption = None,
+    llm_option: LlmOptionOption = None,
+    llm_base_url: LlmBaseUrlOption = None,
     tools: ToolsOption = None,
     json_output: JsonOption = False,
     history: HistoryOption = False,
@@ -378,7 +414,7 @@ def resume_command(
     """Continue an interrupted execution from its stored queue (completed nodes do not run again)."""
     from soe import resume
 
-    with _session(store, llm, tools or [], must_exist=True, registry_of=execution_id) as session:
+    with _session(store, _Llm(llm, tuple(llm_option or ()), llm_base_url), tools or [], must_exist=True, registry_of=execution_id) as session:
         execution_id = session.execution_id
         label = _workflow_name(session, execution_id)
         title = f"soe resume {execution_id} (workflow {label}), store {session.store}"
@@ -392,6 +428,8 @@ def signal_command(
     signals: Annotated[list[str], typer.Argument(metavar="SIGNAL", help="Signals to broadcast, in order.")],
     store: StoreOption = None,
     llm: LlmOption = None,
+    llm_option: LlmOptionOption = None,
+    llm_base_url: LlmBaseUrlOption = None,
     tools: ToolsOption = None,
     context: ContextOption = None,
     context_string: ContextStringOption = None,
@@ -401,7 +439,7 @@ def signal_command(
     """Send signals to a stored execution: how a person answers a workflow that waits for them."""
     with _bad_input():
         updates = build_initial_context(None, context or [], context_string or [])
-    with _session(store, llm, tools or [], must_exist=True, registry_of=execution_id) as session:
+    with _session(store, _Llm(llm, tuple(llm_option or ()), llm_base_url), tools or [], must_exist=True, registry_of=execution_id) as session:
         execution_id = session.execution_id
         with _bad_input():
             _check_listened(session.backends, execution_id, signals)

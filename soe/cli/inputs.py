@@ -217,14 +217,15 @@ def parse_context_value(text: str) -> Any:
     return text
 
 
-def parse_context_pairs(pairs: Iterable[str], *, typed: bool = True) -> dict[str, Any]:
+def parse_context_pairs(pairs: Iterable[str], *, typed: bool = True,
+                        flag: str = "--context") -> dict[str, Any]:
     """``KEY=VALUE`` flags to a dict (values typed unless ``typed=False``); a later flag wins."""
     context: dict[str, Any] = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
         key = key.strip()
         if not sep or not key:
-            raise ValueError(f"Invalid --context '{pair}': expected KEY=VALUE")
+            raise ValueError(f"Invalid {flag} '{pair}': expected KEY=VALUE")
         context[key] = parse_context_value(value) if typed else value
     return context
 

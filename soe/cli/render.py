@@ -30,6 +30,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from soe._errors import ProviderError
 from soe.cli.inputs import plain, user_fields
 
 __all__ = [
@@ -38,6 +39,7 @@ __all__ = [
     "RunReport",
     "Screen",
     "TelemetryTap",
+    "error_document",
     "failure_text",
     "finding_line",
     "print_error",
@@ -370,18 +372,24 @@ class RunReport:
 
     def document(self, *, history: bool) -> dict[str, Any]:
         """The ``--json`` document (``waiting_for`` only when the execution waits)."""
-        error = None if self.error is None else {"type": type(self.error).__name__,
-                                                  "message": str(self.error)}
         document = {
             "execution_id": self.execution_id,
             "status": self.status,
             "context": user_fields(self.context, history=history),
             "operational": plain(self.context.get("__operational__")),
-            "error": error,
+            "error": None if self.error is None else error_document(self.error),
         }
         if self.waiting_for:
             document["waiting_for"] = list(self.waiting_for)
         return document
+
+
+def error_document(error: BaseException) -> dict[str, Any]:
+    """An error in ``--json``: its type and message, and a provider error's status, provider and request id."""
+    document: dict[str, Any] = {"type": type(error).__name__, "message": str(error)}
+    if isinstance(error, ProviderError):
+        document.update(provider=error.provider, status=error.status, request_id=error.request_id)
+    return document
 
 
 def _context_rows(context: Mapping[str, Any], history: bool,

@@ -8,6 +8,7 @@ node needs a single import.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import inspect
 import weakref
@@ -19,7 +20,13 @@ from pydantic import BaseModel
 
 from soe.lib.awaitables import resolve
 from soe.lib.effects import Steps, Wait, journal_value
-from soe.llm.models import RouterResponse, build_response_model, parameter_model_for, signal_options
+from soe.llm.models import (
+    RouterDecision,
+    RouterResponse,
+    build_response_model,
+    parameter_model_for,
+    signal_options,
+)
 from soe.llm.parsing import (
     coerce_response,
     extract_output,
@@ -35,13 +42,17 @@ from soe.llm.prompts import (
     retry_suffix,
     router_instructions,
 )
+from soe.llm.request import LlmRequest, accepts_request
 from soe.llm.usage import Usage, collect_usage
 
 __all__ = [
     "ROUTER_INSTRUCTIONS",
     "CallForm",
     "LlmOutcome",
+    "LlmRequest",
+    "RouterDecision",
     "RouterResponse",
+    "accepts_request",
     "Usage",
     "build_prompt_text",
     "build_response_model",
@@ -167,6 +178,17 @@ def _invoke(call_llm: Callable[..., Any], args: tuple[Any, ...],
     return outcome.value
 
 
+def _arguments(call_llm: Callable[..., Any], form: CallForm, text: str, feedback: str,
+               node_config: dict[str, Any], request: LlmRequest | None,
+               response_model: type[BaseModel]) -> tuple[Any, ...]:
+    """The positional arguments of one attempt in the callable's form."""
+    if request is not None and accepts_request(call_llm):
+        return (dataclasses.replace(request, text=text, feedback=feedback, response_model=response_model),)
+    if form == "messages":
+        return ([{"role": "user", "content": text}], response_model)
+    return (text, node_config)
+
+
 def call_structured(
     call_llm: Callable[..., Any],
     payload: dict[str, Any],
@@ -175,26 +197,29 @@ def call_structured(
     node_config: dict[str, Any],
     *,
     after_call: Callable[[Usage], None] | None = None,
+    request: LlmRequest | None = None,
 ) -> Steps[BaseModel]:
     """One structured request: at most ``retries + 1`` calls, feedback appended each time.
 
     An answer that does not validate is a failed attempt; an exception raised
     by ``call_llm`` (or by ``after_call``, e.g. ``BudgetExceeded``) propagates
     at once and is never retried. ``after_call(usage)`` runs after every
-    invocation that reported tokens, before its answer is used.
+    invocation that reported tokens, before its answer is used. A callable
+    that declared the request protocol gets ``request`` (with this attempt's
+    text and feedback) instead of §7's arguments; every other callable gets §7 unchanged.
     """
     form = detect_call_form(call_llm)
     text = build_prompt_text(payload, response_model)
+    feedback = ""
     last_error: ValueError | None = None
     for _ in range(retries + 1):
-        if form == "messages":
-            args: tuple[Any, ...] = ([{"role": "user", "content": text}], response_model)
-        else:
-            args = (text, node_config)
+        args = _arguments(call_llm, form, text, feedback, node_config, request, response_model)
         value = yield from _invoke(call_llm, args, after_call)
         try:
             return coerce_response(value, response_model)
         except ValueError as exc:
             last_error = exc
-            text += retry_suffix(response_text(value), exc)
+            suffix = retry_suffix(response_text(value), exc)
+            text += suffix
+            feedback += suffix
     raise Exception(f"Max retries ({retries}) exceeded. Last error: {last_error}")

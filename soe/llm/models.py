@@ -14,11 +14,15 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, RootModel, create_model
 
+from soe.llm.request import ToolSpec
+
 __all__ = [
+    "RouterDecision",
     "RouterResponse",
     "build_response_model",
     "parameter_model_for",
     "signal_options",
+    "tool_spec",
 ]
 
 _SIGNALS_HEADER = "Select ALL signals that apply (can be none, one, or multiple):\n"
@@ -32,6 +36,12 @@ class RouterResponse(BaseModel):
         default=None,
         description="Name of the tool to call. Required if action is 'call_tool'.",
     )
+
+
+class RouterDecision(RouterResponse):
+    """Output model for the Router stage, with the tool's arguments when the provider chose both at once."""
+
+    arguments: dict[str, Any] | None = None
 
 
 def signal_options(event_emissions: Iterable[Mapping[str, Any]] | None) -> list[dict[str, Any]]:
@@ -122,3 +132,15 @@ def parameter_model_for(func: Callable[..., Any]) -> type[BaseModel]:
         default = ... if param.default is inspect.Parameter.empty else param.default
         fields[param.name] = (annotation, default)
     return create_model(f"{func.__name__}Schema", **fields)
+
+
+@lru_cache(maxsize=1024)
+def tool_spec(func: Callable[..., Any]) -> ToolSpec:
+    """A tool as providers' function calling describes it: the parameter model's schema and the docstring.
+
+    ``Annotated[..., Field(description=...)]`` descriptions and defaults come
+    through Pydantic, so the model sees typed, described arguments rather than a repr.
+    """
+    schema = parameter_model_for(func).model_json_schema()
+    schema.pop("title", None)
+    return ToolSpec(func.__name__, inspect.getdoc(func) or "", schema)

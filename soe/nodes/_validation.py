@@ -49,6 +49,8 @@ _IDENTITY_MSG = "'identity' must be a string - used to persist conversation hist
 _FAILURE_SIGNAL_MSG = (
     "'llm_failure_signal' must be a string - the signal to emit when LLM call fails"
 )
+_LLM_OPTIONS_MSG = "'llm_options' must be a mapping - provider options sent with the request, e.g. {logprobs: true}"
+_EXCLUSIVE_MSG = "'exclusive_signals' must be true or false - whether exactly one signal is selected"
 
 
 # (validator, node config) pairs that passed, kept with the config so an id is never mistaken
@@ -289,6 +291,8 @@ def validate_llm_style(node_config: Any, texts: LlmStyleTexts) -> None:
         check_optional_type(node_config, "tools", list, texts.tools)
     check_optional_type(node_config, "identity", str, _IDENTITY_MSG)
     check_optional_type(node_config, "llm_failure_signal", str, _FAILURE_SIGNAL_MSG)
+    check_optional_type(node_config, "llm_options", Mapping, _LLM_OPTIONS_MSG)
+    check_optional_type(node_config, "exclusive_signals", bool, _EXCLUSIVE_MSG)
 
 
 def read_workflow_backend(backends: Any, method: str, execution_id: str) -> Any:

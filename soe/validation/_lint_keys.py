@@ -17,7 +17,8 @@ from soe.validation.locate import node_position, walk_path
 __all__ = ["NODE_KEYS", "TOP_LEVEL_KEYS", "check_unknown_keys"]
 
 _COMMON = ("node_type", "event_triggers", "event_emissions", "name")
-_LLM = ("prompt", "output_field", "identity", "retries", "llm_failure_signal")
+_LLM = ("prompt", "output_field", "identity", "retries", "llm_failure_signal", "exclusive_signals",
+        "llm_options", "model", "temperature", "max_tokens", "top_p", "seed", "stop")
 
 NODE_KEYS: dict[str, frozenset[str]] = {
     "router": frozenset(_COMMON),

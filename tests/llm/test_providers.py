@@ -9,15 +9,24 @@ from __future__ import annotations
 import json
 import socket
 import sys
-import threading
 import types
 import urllib.error
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
 from conftest import events
+from fake_provider import (
+    FakeProvider,
+    Reply,
+    anthropic_error,
+    anthropic_ok,
+    isolate_provider_env,
+    openai_error,
+    openai_ok,
+    text_block,
+    tool_use,
+)
 from pydantic import BaseModel
 
 import soe.llm
@@ -31,75 +40,6 @@ FAST = {"backoff_base": 0.001}
 USER = [{"role": "user", "content": "Say hi"}]
 
 
-class Reply:
-    """One scripted HTTP answer."""
-
-    def __init__(self, status: int = 200, body: Any = None, headers: dict[str, str] | None = None):
-        self.status = status
-        self.body = body
-        self.headers = headers or {}
-
-    def encoded(self) -> bytes:
-        return self.body if isinstance(self.body, bytes) else json.dumps(self.body).encode()
-
-
-class FakeProvider:
-    """A local HTTP server answering POSTs from a script (the last reply repeats) and recording them."""
-
-    def __init__(self) -> None:
-        self.script: list[Reply] = []
-        self.requests: list[dict[str, Any]] = []
-        self._lock = threading.Lock()
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.01,), daemon=True)
-        self.thread.start()
-
-    @property
-    def url(self) -> str:
-        host, port = self.server.server_address[:2]
-        return f"http://{host}:{port}"
-
-    @property
-    def bodies(self) -> list[dict[str, Any]]:
-        return [request["body"] for request in self.requests]
-
-    def answer(self, *replies: Reply) -> FakeProvider:
-        self.script = list(replies)
-        return self
-
-    def _next(self, request: dict[str, Any]) -> Reply:
-        with self._lock:
-            self.requests.append(request)
-            return self.script.pop(0) if len(self.script) > 1 else self.script[0]
-
-    def _handler(self) -> type[BaseHTTPRequestHandler]:
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - the stdlib's naming
-                raw = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                reply = fake._next({"path": self.path, "headers": dict(self.headers.items()),
-                                    "body": json.loads(raw)})
-                data = reply.encoded()
-                self.send_response(reply.status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                for name, value in reply.headers.items():
-                    self.send_header(name, value)
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        return Handler
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join()
-
-
 @pytest.fixture
 def server() -> Iterator[FakeProvider]:
     fake = FakeProvider()
@@ -109,10 +49,7 @@ def server() -> Iterator[FakeProvider]:
 
 @pytest.fixture(autouse=True)
 def _no_provider_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
-    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
+    isolate_provider_env(monkeypatch)
 
 
 class Answer(BaseModel):
@@ -120,44 +57,6 @@ class Answer(BaseModel):
 
     summary: str
     score: int = 0
-
-
-# --- wire formats ------------------------------------------------------------------------------
-
-def openai_ok(content: str | None, prompt_tokens: int = 11, completion_tokens: int = 7) -> Reply:
-    return Reply(200, {
-        "id": "chatcmpl-1", "object": "chat.completion", "model": "gpt-test",
-        "choices": [{"index": 0, "finish_reason": "stop",
-                     "message": {"role": "assistant", "content": content}}],
-        "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
-                  "total_tokens": prompt_tokens + completion_tokens},
-    })
-
-
-def openai_error(status: int, message: str, headers: dict[str, str] | None = None) -> Reply:
-    return Reply(status, {"error": {"message": message, "type": "invalid_request_error",
-                                    "code": None}}, headers)
-
-
-def anthropic_ok(*content: dict[str, Any], input_tokens: int = 20, output_tokens: int = 4) -> Reply:
-    return Reply(200, {
-        "id": "msg_1", "type": "message", "role": "assistant", "model": "claude-test",
-        "content": list(content), "stop_reason": "tool_use",
-        "usage": {"input_tokens": input_tokens, "output_tokens": output_tokens},
-    })
-
-
-def tool_use(value: Any) -> dict[str, Any]:
-    return {"type": "tool_use", "id": "toolu_1", "name": "respond", "input": value}
-
-
-def text_block(text: str) -> dict[str, Any]:
-    return {"type": "text", "text": text}
-
-
-def anthropic_error(status: int, message: str) -> Reply:
-    return Reply(status, {"type": "error", "error": {"type": "invalid_request_error",
-                                                     "message": message}})
 
 
 def gpt(server: FakeProvider, **options: Any) -> Any:
@@ -255,10 +154,9 @@ def test_openai_api_key_from_environment(server: FakeProvider, monkeypatch: pyte
     assert headers_of(server.requests[0])["authorization"] == "Bearer env-key"
 
 
-def test_openai_missing_key_for_openai_itself_raises_before_sending() -> None:
-    with pytest.raises(ProviderError, match="OPENAI_API_KEY") as info:
-        openai("gpt-test")(USER, None)
-    assert info.value.retryable is False
+def test_openai_missing_key_for_openai_itself_is_a_config_error_at_creation() -> None:
+    with pytest.raises(ValueError, match="OPENAI_API_KEY"):
+        openai("gpt-test")
 
 
 def test_openai_429_with_retry_after_is_retried(server: FakeProvider) -> None:
@@ -410,9 +308,9 @@ def test_anthropic_400_raises_with_message(server: FakeProvider) -> None:
     assert len(server.requests) == 1
 
 
-def test_anthropic_missing_key_raises() -> None:
-    with pytest.raises(ProviderError, match="ANTHROPIC_API_KEY"):
-        anthropic("claude-test")(USER, None)
+def test_anthropic_missing_key_is_a_config_error_at_creation() -> None:
+    with pytest.raises(ValueError, match="ANTHROPIC_API_KEY"):
+        anthropic("claude-test")
 
 
 # --- LiteLLM -----------------------------------------------------------------------------------
@@ -460,8 +358,14 @@ def test_end_to_end_openai_node_stores_output(server: FakeProvider, backends: An
     [usage_event] = events(backends, eid, "llm_usage")
     assert usage_event["context"] == {"prompt_tokens": 30, "completion_tokens": 5}
     [request] = server.requests
-    assert request["body"]["messages"][0]["content"].startswith('{"prompt":"Summarize hello"')
-    assert request["body"]["response_format"]["json_schema"]["name"] == "SummaryResponse"
+    assert request["body"] == {
+        "model": "gpt-test",
+        "messages": [{"role": "user", "content": 'Summarize hello\n\nAnswer in JSON with "summary": The summary value.'}],
+        "response_format": {"type": "json_schema", "json_schema": {
+            "name": "SummaryResponse", "strict": False,
+            "schema": {"type": "object", "required": ["summary"],
+                       "properties": {"summary": {"description": "The summary value", "type": "string"}}}}},
+    }
 
 
 def test_end_to_end_invalid_json_is_retried_with_feedback(server: FakeProvider, backends: Any) -> None:
@@ -475,8 +379,8 @@ def test_end_to_end_invalid_json_is_retried_with_feedback(server: FakeProvider, 
     assert backends.context.get_context(eid)["__operational__"]["prompt_tokens"] == 22
 
 
-def test_end_to_end_provider_error_goes_to_node_failure(server: FakeProvider, backends: Any) -> None:
+def test_end_to_end_provider_error_keeps_its_type(server: FakeProvider, backends: Any) -> None:
     server.answer(openai_error(400, "model not found"))
-    with pytest.raises(RuntimeError, match="model not found"):
+    with pytest.raises(ProviderError, match="model not found"):
         run_with(openai("gpt-test", base_url=f"{server.url}/v1", api_key="k", **FAST), backends)
     assert len(server.requests) == 1

@@ -86,7 +86,7 @@ def test_llm_keys_without_a_close_spelling_are_information_and_custom_types_are_
             node_type: llm
             event_triggers: [START]
             prompt: "Say hi"
-            temperature: 0.2
+            reasoning_budget: 2
           Mine:
             node_type: _custom
             event_triggers: [START]
@@ -109,6 +109,14 @@ def test_every_key_the_engine_reads_is_known():
               retries: 2
               max_iterations: 5
               llm_failure_signal: FAILED
+              model: small
+              temperature: 0
+              max_tokens: 50
+              top_p: 1
+              seed: 7
+              stop: ["END"]
+              llm_options: {logprobs: true}
+              exclusive_signals: true
               event_emissions:
                 - signal_name: DONE
                   condition: "{{ true }}"

@@ -137,6 +137,10 @@ def llm_style_cases(texts: dict) -> list[tuple[dict, str]]:
          "'identity' must be a string - used to persist conversation history across executions"),
         ({"llm_failure_signal": ["FAIL"]},
          "'llm_failure_signal' must be a string - the signal to emit when LLM call fails"),
+        ({"llm_options": ["logprobs"]},
+         "'llm_options' must be a mapping - provider options sent with the request, e.g. {logprobs: true}"),
+        ({"exclusive_signals": "yes"},
+         "'exclusive_signals' must be true or false - whether exactly one signal is selected"),
         # order: a prompt syntax error comes before input_fields, retries before emissions
         ({"prompt": "{{ x", "input_fields": ["a"]},
          f"'prompt' template: Jinja syntax error - {UNCLOSED}"),

@@ -110,11 +110,19 @@ class _Attempt(Exception):
     """One failed attempt, carrying what the final ``ProviderError`` needs."""
 
     def __init__(self, message: str, status: int | None, retryable: bool,
-                 retry_after: float | None = None):
+                 retry_after: float | None = None, request_id: str | None = None):
         super().__init__(message)
         self.status = status
         self.retryable = retryable
         self.retry_after = retry_after
+        self.request_id = request_id
+
+
+def _request_id(headers: Any) -> str | None:
+    """The provider's id of the request: OpenAI's ``x-request-id``, Anthropic's ``request-id``."""
+    if headers is None:
+        return None
+    return headers.get("x-request-id") or headers.get("request-id")
 
 
 def _retry_after(headers: Any) -> float | None:
@@ -161,7 +169,7 @@ def _http_failure(exc: urllib.error.HTTPError, provider: str) -> _Attempt:
     status = exc.code
     retryable = status == 429 or status >= 500
     message = f"{provider} HTTP {status}: {detail}"
-    return _Attempt(message, status, retryable, _retry_after(exc.headers))
+    return _Attempt(message, status, retryable, _retry_after(exc.headers), _request_id(exc.headers))
 
 
 def _send_once(url: str, data: bytes, headers: Mapping[str, str], provider: str,
@@ -218,6 +226,7 @@ def post_json(url: str, payload: Mapping[str, Any], headers: Mapping[str, str], 
                 else:
                     message = str(failure)
                 raise ProviderError(redact(message, _secrets(headers)), provider=provider,
-                                    status=failure.status, retryable=failure.retryable) from failure.__cause__
+                                    status=failure.status, retryable=failure.retryable,
+                                    request_id=failure.request_id) from failure.__cause__
             time.sleep(_delay(failure, attempt, options))
             attempt += 1

@@ -18,8 +18,11 @@ from typing import Any
 from pydantic import BaseModel
 
 from soe._errors import ProviderError
+from soe.llm.providers._compose import compose, read_text
 from soe.llm.providers._http import redact
 from soe.llm.providers._structured import structured_request
+from soe.llm.providers.openai import ToolCalling, chat_request_body, message_text, tool_decision
+from soe.llm.request import REQUEST_PROTOCOL, LlmRequest
 from soe.llm.usage import report_usage
 
 __all__ = ["litellm"]
@@ -77,28 +80,48 @@ def _provider_error(exc: Exception, options: Mapping[str, Any]) -> ProviderError
                          retryable=retryable)
 
 
-def litellm(model: str, **options: Any) -> Callable[..., BaseModel | str]:
-    """A messages-form ``call_llm`` calling ``litellm.completion(model=model, ...)``.
+def _plain(response: Any) -> Mapping[str, Any]:
+    """LiteLLM's response as the OpenAI-shaped mapping it mirrors."""
+    if isinstance(response, Mapping):
+        return response
+    dump = getattr(response, "model_dump", None)
+    if callable(dump):
+        return dump()
+    return {"choices": [{"message": {"content": _content(response)}}]}
+
+
+def litellm(model: str, *, tool_calling: ToolCalling = "native",
+            **options: Any) -> Callable[..., BaseModel | str]:
+    """A ``call_llm`` calling ``litellm.completion(model=model, ...)``; takes the structured request too.
 
     ``options`` (e.g. ``temperature``, ``api_base``, ``num_retries``) are passed
-    to ``litellm.completion`` as given. Raises ``ImportError`` with an install
-    hint when LiteLLM is not installed.
+    to ``litellm.completion`` as given; a node's own options override them.
+    ``tool_calling`` is as for :func:`soe.llm.openai`. Raises ``ImportError``
+    with an install hint when LiteLLM is not installed.
     """
     module = _import_litellm()
 
-    def call_llm(messages: list[dict[str, Any]],
-                 response_model: type[BaseModel] | None = None) -> BaseModel | str:
-        request = structured_request(response_model) if response_model is not None else None
-        kwargs: dict[str, Any] = {"model": model, "messages": list(messages), **options}
-        if request is not None:
-            kwargs["response_format"] = request.response_format()
+    def complete(kwargs: dict[str, Any]) -> Any:
         try:
             response = module.completion(**kwargs)
         except Exception as exc:
             raise _provider_error(exc, options) from None
         _report(response)
-        text = _content(response)
+        return response
+
+    def call_llm(messages: list[dict[str, Any]] | LlmRequest,
+                 response_model: type[BaseModel] | None = None) -> Any:
+        if isinstance(messages, LlmRequest):
+            composed = compose(messages, tool_calling == "native")
+            body = _plain(complete(chat_request_body(messages, composed, model, options)))
+            return tool_decision(body) if composed.schema is None else read_text(composed, message_text(body))
+        request = structured_request(response_model) if response_model is not None else None
+        kwargs: dict[str, Any] = {"model": model, "messages": list(messages), **options}
+        if request is not None:
+            kwargs["response_format"] = request.response_format()
+        text = _content(complete(kwargs))
         return request.parse_text(text) if request is not None else text
 
     call_llm.__name__ = call_llm.__qualname__ = f"litellm_{model}"
+    call_llm.soe_request_protocol = REQUEST_PROTOCOL  # type: ignore[attr-defined]
     return call_llm

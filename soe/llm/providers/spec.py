@@ -48,6 +48,8 @@ def llm_from_spec(spec: str, **options: Any) -> Callable[..., Any]:
     if provider == "echo":
         if sep:
             raise _invalid(spec, "'echo' takes no model")
+        if options:
+            raise ValueError(f"'echo' takes no options (got {', '.join(sorted(options))})")
         from soe.llm.providers.echo import echo
         return echo(**options)
     factory = _adapter(provider)

@@ -14,7 +14,10 @@ from soe.engine.telemetry import register_event
 from soe.lib.effects import Steps
 from soe.lib.jinja_render import context_json, get_context_for_prompt, render_prompt
 from soe.llm.contract import (
+    LlmRequest,
+    RouterDecision,
     RouterResponse,
+    accepts_request,
     build_response_model,
     call_structured,
     extract_output,
@@ -23,6 +26,7 @@ from soe.llm.contract import (
     router_instructions,
     signal_options,
 )
+from soe.llm.models import tool_spec
 from soe.nodes._caller import NodeCallerFn, node_caller
 from soe.nodes._emissions import emission_mode
 from soe.nodes._llm_common import (
@@ -32,6 +36,7 @@ from soe.nodes._llm_common import (
     register_llm_call,
     usage_recorder,
 )
+from soe.nodes._requests import node_request
 from soe.nodes._tools import call_tool
 from soe.nodes._validation import validate_once
 from soe.nodes.agent.loop import AgentLoop, AgentTools, load_tools
@@ -56,6 +61,7 @@ class AgentRun:
     tools: AgentTools
     max_retries: int
     max_iterations: int
+    main_id: str
 
 
 def _setting(node_config: Mapping[str, Any], key: str, default: int) -> int:
@@ -110,7 +116,8 @@ def create_agent_node_caller(backends: Any, tools: list[dict[str, Any]], call_ll
         agent_tools = load_tools(node_config.get("tools") or [], registry, execution_id, backends)
         return AgentRun(execution_id, node_config, node_name, ctx, task, context_json(fields),
                         agent_tools, _setting(node_config, "retries", 3),
-                        _setting(node_config, "max_iterations", 25))
+                        _setting(node_config, "max_iterations", 25),
+                        ctx["__operational__"]["main_execution_id"])
 
     def _drive(run: AgentRun, loop: AgentLoop) -> Steps[None]:
         """Step 8: route until finished; errors consume ``retries``, router requests ``max_iterations``."""
@@ -125,19 +132,28 @@ def create_agent_node_caller(backends: Any, tools: list[dict[str, Any]], call_ll
             if decision.action == "finish":
                 yield from _finish(run, loop)
                 return
-            yield from _use_tool(run, loop, decision.tool_name)
+            yield from _use_tool(run, loop, decision.tool_name, getattr(decision, "arguments", None))
         limit = f"Agent execution exceeded max retries ({run.max_retries})."
         _give_up(run, loop.failure_message(limit))
 
-    def _request(run: AgentRun, payload: dict[str, Any], model: type[BaseModel]) -> Steps[BaseModel]:
+    def _request(run: AgentRun, payload: dict[str, Any], model: type[BaseModel],
+                 request: LlmRequest | None) -> Steps[BaseModel]:
         """One structured request; its ``llm_call`` is the caller's, retries register nothing (Q5)."""
         return (yield from call_structured(call_llm, payload, model, run.max_retries, run.node_config,
-                                           after_call=usage_recorder(backends, run.execution_id)))
+                                           after_call=usage_recorder(backends, run.execution_id),
+                                           request=request))
 
-    def _guarded(run: AgentRun, payload: dict[str, Any], model: type[BaseModel]) -> Steps[BaseModel | None]:
+    def _stage_request(run: AgentRun, loop: AgentLoop, model: type[BaseModel], stage: Any,
+                       **parts: Any) -> LlmRequest | None:
+        """The structured request of one stage, for a callable that declared the protocol."""
+        return node_request(call_llm, backends, run.main_id, run.node_config, stage=stage, prompt=run.task,
+                            context=run.context_string, history=loop.history, response_model=model, **parts)
+
+    def _guarded(run: AgentRun, payload: dict[str, Any], model: type[BaseModel],
+                 request: LlmRequest | None) -> Steps[BaseModel | None]:
         """A router or response request; ``None`` when its failure was handled (Q4')."""
         try:
-            return (yield from _request(run, payload, model))
+            return (yield from _request(run, payload, model, request))
         except PASSTHROUGH_ERRORS:
             raise
         except Exception as exc:
@@ -160,7 +176,10 @@ def create_agent_node_caller(backends: Any, tools: list[dict[str, Any]], call_ll
             "available_tools": run.tools.signature,
             "conversation_history": loop.history_text(),
         }
-        return (yield from _guarded(run, payload, RouterResponse))
+        model = RouterDecision if accepts_request(call_llm) else RouterResponse
+        request = _stage_request(run, loop, model, "router", instructions=payload["instructions"],
+                                 tools=tuple(tool_spec(run.tools.functions[name]) for name in run.tools.names))
+        return (yield from _guarded(run, payload, model, request))
 
     def _finish(run: AgentRun, loop: AgentLoop) -> Steps[None]:
         """Response stage, then store the output and emit like an LLM node."""
@@ -172,7 +191,8 @@ def create_agent_node_caller(backends: Any, tools: list[dict[str, Any]], call_ll
         register_llm_call(backends, run.execution_id, {"stage": "response"})
         payload = {"task_description": run.task, "context": run.context_string,
                    "conversation_history": loop.history_text()}
-        result = yield from _guarded(run, payload, model)
+        request = _stage_request(run, loop, model, "response", signals=options)
+        result = yield from _guarded(run, payload, model, request)
         if result is None:
             return
         output = extract_output(result, output_field)
@@ -180,7 +200,8 @@ def create_agent_node_caller(backends: Any, tools: list[dict[str, Any]], call_ll
         complete(broadcast_signals_caller, run.execution_id, config, mode, ctx,
                  extract_selected_signals(result), backends)
 
-    def _use_tool(run: AgentRun, loop: AgentLoop, tool_name: str | None) -> Steps[None]:
+    def _use_tool(run: AgentRun, loop: AgentLoop, tool_name: str | None,
+                  arguments: dict[str, Any] | None) -> Steps[None]:
         """A ``call_tool`` decision: only the node's own tools (Q8); failures become tool errors."""
         if not tool_name or tool_name not in run.tools.names:
             register_event(backends, run.execution_id, "agent_tool_not_found", {
@@ -190,7 +211,7 @@ def create_agent_node_caller(backends: Any, tools: list[dict[str, Any]], call_ll
             loop.system_error(f"Tool '{tool_name}' not found or not available.")
             return
         try:
-            result = yield from _run_tool(run, loop, tool_name)
+            result = yield from _run_tool(run, loop, tool_name, arguments)
         except PASSTHROUGH_ERRORS:
             raise
         except Exception as exc:
@@ -198,13 +219,26 @@ def create_agent_node_caller(backends: Any, tools: list[dict[str, Any]], call_ll
             return
         loop.tool_response(tool_name, result)
 
-    def _run_tool(run: AgentRun, loop: AgentLoop, tool_name: str) -> Steps[Any]:
-        """Parameter stage, the call itself, and its two telemetry events."""
-        function = run.tools.functions[tool_name]
+    def _parameters(run: AgentRun, loop: AgentLoop, tool_name: str,
+                    arguments: dict[str, Any] | None) -> Steps[dict[str, Any]]:
+        """The tool's arguments: the router's own (native tool call) when they validate, else the parameter stage."""
+        model = parameter_model_for(run.tools.functions[tool_name])
+        if arguments is not None:
+            try:
+                return model.model_validate(arguments).model_dump()
+            except ValueError:
+                pass
         register_llm_call(backends, run.execution_id, {"stage": "parameter"})
         payload = {"task_description": run.task, "context": run.context_string, "tool_name": tool_name,
                    "conversation_history": loop.history_text()}
-        args = (yield from _request(run, payload, parameter_model_for(function))).model_dump()
+        request = _stage_request(run, loop, model, "parameter", tool_name=tool_name)
+        return (yield from _request(run, payload, model, request)).model_dump()
+
+    def _run_tool(run: AgentRun, loop: AgentLoop, tool_name: str,
+                  arguments: dict[str, Any] | None) -> Steps[Any]:
+        """Arguments, the call itself, and its two telemetry events."""
+        function = run.tools.functions[tool_name]
+        args = yield from _parameters(run, loop, tool_name, arguments)
         register_event(backends, run.execution_id, "agent_tool_call",
                        {"node_name": run.node_name, "tool_name": tool_name, "tool_args": args})
         result = yield from _call_tool_function(function, args, run.tools.max_retries[tool_name],

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from soe._errors import PASSTHROUGH_ERRORS
+from soe._errors import PASSTHROUGH_ERRORS, ProviderError
 from soe.engine.output import store_output
 from soe.engine.telemetry import register_event
 from soe.lib.effects import Steps
@@ -25,6 +25,7 @@ from soe.nodes._llm_common import (
     register_llm_call,
     usage_recorder,
 )
+from soe.nodes._requests import node_request
 from soe.nodes._validation import validate_once
 from soe.nodes.llm.validation import validate_node_config
 from soe.nodes.llm.validation.operational import validate_llm_node_runtime
@@ -62,9 +63,13 @@ def create_llm_node_caller(backends: Any, call_llm: Any, broadcast_signals_calle
             "context": context_json(fields) if fields else "",
             "conversation_history": _history_text(history),
         }
+        request = node_request(call_llm, backends, main_id, node_config, stage="llm", prompt=rendered,
+                               context=payload["context"], history=history,
+                               response_model=response_model, signals=options)
         try:
             result = yield from call_structured(call_llm, payload, response_model, node_config.get("retries", 3),
-                                     node_config, after_call=usage_recorder(backends, execution_id))
+                                                node_config, after_call=usage_recorder(backends, execution_id),
+                                                request=request)
             output = extract_output(result, output_field)
             ctx = store_output(backends, execution_id, ctx, output_field, output)
             if history_key is not None:
@@ -76,6 +81,8 @@ def create_llm_node_caller(backends: Any, call_llm: Any, broadcast_signals_calle
             register_event(backends, execution_id, "node_error", {"node_type": "llm", "error": str(exc)})
             failure_signal = node_config.get("llm_failure_signal")
             if not failure_signal:
+                if isinstance(exc, ProviderError):  # keeps status, provider and request id for the caller
+                    raise
                 raise RuntimeError(str(exc)) from exc
             broadcast_signals_caller(execution_id, [failure_signal])
             return

@@ -1,0 +1,233 @@
+"""From an :class:`~soe.llm.request.LlmRequest` to chat messages, an answer schema and a decoder.
+
+Shared by the adapters so OpenAI, Anthropic and LiteLLM ask the same
+question. The request is laid out for small models: the identity is a real
+``system`` message, history is chat turns, the user turn is short prose (no
+JSON schema dump, which costs prompt tokens and confuses small models), and
+the provider's structured output enforces the shape. Signals are one boolean
+per signal with its condition as the question (or one enum when the node says
+they are exclusive), decoded back to §7.4's ``selected_signals`` list.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, RootModel, ValidationError
+
+from soe.llm.parsing import extract_json_text
+from soe.llm.request import LlmRequest, ToolSpec
+
+__all__ = ["FINISH", "Composed", "compose", "decide", "merged_options", "read_text", "validated"]
+
+FINISH = "finish"
+_SIGNALS_KEY = "signals"
+_SIGNAL_KEY = "signal"
+
+
+@dataclass(frozen=True)
+class Composed:
+    """What to send: messages, the answer's JSON schema (``None`` for native tool calling) and its decoder."""
+
+    messages: list[dict[str, Any]]
+    schema: dict[str, Any] | None
+    decode: Callable[[Any], Any]
+    tools: tuple[ToolSpec, ...] = ()
+
+
+def validated(model: type[BaseModel], value: Any) -> BaseModel | str:
+    """``value`` validated in JSON mode (as the engine's text parser would), else its JSON text to retry on."""
+    text = json.dumps(value, ensure_ascii=False, default=str)
+    try:
+        return model.model_validate_json(text)
+    except (ValidationError, ValueError):
+        return text
+
+
+def _turn(entry: Mapping[str, Any]) -> dict[str, Any]:
+    """A history entry as a chat turn; agent tool records are reported to the model as user text."""
+    role, content = entry.get("role"), str(entry.get("content", ""))
+    if role in ("user", "assistant"):
+        return {"role": role, "content": content}
+    if role == "tool":
+        return {"role": "user", "content": f"[Tool: {entry.get('tool_name')}]\n{content}"}
+    if role == "tool_error":
+        return {"role": "user", "content": f"[Tool Error: {entry.get('tool_name')}]\n{content}"}
+    return {"role": "user", "content": f"[{role}]\n{content}"}
+
+
+def _shown(value: Any, prompt: str) -> bool:
+    """Whether the rendered prompt already shows ``value`` (as text, or as JSON for other values)."""
+    if isinstance(value, str):
+        return value in prompt
+    return str(value) in prompt or json.dumps(value, ensure_ascii=False) in prompt
+
+
+def _context_adds(request: LlmRequest) -> bool:
+    """Whether the context string tells the model anything the rendered prompt does not.
+
+    The context holds the fields the prompt references (§5.2), usually
+    rendered into it already; repeating them doubles the prompt for nothing,
+    and prompt tokens are most of a small local model's latency.
+    """
+    try:
+        fields = json.loads(request.context)
+    except ValueError:
+        return bool(request.context)
+    if not isinstance(fields, Mapping):
+        return True
+    return not all(_shown(value, request.prompt) for value in fields.values())
+
+
+def _messages(request: LlmRequest, question: str) -> list[dict[str, Any]]:
+    parts = [request.prompt]
+    if request.context and _context_adds(request):
+        parts.append("Context:\n" + request.context)
+    parts.append(question)
+    text = "\n\n".join(part for part in parts if part)
+    messages = [{"role": "system", "content": request.system}] if request.system else []
+    messages += [_turn(entry) for entry in request.history]
+    messages.append({"role": "user", "content": text + request.feedback})
+    return messages
+
+
+def _value_schema(request: LlmRequest, key: str) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """The output value's schema (with the field's description) and the ``$defs`` it refers to."""
+    schema = request.response_model.model_json_schema()
+    defs = schema.pop("$defs", None)
+    if issubclass(request.response_model, RootModel):
+        value = schema
+    else:
+        value = dict(schema["properties"][key])
+    value.pop("title", None)
+    if not value.keys() - {"description"}:  # an untyped field: ask for text, not any JSON a small model may ramble in
+        value["type"] = "string"
+    if request.field_description:
+        value["description"] = request.field_description
+    return value, defs
+
+
+def _signal_lines(request: LlmRequest) -> str:
+    return "\n".join(f"- {s.name}: {s.description}" if s.description else f"- {s.name}"
+                     for s in request.signals)
+
+
+def _answer(request: LlmRequest) -> Composed:
+    """LLM node and agent response stage: ``{<field>: value, signals…}``, decoded to the §7.4 model."""
+    key = request.output_field or "output"
+    value, defs = _value_schema(request, key)
+    names = list(dict.fromkeys(s.name for s in request.signals))
+    properties: dict[str, Any] = {key: value}
+    described = f": {value['description']}" if value.get("description") else ""
+    question = f'Answer in JSON with "{key}"{described}.'
+    if names and request.exclusive_signals:
+        properties[_SIGNAL_KEY] = {"type": "string", "enum": names}
+        question += f'\nSet "{_SIGNAL_KEY}" to the one option that applies:\n' + _signal_lines(request)
+    elif names:
+        properties[_SIGNALS_KEY] = {
+            "type": "object", "additionalProperties": False, "required": names,
+            "properties": {s.name: {"type": "boolean", "description": s.description or s.name}
+                           for s in request.signals},
+        }
+        question += (f'\nIn "{_SIGNALS_KEY}", answer each question with true or false:\n'
+                     + _signal_lines(request))
+    schema: dict[str, Any] = {"type": "object", "properties": properties, "required": list(properties)}
+    if defs:
+        schema["$defs"] = defs
+    model = request.response_model
+
+    def decode(answer: Any) -> Any:
+        if not isinstance(answer, Mapping) or key not in answer:
+            return json.dumps(answer, ensure_ascii=False, default=str)
+        if issubclass(model, RootModel):
+            return validated(model, answer[key])
+        data: dict[str, Any] = {key: answer[key]}
+        if names:
+            data["selected_signals"] = _selected(answer, names)
+        return validated(model, data)
+
+    return Composed(_messages(request, question), schema, decode)
+
+
+def _selected(answer: Mapping[str, Any], names: list[str]) -> list[str]:
+    """§7.4's list of selected signals, in the node's order, from booleans or the enum."""
+    if isinstance(answer.get(_SIGNAL_KEY), str):
+        return [answer[_SIGNAL_KEY]] if answer[_SIGNAL_KEY] in names else []
+    flags = answer.get(_SIGNALS_KEY)
+    return [name for name in names if isinstance(flags, Mapping) and flags.get(name) is True]
+
+
+def decide(tool_name: str | None, arguments: Any = None) -> dict[str, Any]:
+    """A router decision as the engine reads it (``RouterDecision``)."""
+    if not tool_name or tool_name == FINISH:
+        return {"action": "finish"}
+    return {"action": "call_tool", "tool_name": tool_name,
+            "arguments": arguments if isinstance(arguments, Mapping) else None}
+
+
+def _tool_lines(tools: tuple[ToolSpec, ...]) -> str:
+    return "\n".join(f"- {t.name}: {t.description}" if t.description else f"- {t.name}" for t in tools)
+
+
+def _called(request: LlmRequest) -> str:
+    """A reminder of the tools already answered, so a small model finishes instead of calling again."""
+    names = list(dict.fromkeys(str(e.get("tool_name")) for e in request.history if e.get("role") == "tool"))
+    if not names:
+        return ""
+    return f"\nAlready called: {', '.join(names)}; their results are above."
+
+
+def _route(request: LlmRequest, native: bool) -> Composed:
+    """Router stage: provider tools (native), or one schema-constrained ``{"tool", "arguments"}`` choice."""
+    if native:
+        question = ("Call the tool the task needs next. When the task is complete, answer without "
+                    "calling a tool." + _called(request))
+        return Composed(_messages(request, question), None, lambda answer: answer, request.tools)
+    question = ("Choose the tool the task needs next and give its arguments, "
+                f'or "{FINISH}" when the task is complete.{_called(request)} Tools:\n' + _tool_lines(request.tools))
+    choices = [{"type": "object", "required": ["tool", "arguments"],
+                "properties": {"tool": {"const": t.name}, "arguments": t.parameters}}
+               for t in request.tools]
+    choices.append({"type": "object", "required": ["tool"], "properties": {"tool": {"const": FINISH}}})
+
+    def decode(answer: Any) -> Any:
+        if not isinstance(answer, Mapping):
+            return json.dumps(answer, ensure_ascii=False, default=str)
+        return decide(answer.get("tool"), answer.get("arguments"))
+
+    return Composed(_messages(request, question), {"anyOf": choices}, decode)
+
+
+def _parameters(request: LlmRequest) -> Composed:
+    """Parameter stage (a router answer without valid arguments): the tool's argument object."""
+    schema = request.response_model.model_json_schema()
+    schema.pop("title", None)
+    question = f"Give the arguments to call the tool {request.tool_name} with, as JSON."
+    return Composed(_messages(request, question), schema,
+                    lambda answer: validated(request.response_model, answer))
+
+
+def compose(request: LlmRequest, native_tools: bool) -> Composed:
+    """The provider-neutral layout of ``request``; ``native_tools`` picks the router mode."""
+    if request.stage == "router":
+        return _route(request, native_tools)
+    if request.stage == "parameter":
+        return _parameters(request)
+    return _answer(request)
+
+
+def read_text(composed: Composed, text: str) -> Any:
+    """Decode a text answer; text that is not JSON goes back as is, so the engine retries with feedback."""
+    try:
+        answer = json.loads(extract_json_text(text))
+    except ValueError:
+        return text
+    return composed.decode(answer)
+
+
+def merged_options(model: str, defaults: Mapping[str, Any], request: LlmRequest) -> dict[str, Any]:
+    """The body's model and options: the adapter's, overridden by the node's (``model`` included)."""
+    return {"model": model, **defaults, **request.options}
