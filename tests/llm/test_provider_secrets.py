@@ -113,7 +113,7 @@ def test_the_key_reaches_no_record_of_a_failed_run(echoing, tmp_path):
                                                               max_retries=0))
     config = {"wf": {"Ask": {"node_type": "llm", "event_triggers": ["START"], "prompt": "hi",
                              "output_field": "answer", "retries": 0}}}
-    with pytest.raises(RuntimeError, match=r"^openai HTTP 401: bad key: \[REDACTED\] None$"):
+    with pytest.raises(ProviderError, match=r"^openai HTTP 401: bad key: \[REDACTED\] None$"):
         orchestrate(config=config, initial_workflow_name="wf", initial_signals=["START"], initial_context={},
                     backends=backends, broadcast_signals_caller=broadcast, execution_id="e1")
     records = json.dumps([get_execution_status("e1", backends), backends.context.get_context("e1"),
