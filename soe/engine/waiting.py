@@ -17,6 +17,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from soe.backends._snapshot import FrozenDict, registry_snapshot
+from soe.lib.history import HistoryPrefix
+from soe.lib.recent import RecentMap
 from soe.validation.graph import emissions_of, is_signal
 
 __all__ = ["EXTERNAL_SIGNALS_FIELD", "emitted_signals", "external_triggers", "open_waits", "waiting_for"]
@@ -24,9 +27,12 @@ __all__ = ["EXTERNAL_SIGNALS_FIELD", "emitted_signals", "external_triggers", "op
 # Where ``orchestrate`` keeps the config's declared ``external_signals`` (only when it has some).
 EXTERNAL_SIGNALS_FIELD = "__external_signals__"
 
+# (registry snapshot id, workflow name) -> (the snapshot, its waits): a snapshot cannot change
+_WAITS: RecentMap[tuple[int, Any], tuple[Mapping[Any, Any], list[list[Any]]]] = RecentMap(4096)
+
 
 def _list(value: Any) -> list[Any]:
-    return list(value) if isinstance(value, (list, tuple)) else []
+    return list(value) if isinstance(value, (list, tuple, HistoryPrefix)) else []
 
 
 def _nodes(registry: Mapping[Any, Any]) -> Iterable[Mapping[str, Any]]:
@@ -74,12 +80,26 @@ def waiting_for(backends: Any, execution_id: str) -> list[str]:
 
     The context is read only when some node listens for an external signal.
     """
-    registry = backends.workflow.get_workflows_registry(execution_id) or {}
-    waits = external_triggers(registry, backends.workflow.get_current_workflow_name(execution_id))
+    registry = registry_snapshot(backends.workflow, execution_id) or {}
+    waits = _waits_of(registry, backends.workflow.get_current_workflow_name(execution_id))
     if not waits:
         return []
-    context = backends.context.get_context(execution_id) or {}
+    reader = getattr(backends.context, "get_context_snapshot", None)  # no history copies
+    context = (reader or backends.context.get_context)(execution_id) or {}
     operational = context.get("__operational__")
     if not isinstance(operational, Mapping):
         return []
     return open_waits(waits, _list(context.get(EXTERNAL_SIGNALS_FIELD)), _list(operational.get("signals")))
+
+
+def _waits_of(registry: Mapping[Any, Any], workflow_name: Any) -> list[list[Any]]:
+    """:func:`external_triggers`, computed once per registry snapshot and workflow."""
+    if type(registry) is not FrozenDict:
+        return external_triggers(registry, workflow_name)
+    key = (id(registry), workflow_name)
+    cached = _WAITS.get(key)
+    if cached is not None and cached[0] is registry:
+        return cached[1]
+    waits = external_triggers(registry, workflow_name)
+    _WAITS.put(key, (registry, waits))
+    return waits
