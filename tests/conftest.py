@@ -49,6 +49,22 @@ def postgres_backends(postgres_url):
     backends.close()
 
 
+# An endless router loop (the CLI's loop warnings and output summaries).
+PING_PONG_LOOP = """\
+wf:
+  Ping:
+    node_type: router
+    event_triggers: [START, PONG]
+    event_emissions:
+      - signal_name: PING
+  Pong:
+    node_type: router
+    event_triggers: [PING]
+    event_emissions:
+      - signal_name: PONG
+"""
+
+
 @pytest.fixture
 def backends():
     return create_in_memory_backends()

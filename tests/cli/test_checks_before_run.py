@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from conftest import PING_PONG_LOOP as LOOP
 from typer.testing import CliRunner
 
 from soe.cli.app import app
@@ -45,21 +46,6 @@ workflows:
 identites:
   helper: "Be kind."
 """
-
-LOOP = """\
-wf:
-  Ping:
-    node_type: router
-    event_triggers: [START, PONG]
-    event_emissions:
-      - signal_name: PING
-  Pong:
-    node_type: router
-    event_triggers: [PING]
-    event_emissions:
-      - signal_name: PONG
-"""
-
 
 def write(tmp_path: Path, text: str) -> Path:
     path = tmp_path / "wf.yaml"

@@ -6,6 +6,7 @@ import json
 import re
 from pathlib import Path
 
+from conftest import PING_PONG_LOOP as LOOP
 from typer.testing import CliRunner
 
 from soe.cli.app import app
@@ -69,21 +70,6 @@ def test_inspect_shows_values_whole_and_run_may_cut_them(tmp_path):
     shown = invoke("inspect", execution_id, "--store", store)
     assert long_text in shown.stdout
     assert "…" not in shown.stdout
-
-
-LOOP = """\
-wf:
-  Ping:
-    node_type: router
-    event_triggers: [START, PONG]
-    event_emissions:
-      - signal_name: PING
-  Pong:
-    node_type: router
-    event_triggers: [PING]
-    event_emissions:
-      - signal_name: PONG
-"""
 
 
 def test_plain_output_summarises_a_runaway_loop(tmp_path):
