@@ -30,6 +30,8 @@ __all__ = ["Activation", "ParentSignals", "SpawnChild", "WorkItem", "item_from_j
 OrchestrateCaller = Callable[..., str]
 
 # (config id, node name) -> (the snapshot's config, its frozen named copy)
+# the node types whose validation checks a ``timeout`` key: it bounds each of their LLM and tool calls
+_TIMED_NODE_TYPES = frozenset({"llm", "agent", "tool"})
 _NAMED: RecentMap[tuple[int, str], tuple[Mapping[str, Any], FrozenDict]] = RecentMap(10_000)
 
 
@@ -112,7 +114,8 @@ class Activation(WorkItem):
                        {"node_name": self.node_name, "node_type": node_type})
         config = named_config(self.node_config, self.node_name)
         runner.start_journal(task, f"{self.execution_id}/{self.node_name}/{task.sequence}")
-        runner.mark_running_node(self.execution_id, self.node_name)
+        timeout = config.get("timeout") if node_type in _TIMED_NODE_TYPES else None
+        runner.mark_running_node(self.execution_id, self.node_name, timeout)
         span = tracing.node_span(self.execution_id, self.node_name, str(node_type))
         if span is None:
             yield from node_steps(executor, self.execution_id, config)

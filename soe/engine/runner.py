@@ -69,6 +69,7 @@ _ACTIVE: ContextVar[Mapping[str, TreeRunner] | None] = ContextVar("soe_active_ru
 _DRAINING: ContextVar[TreeRunner | None] = ContextVar("soe_draining_runner", default=None)
 _CURRENT_NODE: ContextVar[str | None] = ContextVar("soe_current_node", default=None)
 _CURRENT_EXECUTION: ContextVar[str | None] = ContextVar("soe_current_execution", default=None)
+_NODE_TIMEOUT: ContextVar[float | None] = ContextVar("soe_node_timeout", default=None)
 
 
 _POOL_LOCK = threading.Lock()
@@ -266,13 +267,14 @@ class TreeRunner:
             task.journal = JournalCursor(store, prefix)
 
     @staticmethod
-    def mark_running_node(execution_id: str, node_name: str) -> None:
-        """Mark which node runs in this task (revision authors, own-broadcast shortcut).
+    def mark_running_node(execution_id: str, node_name: str, timeout: float | None = None) -> None:
+        """Mark which node runs in this task (revision authors, own-broadcast shortcut, its call timeout).
 
         Each task has its own copy of the context variables, so nothing needs resetting.
         """
         _CURRENT_NODE.set(node_name)
         _CURRENT_EXECUTION.set(execution_id)
+        _NODE_TIMEOUT.set(timeout)
 
     # -- the core loop ----------------------------------------------------------------------
     def drain(self, restored: Iterable[Task] = ()) -> None:
@@ -392,13 +394,14 @@ class TreeRunner:
         return _Result(value)
 
     def _timed_call(self, wait: Wait) -> Any:
-        """``wait.call()``, abandoned after ``max_call_seconds`` or when ``max_run_seconds`` runs out.
+        """``wait.call()``, abandoned after its time limit or when ``max_run_seconds`` runs out.
 
+        The limit is the node's ``timeout``, else the tree's ``max_call_seconds``.
         A Python call cannot be stopped from outside, so a bounded call runs on
         a pool thread and is waited for; a call that overruns is left to finish
         on its own (its result is discarded) and the run moves on.
         """
-        limit, name = self.limits.max_call_seconds, "max_call_seconds"
+        limit, name = self._call_limit(wait)
         if self.deadline is not None:
             remaining = max(self.deadline - time.monotonic(), 0.0)
             if limit is None or remaining < limit:
@@ -413,7 +416,14 @@ class TreeRunner:
                 raise self._out_of_time() from None
             node = current_node_name() or "unknown"
             raise CallTimeout(f"Node '{node}': the {wait.kind} call took longer than {limit:g} s "
-                              "(limits.max_call_seconds) and was abandoned") from None
+                              f"({name}) and was abandoned") from None
+
+    def _call_limit(self, wait: Wait) -> tuple[float | None, str]:
+        """The seconds one call may take, and where that bound comes from (for the error)."""
+        node_timeout = _NODE_TIMEOUT.get()
+        if node_timeout is not None and wait.kind in ("llm", "tool"):
+            return node_timeout, "the node's timeout"
+        return self.limits.max_call_seconds, "limits.max_call_seconds"
 
     def _out_of_time(self) -> BudgetExceeded:
         limit = self.limits.max_run_seconds or 0

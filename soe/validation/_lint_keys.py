@@ -18,13 +18,14 @@ __all__ = ["NODE_KEYS", "TOP_LEVEL_KEYS", "check_unknown_keys"]
 
 _COMMON = ("node_type", "event_triggers", "event_emissions", "name")
 _LLM = ("prompt", "output_field", "identity", "retries", "llm_failure_signal", "exclusive_signals",
-        "llm_options", "model", "temperature", "max_tokens", "top_p", "seed", "stop")
+        "llm_options", "model", "temperature", "max_tokens", "top_p", "seed", "stop", "timeout")
 
 NODE_KEYS: dict[str, frozenset[str]] = {
     "router": frozenset(_COMMON),
     "llm": frozenset(_COMMON + _LLM),
     "agent": frozenset(_COMMON + _LLM + ("tools", "max_iterations")),
-    "tool": frozenset(_COMMON + ("tool_name", "parameters", "context_parameter_field", "output_field")),
+    "tool": frozenset(_COMMON + ("tool_name", "parameters", "context_parameter_field", "output_field",
+                                 "timeout")),
     "child": frozenset(_COMMON + ("child_workflow_name", "child_initial_signals", "input_fields",
                                   "signals_to_parent", "context_updates_to_parent", "fan_out_field",
                                   "child_input_field", "spawn_interval")),

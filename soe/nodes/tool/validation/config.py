@@ -13,6 +13,7 @@ from soe._errors import WorkflowValidationError
 from soe.nodes._validation import (
     check_optional_type,
     check_output_field,
+    check_timeout,
     check_tool_emissions,
     check_triggers,
     is_int_at_least,
@@ -61,6 +62,7 @@ def validate_node_config(node_config: Any) -> None:
     check_output_field(node_config,
                        "'output_field' must be a string - the context field name to store the tool output")
     _check_parameters(node_config)
+    check_timeout(node_config)
 
 
 def _builtin_tool_factory(tool_name: str) -> Callable[..., Any] | None:
