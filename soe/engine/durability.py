@@ -11,9 +11,31 @@ Without it (in-memory and local-file backends) executions live in-process.
 from __future__ import annotations
 
 from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
-__all__ = ["MISSING", "RuntimeStore", "runtime_store"]
+__all__ = ["MISSING", "RuntimeStore", "TreeRows", "runtime_store"]
+
+
+@dataclass
+class TreeRows:
+    """Changes to the keyed rows that hold the bulk of a tree's queue and in-flight items.
+
+    Rewriting the whole queue with every transition made a fan-out of N
+    children cost O(N²). The runner keeps the top of its queue (a few items)
+    and a few in-flight items in the tree state and moves the rest to rows,
+    each row written once and deleted once, so a transition writes only what
+    it changed. ``load_tree`` puts the two back together.
+    """
+
+    reset: bool = False  # delete every row of the tree before applying the rest
+    frames: list[tuple[int, list[Any]]] = field(default_factory=list)  # (frame key, item JSONs) moved to rows
+    taken: list[tuple[int, int]] = field(default_factory=list)  # (frame key, position) taken off the queue
+    tasks: list[tuple[int, Any]] = field(default_factory=list)  # in-flight items written or updated: (key, JSON)
+    tasks_done: list[int] = field(default_factory=list)  # keys of in-flight rows whose item finished
+
+    def __bool__(self) -> bool:
+        return bool(self.reset or self.frames or self.taken or self.tasks or self.tasks_done)
 
 
 @runtime_checkable
@@ -38,11 +60,15 @@ class RuntimeStore(Protocol):
         """Status records, optionally only those with ``status``, oldest first."""
 
     # -- per-tree runner state -----------------------------------------------------------
-    def save_tree(self, main_execution_id: str, state: dict[str, Any]) -> None:
-        """Store the tree's JSON-able runner state: steps taken, limits, the pending queue."""
+    def save_tree(self, main_execution_id: str, state: dict[str, Any], rows: TreeRows | None = None) -> None:
+        """Store the tree's JSON-able runner state (steps taken, limits, the top of the queue) and ``rows``."""
 
     def load_tree(self, main_execution_id: str) -> dict[str, Any] | None:
-        """The last committed runner state of a tree, or ``None``."""
+        """The last committed runner state of a tree, or ``None``.
+
+        ``"queue"`` lists the row frames (by key) then the state's own frames,
+        ``"in_flight"`` the row items (by key) then the state's own.
+        """
 
     # -- lease: one live runner per tree across processes --------------------------------
     def acquire_lease(self, main_execution_id: str, owner: str, ttl_seconds: float) -> bool:

@@ -42,7 +42,7 @@ from typing import Any
 from soe._errors import BudgetExceeded, CallTimeout, StepBudgetExceeded, StoreError
 from soe.engine import status as execution_status
 from soe.engine import tracing
-from soe.engine.durability import MISSING, RuntimeStore, runtime_store
+from soe.engine.durability import MISSING, RuntimeStore, TreeRows, runtime_store
 from soe.engine.items import Activation, WorkItem
 from soe.engine.journal import JournalCursor
 from soe.engine.leases import held_lease
@@ -53,6 +53,7 @@ from soe.lib.templating import template_limits
 from soe.lib.tree_scope import confine_builtins
 
 __all__ = [
+    "Frame",
     "Task",
     "TreeRunner",
     "active_runner",
@@ -110,6 +111,18 @@ _NO_TRANSACTION = nullcontext()
 Outcome = _Result | _Raised
 
 
+# Queued and in-flight items the tree state holds itself; beyond these they move to the store's rows.
+_INLINE_ITEMS = 16
+_INLINE_TASKS = 16
+
+
+class Frame(deque[WorkItem]):
+    """One FIFO frame of the queue; ``key`` is set once it moved to the store's rows (durable runs)."""
+
+    key: int | None = None
+    head: int = 0  # the row position of its first item: items taken off since it moved
+
+
 class _Rollback(Exception):
     """Raised inside a replay's transaction so that it commits nothing."""
 
@@ -125,6 +138,7 @@ class Task:
     journal: JournalCursor | None = None
     waits: int = 0  # waits yielded so far
     replay_until: int = 0  # restored from a crash: the wait that was in flight
+    key: int | None = None  # its row key once it moved to the store's rows (durable runs)
 
     def to_json(self) -> dict[str, Any]:
         return {"item": self.item.to_json(), "sequence": self.sequence, "waits": self.waits}
@@ -167,7 +181,7 @@ class TreeRunner:
     steps: int = 0
     # activations of the tree over all calls: journal keys stay unique when a later call runs a node again
     sequence: int = 0
-    frames: list[deque[WorkItem]] = field(default_factory=lambda: [deque()])
+    frames: list[Frame] = field(default_factory=lambda: [Frame()])
     # execution id -> (main execution id, __parent__), learned from a validated read
     known_executions: dict[str, tuple[str, Any]] = field(default_factory=dict)
     outcome_recorded: bool = False
@@ -178,13 +192,16 @@ class TreeRunner:
     in_flight: list[Task] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _sink: deque[WorkItem] | None = None
-    _late: list[deque[WorkItem]] = field(default_factory=list)
+    _late: list[Frame] = field(default_factory=list)
     _completed: queue.SimpleQueue[tuple[Task, Future[Outcome]]] = field(default_factory=queue.SimpleQueue)
     _waiting: int = 0  # waits handed out and not yet consumed, held ones included
     _running: int = 0  # of those, the ones on a worker thread (at most max_concurrency)
     _held: deque[tuple[Task, Wait, str | None]] = field(default_factory=deque)
     _thread: int | None = None  # the core loop's thread: the only one that applies transitions
     deadline: float | None = None  # max_run_seconds after this call started draining (monotonic clock)
+    _rows: TreeRows = field(default_factory=TreeRows)  # row changes since the state was last saved
+    _next_key: int = 0  # the next row key of a frame or an in-flight item
+    _inline_tasks: list[Task] = field(default_factory=list)  # in-flight items kept in the tree state
 
     store: RuntimeStore | None = field(init=False)  # the backends' durable runtime store, if any
 
@@ -207,7 +224,7 @@ class TreeRunner:
             sink.extend(items)
             return
         with self._lock:
-            self._late.append(deque(items))
+            self._late.append(Frame(items))
 
     def _merge_late(self) -> None:
         if not self._late:  # written by other threads only while one of our waits is in flight
@@ -224,6 +241,9 @@ class TreeRunner:
                 frames.pop()
                 continue
             item = frame.popleft()
+            if frame.key is not None:
+                self._rows.taken.append((frame.key, frame.head))
+                frame.head += 1
             if not frame:
                 frames.pop()  # a tail position needs no frame of its own
             return item
@@ -318,7 +338,7 @@ class TreeRunner:
 
     def _transition(self, task: Task, outcome: Outcome) -> Wait | None:
         """One atomic state transition: the task's code up to its next wait, plus the queue it leaves."""
-        sink: deque[WorkItem] = deque()
+        sink = Frame()
         error: Exception | None = None
         wait: Wait | None = None
         with self._transaction():
@@ -346,10 +366,17 @@ class TreeRunner:
         if wait is None:
             if task in self.in_flight:
                 self.in_flight.remove(task)
+                if task.key is None:
+                    self._inline_tasks.remove(task)
+                else:
+                    self._rows.tasks_done.append(task.key)
             return
         task.waits += 1
         if task not in self.in_flight:
             self.in_flight.append(task)
+            self._inline_tasks.append(task)
+        elif task.key is not None:
+            self._rows.tasks.append((task.key, task.to_json()))
 
     def _journal_key(self, task: Task, wait: Wait) -> str | None:
         return task.journal.next_key(wait.kind) if task.journal is not None and wait.journaled else None
@@ -441,7 +468,7 @@ class TreeRunner:
         counters = (self.steps, self.sequence, self.llm_calls, self.tokens)
         outcome: Outcome = _START
         wait: Wait | None = None
-        sink: deque[WorkItem] = deque()
+        sink = Frame()
         try:
             with self._transaction():
                 self._sink = sink
@@ -480,17 +507,59 @@ class TreeRunner:
 
     # -- persisted state and outcome -------------------------------------------------------
     def save_state(self) -> None:
-        """Persist the steps taken, the pending queue and the in-flight items (durable stores only)."""
+        """Persist the steps taken, the pending queue and the in-flight items (durable stores only).
+
+        The tree state holds the top of the queue and a few in-flight items;
+        the rest is in keyed rows, written once and deleted once, so a save
+        costs what the transition changed, not the length of the queue.
+        """
         store = self.store
         if store is None:
             return
         with self._lock:
-            pending = [[item.to_json() for item in frame] for frame in self.frames if frame]
+            pending = [[item.to_json() for item in frame] for frame in self._inline_frames() if frame]
             pending += [[item.to_json() for item in frame] for frame in self._late if frame]
+            if len(self._inline_tasks) > _INLINE_TASKS:
+                self._move_to_rows(self._inline_tasks)
             state = {"steps": self.steps, "sequence": self.sequence, "limits": self.limits.__dict__,
-                     "queue": pending, "in_flight": [task.to_json() for task in self.in_flight],
+                     "queue": pending, "in_flight": [task.to_json() for task in self._inline_tasks],
                      "usage": {"llm_calls": self.llm_calls, "tokens": self.tokens}}
-        store.save_tree(self.main_execution_id, state)
+            rows, self._rows = self._rows, TreeRows()
+        store.save_tree(self.main_execution_id, state, rows)
+
+    def _inline_frames(self) -> list[Frame]:
+        """The top frames, for the tree state, once the lowest of them moved to rows while they held too many.
+
+        Frames are pushed and popped at the top only, so the frames in rows are
+        always the bottom of the stack, their keys growing upwards.
+        """
+        frames = self.frames
+        start, count = len(frames), 0
+        while start > 0 and frames[start - 1].key is None:
+            start -= 1
+            count += len(frames[start])
+        while count > _INLINE_ITEMS:
+            frame = frames[start]
+            start += 1
+            if frame:
+                frame.key, frame.head = self._next_key, 0
+                self._next_key += 1
+                self._rows.frames.append((frame.key, [item.to_json() for item in frame]))
+                count -= len(frame)
+        return frames[start:]
+
+    def _move_to_rows(self, tasks: list[Task]) -> None:
+        """Give every in-flight item kept in the tree state a row (in order: rows load by key)."""
+        for task in tasks:
+            task.key = self._next_key
+            self._next_key += 1
+            self._rows.tasks.append((task.key, task.to_json()))
+        tasks.clear()
+
+    def _reset_rows(self) -> None:
+        """The next save replaces every row of the tree: the queue was cleared, or rebuilt by ``start``."""
+        self._rows, self._next_key = TreeRows(reset=True), 0
+        self._inline_tasks = list(self.in_flight)
 
     def _finish(self, error: Exception | None) -> None:
         """Record the outcome for every execution the tree ran; a failure drops the queue.
@@ -502,6 +571,7 @@ class TreeRunner:
         """
         self.frames.clear()
         self.in_flight.clear()
+        self._reset_rows()
         message = None if error is None else str(error)
         resumable = isinstance(error, StoreError)
         outcomes = {}
@@ -536,6 +606,7 @@ class TreeRunner:
     def start(self) -> None:
         """Record that the tree runs and what it will run first."""
         execution_status.record(self.backends, self.main_execution_id, self.main_execution_id, "running")
+        self._reset_rows()
         self.save_state()
         tracer = tracing.current()
         if tracer is not None:  # signals from outside continue a drained tree: a new span
@@ -640,7 +711,7 @@ def _open_tree(main_execution_id: str, items: Iterable[WorkItem], backends: Any,
             admitted()
         runner = _new_runner(main_execution_id, backends, resuming=frames is not None)
         if frames is not None:
-            runner.frames = frames or [deque()]
+            runner.frames = [Frame(frame) for frame in frames] or [Frame()]
         if known is not None:
             runner.learn(*known)
         runner.enqueue(items)

@@ -126,8 +126,23 @@ _RUNTIME = (
         expires_at DOUBLE PRECISION NOT NULL)""",
 )
 
+_TREE_ROWS = (
+    """CREATE TABLE tree_queue (
+        main_execution_id TEXT NOT NULL,
+        frame BIGINT NOT NULL,
+        position BIGINT NOT NULL,
+        item_json TEXT NOT NULL,
+        PRIMARY KEY (main_execution_id, frame, position))""",
+    """CREATE TABLE tree_tasks (
+        main_execution_id TEXT NOT NULL,
+        task BIGINT NOT NULL,
+        task_json TEXT NOT NULL,
+        PRIMARY KEY (main_execution_id, task))""",
+)
+
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
     _CONTEXT + _OTHER_BACKENDS + _RUNTIME,  # 1: everything
+    _TREE_ROWS,  # 2: a tree's queue as keyed rows, so a transition writes only what it changed
 )
 
 _VERSION_TABLE = """CREATE TABLE IF NOT EXISTS schema_version (
