@@ -22,7 +22,7 @@ from yaml.constructor import SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from soe._errors import WorkflowValidationError
-from soe.lib.yaml_parser import compose_yaml, parse_yaml
+from soe.lib.yaml_parser import compose_yaml, parse_yaml_nodes
 from soe.validation.config import EXTERNAL_SIGNALS_KEY, LIMITS_KEY, RESERVED_KEYS, validate_config
 
 __all__ = [
@@ -415,19 +415,23 @@ def _bare_nodes(parsed: dict, root: Node | None, filename: str) -> list[Validati
     return failures
 
 
-def validate_text_all(text: str, filename: str = "<string>") -> list[ValidationFailure]:
+def validate_text_all(text: str, filename: str = "<string>", *,
+                      loaded: tuple[Any, Node | None] | None = None) -> list[ValidationFailure]:
     """Every validation error of config text (§13.2), in the order validation meets them.
 
     ``validate_config`` stops at the first broken rule, as ``orchestrate`` must;
     a person fixing a file wants them all. So the part each error blames (a
     node, a workflow, a section) is set aside and validation runs again, until
-    the rest is valid or an error blames the config as a whole.
+    the rest is valid or an error blames the config as a whole. ``loaded`` is
+    the text already parsed (``parse_yaml_nodes``); it is changed only when
+    an error is found.
     """
-    try:
-        parsed = parse_yaml(text)
-    except ValueError as exc:
-        return [_yaml_failure(filename, exc)]
-    root = compose_text(text)
+    if loaded is None:
+        try:
+            loaded = parse_yaml_nodes(text)
+        except ValueError as exc:
+            return [_yaml_failure(filename, exc)]
+    parsed, root = loaded
     if not isinstance(parsed, dict):
         parsed = text  # let validate_config give its shape message
         failures: list[ValidationFailure] = []
