@@ -38,20 +38,22 @@ print(json.dumps({"code": code, "seconds": seconds,
 
 
 def _node(workflow: int, i: int) -> dict[str, Any]:
+    """Node ``i`` of a chain; a child node (no emissions, Q9) is a side branch the next node skips."""
     kind = i % 4
-    base: dict[str, Any] = {"event_triggers": [f"S{i}"]}
+    trigger = f"S{i - 1}" if kind == 0 and i > 0 else f"S{i}"
+    base: dict[str, Any] = {"event_triggers": [trigger]}
     emit = [{"signal_name": f"S{i + 1}"}]
     if kind == 0:
         return {**base, "node_type": "router",
-                "event_emissions": [{"signal_name": f"S{i + 1}", "condition": "{{ context.n is defined }}"}]}
+                "event_emissions": [{"signal_name": f"S{i + 1}", "condition": "{{ context.text is defined }}"}]}
     if kind == 1:
         return {**base, "node_type": "llm", "prompt": f"Step {i}: summarise {{{{ context.text }}}}",
-                "output_field": f"out{i}", "event_emissions": emit}
+                "output_field": "text", "event_emissions": emit}
     if kind == 2:
-        return {**base, "node_type": "tool", "tool_name": "fetch", "output_field": f"res{i}",
+        return {**base, "node_type": "tool", "tool_name": "fetch", "output_field": "url",
                 "parameters": {"url": "{{ context.url }}", "page": i}, "event_emissions": emit}
     return {**base, "node_type": "child", "child_workflow_name": f"wf{workflow + 1}",
-            "child_initial_signals": ["S0"], "signals_to_parent": ["DONE"], "event_emissions": emit}
+            "child_initial_signals": ["S0"]}
 
 
 def generate(megabytes: float) -> str:
@@ -62,7 +64,7 @@ def generate(megabytes: float) -> str:
     while size < target:
         index = len(workflows)
         workflow = {f"N{i}": _node(index, i) for i in range(NODES_PER_WORKFLOW)}
-        workflow["Last"] = {"node_type": "router", "event_triggers": [f"S{NODES_PER_WORKFLOW}"],
+        workflow["Last"] = {"node_type": "router", "event_triggers": [f"S{NODES_PER_WORKFLOW - 1}"],
                             "event_emissions": [{"signal_name": "DONE"}]}
         workflows[f"wf{index}"] = workflow
         size += len(yaml.safe_dump({f"wf{index}": workflow}, sort_keys=False))
