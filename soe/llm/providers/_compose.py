@@ -97,10 +97,22 @@ def _messages(request: LlmRequest, question: str) -> list[dict[str, Any]]:
         parts.append("Context:\n" + request.context)
     text = "\n\n".join(part for part in parts if part)
     system = "\n\n".join(part for part in (request.system, question) if part)
-    messages = [{"role": "system", "content": system}]
-    messages += [_turn(entry) for entry in request.history]
-    messages.append({"role": "user", "content": text + request.feedback})
-    return messages
+    earlier, records = _loop_records(request.history)
+    turns = [*map(_turn, earlier), {"role": "user", "content": text}, *map(_turn, records)]
+    turns[-1] = {**turns[-1], "content": turns[-1]["content"] + request.feedback}
+    return [{"role": "system", "content": system}, *turns]
+
+
+_RECORD_ROLES = frozenset({"tool", "tool_error", "system_error"})
+
+
+def _loop_records(history: tuple[Mapping[str, Any], ...]) -> tuple[tuple[Mapping[str, Any], ...],
+                                                                  tuple[Mapping[str, Any], ...]]:
+    """History split before its trailing agent records, which answer the prompt and so follow it."""
+    start = len(history)
+    while start and history[start - 1].get("role") in _RECORD_ROLES:
+        start -= 1
+    return history[:start], history[start:]
 
 
 def _value_schema(request: LlmRequest, key: str) -> tuple[dict[str, Any], dict[str, Any] | None]:
@@ -126,8 +138,8 @@ def _statements(request: LlmRequest) -> dict[str, str]:
     name so every statement decodes to exactly one signal.
     """
     texts = [s.description or s.name for s in request.signals]
-    labels = [text if texts.count(text) == 1 else f"{s.name}: {text}" for s, text in zip(request.signals, texts)]
-    return dict(zip(labels, (s.name for s in request.signals)))
+    return {text if texts.count(text) == 1 else f"{s.name}: {text}": s.name
+            for s, text in zip(request.signals, texts, strict=True)}
 
 
 def _answer(request: LlmRequest) -> Composed:
