@@ -11,31 +11,11 @@ Without it (in-memory and local-file backends) executions live in-process.
 from __future__ import annotations
 
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
-__all__ = ["MISSING", "RuntimeStore", "TreeRows", "runtime_store"]
+from soe.lib.tree_rows import TreeRows
 
-
-@dataclass
-class TreeRows:
-    """Changes to the keyed rows that hold the bulk of a tree's queue and in-flight items.
-
-    Rewriting the whole queue with every transition made a fan-out of N
-    children cost O(N²). The runner keeps the top of its queue (a few items)
-    and a few in-flight items in the tree state and moves the rest to rows,
-    each row written once and deleted once, so a transition writes only what
-    it changed. ``load_tree`` puts the two back together.
-    """
-
-    reset: bool = False  # delete every row of the tree before applying the rest
-    frames: list[tuple[int, list[Any]]] = field(default_factory=list)  # (frame key, item JSONs) moved to rows
-    taken: list[tuple[int, int]] = field(default_factory=list)  # (frame key, position) taken off the queue
-    tasks: list[tuple[int, Any]] = field(default_factory=list)  # in-flight items written or updated: (key, JSON)
-    tasks_done: list[int] = field(default_factory=list)  # keys of in-flight rows whose item finished
-
-    def __bool__(self) -> bool:
-        return bool(self.reset or self.frames or self.taken or self.tasks or self.tasks_done)
+__all__ = ["RuntimeStore", "runtime_store"]
 
 
 @runtime_checkable
@@ -85,18 +65,10 @@ class RuntimeStore(Protocol):
 
     # -- journal of completed LLM and tool calls -----------------------------------------
     def journal_get(self, key: str) -> Any:
-        """The recorded JSON-able result for ``key``, or the sentinel ``MISSING``."""
+        """The recorded JSON-able result for ``key``, or the sentinel ``soe.lib.missing.MISSING``."""
 
     def journal_put(self, key: str, value: Any) -> None:
         """Record a call's JSON-able result; committed at once, outside any transaction."""
-
-
-class _Missing:
-    def __repr__(self) -> str:
-        return "MISSING"
-
-
-MISSING: Any = _Missing()
 
 
 def runtime_store(backends: Any) -> RuntimeStore | None:
