@@ -92,3 +92,30 @@ def test_builtin_tools_refuse_a_bomb(backends, tool_name, arguments):
         assert BOMB_MESSAGE in json.dumps(result)
     assert backends.workflow.get_workflows_registry(eid) == {
         "wf": {"A": {"node_type": "router", "event_triggers": ["START"]}}}
+
+
+CORPUS = [
+    "a: &x [1, 2.5, true, null, ~, 0x1f, 0o17, 1_000, 2020-01-02, 2020-01-02T03:04:05Z, 'q', !!binary aGVsbG8=]\n"
+    "b: *x\nc: {<<: {k: 1, j: 0}, j: 2}\nd: !!set {p, q}\ne: !!omap [{a: 1}, {b: 2}]\nf: [yes, No, on, 1e3, .inf]\n"
+    "'=': 3\n!!str 5: five\n",
+    "[1, {a: [b, {c: d}]}, &m {x: 1}, *m, {<<: [*m, {y: 2}]}]",
+    "plain", "", "= : 3\nk: v\n", "- !!str 7\n- !!int '8'\n- !!float '9'\n- !!null ''\n- 'multi\n  line'\n- |\n  block\n",
+]
+
+
+@pytest.mark.parametrize("text", CORPUS)
+def test_load_yaml_gives_exactly_safe_loads_values(text):
+    import yaml
+
+    assert load_yaml(text) == yaml.safe_load(text)
+
+
+def test_an_aliased_value_is_shared_not_copied():
+    loaded = load_yaml("a: &x [1]\nb: *x")
+    assert loaded["a"] is loaded["b"]
+
+
+def test_an_unhashable_key_is_a_yaml_error():
+    with pytest.raises(ValueError, match="Invalid YAML configuration: while constructing a mapping"):
+        parse_yaml("{[1]: 2}")
+
