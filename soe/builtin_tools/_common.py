@@ -20,8 +20,6 @@ from soe.registry import API_AUTHOR, RegistryEditor
 
 __all__ = [
     "editor",
-    "load_context_schema",
-    "load_identities",
     "main_execution_id",
     "parse_mapping",
     "parse_structured",
@@ -79,23 +77,3 @@ def record_tool_event(backends: Any, execution_id: str, data: dict[str, Any]) ->
 def editor(execution_id: str, backends: Any, operation: str) -> RegistryEditor:
     """Registry changes made by a built-in: authored by the calling node, else ``"api"``."""
     return RegistryEditor(execution_id, backends, operation, current_node_name() or API_AUTHOR)
-
-
-def _load_for_edit(backends: Any, execution_id: str, attribute: str, getter: str) -> tuple[str, dict[str, Any]]:
-    """``(main id, plain copy of the tree's mapping)``: edits never touch the backend's stored object."""
-    backend = getattr(backends, attribute)
-    if backend is None:
-        raise ValueError(f"No {attribute} backend is configured")
-    main_id = main_execution_id(backends, execution_id)
-    stored = getattr(backend, getter)(main_id)
-    return main_id, (copy.deepcopy(dict(stored)) if isinstance(stored, Mapping) else {})
-
-
-def load_identities(backends: Any, execution_id: str) -> tuple[str, dict[str, Any]]:
-    """The tree's identities, to edit and save back under the main id (Q12)."""
-    return _load_for_edit(backends, execution_id, "identity", "get_identities")
-
-
-def load_context_schema(backends: Any, execution_id: str) -> tuple[str, dict[str, Any]]:
-    """The tree's context schema, to edit and save back under the main id (Q12)."""
-    return _load_for_edit(backends, execution_id, "context_schema", "get_context_schema")
