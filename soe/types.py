@@ -73,6 +73,7 @@ class EventTypes:
     CHILD_FAN_OUT_EMPTY = "child_fan_out_empty"
     STEP_BUDGET_EXCEEDED = "step_budget_exceeded"
     TEMPLATE_SECURITY_ERROR = "template_security_error"
+    CONDITION_ERROR = "condition_error"
     LLM_USAGE = "llm_usage"
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from soe.docs_index import DOCS_INDEX
+from soe.types import Backends
 
 __all__ = ["DOCS_ROOT", "create_soe_explore_docs_tool", "soe_explore_docs"]
 
@@ -55,7 +56,7 @@ def soe_explore_docs(
 
 def create_soe_explore_docs_tool(
     execution_id: str | None = None,
-    backends: Any = None,
+    backends: Backends | None = None,
     tools_registry: dict | None = None,
 ) -> Callable[..., str]:
     """Factory with the built-in signature; the docs are execution-independent, so no binding."""

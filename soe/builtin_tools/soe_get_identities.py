@@ -11,11 +11,12 @@ from collections.abc import Callable
 from typing import Any
 
 from soe.builtin_tools._tree_mappings import IDENTITIES
+from soe.types import Backends
 
 __all__ = ["create_soe_get_identities_tool"]
 
 
-def create_soe_get_identities_tool(execution_id: str, backends: Any,
+def create_soe_get_identities_tool(execution_id: str, backends: Backends,
                                    tools_registry: dict | None = None) -> Callable[..., dict[str, Any]]:
     """Bind ``soe_get_identities`` to ``execution_id`` (Q7)."""
 

@@ -8,10 +8,12 @@ import copy
 from collections.abc import Callable
 from typing import Any
 
+from soe.types import Backends
+
 __all__ = ["create_soe_get_workflows_tool"]
 
 
-def create_soe_get_workflows_tool(execution_id: str, backends: Any,
+def create_soe_get_workflows_tool(execution_id: str, backends: Backends,
                                   tools_registry: dict | None = None) -> Callable[..., dict[str, Any]]:
     """Bind ``soe_get_workflows`` to ``execution_id`` (Q7)."""
 

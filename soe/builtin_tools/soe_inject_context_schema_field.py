@@ -12,6 +12,7 @@ from typing import Any
 
 from soe.builtin_tools._common import parse_mapping, require_string
 from soe.builtin_tools._tree_mappings import CONTEXT_SCHEMA
+from soe.types import Backends
 
 __all__ = ["create_soe_inject_context_schema_field_tool"]
 
@@ -19,7 +20,7 @@ OPERATION = "soe_inject_context_schema_field"
 
 
 def create_soe_inject_context_schema_field_tool(
-        execution_id: str, backends: Any, tools_registry: dict | None = None) -> Callable[..., dict[str, Any]]:
+        execution_id: str, backends: Backends, tools_registry: dict | None = None) -> Callable[..., dict[str, Any]]:
     """Bind ``soe_inject_context_schema_field`` to ``execution_id`` (Q7)."""
 
     def soe_inject_context_schema_field(field_name: str, field_definition: str) -> dict[str, Any]:

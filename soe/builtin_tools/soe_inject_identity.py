@@ -11,13 +11,14 @@ from typing import Any
 
 from soe.builtin_tools._common import require_string
 from soe.builtin_tools._tree_mappings import IDENTITIES
+from soe.types import Backends
 
 __all__ = ["create_soe_inject_identity_tool"]
 
 OPERATION = "soe_inject_identity"
 
 
-def create_soe_inject_identity_tool(execution_id: str, backends: Any,
+def create_soe_inject_identity_tool(execution_id: str, backends: Backends,
                                     tools_registry: dict | None = None) -> Callable[..., dict[str, Any]]:
     """Bind ``soe_inject_identity`` to ``execution_id`` (Q7)."""
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from soe.builtin_tools._common import editor, parse_mapping, record_tool_event
 from soe.registry import NODE_CONFIG_ERROR
+from soe.types import Backends
 
 __all__ = ["create_soe_inject_node_tool"]
 
@@ -22,7 +23,7 @@ def _load_node(text: Any) -> dict[str, Any]:
     return parse_mapping(text, NODE_CONFIG_ERROR)
 
 
-def create_soe_inject_node_tool(execution_id: str, backends: Any,
+def create_soe_inject_node_tool(execution_id: str, backends: Backends,
                                 tools_registry: dict | None = None) -> Callable[..., dict[str, Any]]:
     """Bind ``soe_soe_inject_node`` (upstream's function name) to ``execution_id`` (Q7)."""
 

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from soe.builtin_tools._tree_mappings import CONTEXT_SCHEMA
+from soe.types import Backends
 
 __all__ = ["create_soe_remove_context_schema_field_tool"]
 
@@ -15,7 +16,7 @@ OPERATION = "soe_remove_context_schema_field"
 
 
 def create_soe_remove_context_schema_field_tool(
-        execution_id: str, backends: Any, tools_registry: dict | None = None) -> Callable[..., dict[str, Any]]:
+        execution_id: str, backends: Backends, tools_registry: dict | None = None) -> Callable[..., dict[str, Any]]:
     """Bind ``soe_remove_context_schema_field`` to ``execution_id`` (Q7)."""
 
     def soe_remove_context_schema_field(field_name: str) -> dict[str, Any]:

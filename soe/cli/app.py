@@ -39,6 +39,7 @@ from soe.cli.inputs import (
     resolve_execution_id,
     shown_store,
 )
+from soe.types import Backends
 
 try:
     import typer
@@ -183,7 +184,7 @@ class _Session:
     A PostgreSQL URL's password is shown as ``***``.
     """
 
-    backends: Any
+    backends: Backends
     broadcast: Callable[[str, list], None]
     store: str
     store_flags: list[str]
@@ -454,7 +455,7 @@ def signal_command(
         _drive(session, execution_id, label, title, send, json_output=json_output, history=history)
 
 
-def _check_listened(backends: Any, execution_id: str, signals: Sequence[str]) -> None:
+def _check_listened(backends: Backends, execution_id: str, signals: Sequence[str]) -> None:
     """Refuse signals no node of the execution's workflow listens for.
 
     Broadcasting one runs nothing and reports ``completed``, which looks like
@@ -471,7 +472,7 @@ def _check_listened(backends: Any, execution_id: str, signals: Sequence[str]) ->
                          f"{', '.join(unheard)}; it listens for: {', '.join(listened) or 'nothing'}")
 
 
-def _append_context(backends: Any, execution_id: str, updates: dict[str, Any]) -> None:
+def _append_context(backends: Backends, execution_id: str, updates: dict[str, Any]) -> None:
     """Append values the way a node would (the built-in ``soe_update_context`` does exactly that)."""
     from soe.builtin_tools.soe_update_context import create_soe_update_context_tool
 
@@ -559,7 +560,7 @@ def inspect(
     render.print_inspection(screen, inspection)
 
 
-def _inspection(backends: Any, execution_id: str) -> render.Inspection:
+def _inspection(backends: Backends, execution_id: str) -> render.Inspection:
     from soe import get_execution_status, get_registry_revisions, list_executions
 
     status = get_execution_status(execution_id, backends)
@@ -600,7 +601,7 @@ def list_command(
 _STATUSES = ("running", "waiting", "completed", "failed")
 
 
-def _listing(backends: Any, status: str | None, limit: int) -> list[dict[str, Any]]:
+def _listing(backends: Backends, status: str | None, limit: int) -> list[dict[str, Any]]:
     """The ``limit`` most recent status records, each with its workflow name."""
     from soe import list_executions
 

@@ -23,6 +23,7 @@ from urllib.parse import urlsplit, urlunsplit
 import yaml
 
 from soe.lib.yaml_parser import load_yaml, parse_yaml
+from soe.types import Backends
 from soe.validation.graph import extract_workflows
 
 __all__ = [
@@ -152,7 +153,7 @@ def find_store(start: str | Path | None = None) -> str:
     return DEFAULT_STORE
 
 
-def resolve_execution_id(backends: Any, given: str) -> str:
+def resolve_execution_id(backends: Backends, given: str) -> str:
     """The stored execution ``given`` names: its full id, or a unique prefix of one (like git's short ids)."""
     from soe import get_execution_status, list_executions
 
@@ -171,7 +172,7 @@ def resolve_execution_id(backends: Any, given: str) -> str:
     raise ValueError(f"Execution '{given}' not found in this store")
 
 
-def close_store(backends: Any) -> None:
+def close_store(backends: Backends) -> None:
     """Close what the store holds open (SQLite connections, a PostgreSQL pool); others hold nothing."""
     close = getattr(backends, "close", None)
     if callable(close):

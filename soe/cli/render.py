@@ -32,6 +32,7 @@ from rich.text import Text
 
 from soe._errors import ProviderError
 from soe.cli.inputs import plain, user_fields
+from soe.types import Backends
 
 __all__ = [
     "Inspection",
@@ -182,7 +183,7 @@ class RunMonitor:
         return time.monotonic() - self._started
 
     @contextmanager
-    def watching(self, backends: Any) -> Iterator[None]:
+    def watching(self, backends: Backends) -> Iterator[None]:
         """Tap the backends' telemetry for the block (live panel on a terminal)."""
         original = getattr(backends, "telemetry", None)
         if original is not None:

@@ -11,7 +11,10 @@ Without it (in-memory and local-file backends) executions live in-process.
 from __future__ import annotations
 
 from contextlib import AbstractContextManager
+from datetime import datetime, timedelta
 from typing import Any, Protocol, runtime_checkable
+
+from soe.types import Backends
 
 __all__ = ["MISSING", "RuntimeStore", "runtime_store"]
 
@@ -64,6 +67,10 @@ class RuntimeStore(Protocol):
     def journal_put(self, key: str, value: Any) -> None:
         """Record a call's JSON-able result; committed at once, outside any transaction."""
 
+    # -- housekeeping ---------------------------------------------------------------------
+    def prune(self, older_than: datetime | timedelta, keep_failed: bool = True) -> int:
+        """Delete finished executions last updated before ``older_than``; returns how many (``soe.prune``)."""
+
 
 class _Missing:
     def __repr__(self) -> str:
@@ -73,6 +80,6 @@ class _Missing:
 MISSING: Any = _Missing()
 
 
-def runtime_store(backends: Any) -> RuntimeStore | None:
+def runtime_store(backends: Backends) -> RuntimeStore | None:
     """The backends' runtime store, if they have one."""
     return getattr(backends, "runtime", None)

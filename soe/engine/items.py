@@ -21,6 +21,7 @@ from soe.engine import tracing
 from soe.engine.telemetry import register_event
 from soe.lib.effects import Steps, Wait
 from soe.lib.recent import RecentMap
+from soe.types import Backends, EventTypes
 
 if TYPE_CHECKING:
     from soe.engine.runner import Task, TreeRunner
@@ -101,14 +102,14 @@ class Activation(WorkItem):
     node_name: str
     node_config: Mapping[str, Any]
     nodes: Mapping[str, Callable[[str, dict], None]]
-    backends: Any
+    backends: Backends
 
     def steps(self, runner: TreeRunner, task: Task) -> Steps[None]:
         if task.sequence is None:  # a replayed activation keeps its number and its step
             task.sequence = runner.count_step(self)
         node_type = self.node_config["node_type"]
         executor = self.nodes[node_type]
-        register_event(self.backends, self.execution_id, "node_execution",
+        register_event(self.backends, self.execution_id, EventTypes.NODE_EXECUTION,
                        {"node_name": self.node_name, "node_type": node_type})
         config = named_config(self.node_config, self.node_name)
         runner.start_journal(task, f"{self.execution_id}/{self.node_name}/{task.sequence}")
@@ -131,7 +132,7 @@ class ParentSignals(WorkItem):
     execution_id: str
     signals: tuple[Any, ...]
     nodes: Mapping[str, Callable[[str, dict], None]]
-    backends: Any
+    backends: Backends
 
     def run(self, runner: TreeRunner) -> None:
         from soe.engine.orchestrate import signals_to_parent
@@ -153,7 +154,7 @@ class SpawnChild(WorkItem):
     delay: float
     index: int
     orchestrate_caller: OrchestrateCaller
-    backends: Any
+    backends: Backends
 
     def steps(self, runner: TreeRunner, task: Task) -> Steps[None]:
         # Sequential children start one after another, so each waits one interval;
@@ -171,7 +172,7 @@ class SpawnChild(WorkItem):
                 "delay": self.delay, "index": self.index}
 
 
-def item_from_json(data: Mapping[str, Any], *, nodes: Mapping[str, Any], backends: Any,
+def item_from_json(data: Mapping[str, Any], *, nodes: Mapping[str, Any], backends: Backends,
                    orchestrate_caller: OrchestrateCaller) -> WorkItem:
     """Rebuild a stored item, binding it to this process's node callers and backends."""
     kind = data["kind"]

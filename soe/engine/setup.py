@@ -15,6 +15,7 @@ from soe.nodes.child.factory import create_child_node_caller
 from soe.nodes.llm.factory import create_llm_node_caller
 from soe.nodes.router.factory import create_router_node_caller
 from soe.nodes.tool.factory import create_tool_node_caller
+from soe.types import Backends
 
 __all__ = ["create_all_nodes", "setup_orchestration"]
 
@@ -30,7 +31,7 @@ def _agent_tools(tools_registry: dict[str, Any] | None) -> list[dict[str, Any]]:
     return tools
 
 
-def create_all_nodes(backends: Any, call_llm: Any = None, tools_registry: dict[str, Any] | None = None, *,
+def create_all_nodes(backends: Backends, call_llm: Any = None, tools_registry: dict[str, Any] | None = None, *,
                      confine_builtin_tools: bool = False) -> tuple[dict[str, Any], Callable[[str, list], None]]:
     """Build every node caller and the broadcast caller bound to them.
 
@@ -48,7 +49,7 @@ def create_all_nodes(backends: Any, call_llm: Any = None, tools_registry: dict[s
         broadcast_signals(execution_id, signals, nodes, backends)
 
     def orchestrate_caller(config: Any, initial_workflow_name: str, initial_signals: list,
-                           initial_context: dict, backends: Any) -> str:
+                           initial_context: dict, backends: Backends) -> str:
         if isinstance(config, str):
             config = parse_yaml(config)
         elif not isinstance(config, FrozenDict):

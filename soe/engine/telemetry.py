@@ -15,6 +15,7 @@ from typing import Any
 
 from soe.engine.store import update_operational
 from soe.lib.operational import changes_operational
+from soe.types import Backends
 
 __all__ = ["EVENT_LOG_LEVELS", "register_event", "timestamp"]
 
@@ -50,7 +51,7 @@ def timestamp() -> str:
     return f"{text}.{micro:06d}Z" if micro else f"{text}Z"
 
 
-def register_event(backends: Any, execution_id: str, event_type: str,
+def register_event(backends: Backends, execution_id: str, event_type: str,
                    data: dict[str, Any] | None = None) -> None:
     """Log ``event_type`` on ``execution_id`` and update ``__operational__`` if it counts.
 

@@ -19,6 +19,7 @@ from typing import Any
 from soe._errors import TemplateRenderError, TemplateSecurityError
 from soe.engine.telemetry import register_event
 from soe.lib.effects import Steps, run_inline
+from soe.types import Backends, EventTypes
 
 __all__ = ["NodeCallerFn", "node_caller"]
 
@@ -28,7 +29,7 @@ NodeCallerFn = Callable[[str, dict], None]
 _REGISTERED = "_soe_template_security_registered"
 
 
-def _report(backends: Any, execution_id: str, exc: TemplateSecurityError) -> None:
+def _report(backends: Backends, execution_id: str, exc: TemplateSecurityError) -> None:
     """Register ``template_security_error`` once, on the node that rendered the template.
 
     A node whose own work started another tree (a tool calling ``orchestrate``)
@@ -36,11 +37,11 @@ def _report(backends: Any, execution_id: str, exc: TemplateSecurityError) -> Non
     """
     if not getattr(exc, _REGISTERED, False):
         setattr(exc, _REGISTERED, True)
-        register_event(backends, execution_id, "template_security_error",
+        register_event(backends, execution_id, EventTypes.TEMPLATE_SECURITY_ERROR,
                        {"node_name": exc.node_name, "error": str(exc)})
 
 
-def _name_workflow(backends: Any, execution_id: str, exc: TemplateRenderError | TemplateSecurityError) -> None:
+def _name_workflow(backends: Backends, execution_id: str, exc: TemplateRenderError | TemplateSecurityError) -> None:
     """Record on a template error which workflow the failing node belongs to (the renderer cannot know)."""
     if exc.workflow_name is None:
         try:
@@ -49,13 +50,13 @@ def _name_workflow(backends: Any, execution_id: str, exc: TemplateRenderError | 
             pass
 
 
-def _on_template_error(backends: Any, execution_id: str, exc: TemplateRenderError | TemplateSecurityError) -> None:
+def _on_template_error(backends: Backends, execution_id: str, exc: TemplateRenderError | TemplateSecurityError) -> None:
     _name_workflow(backends, execution_id, exc)
     if isinstance(exc, TemplateSecurityError):
         _report(backends, execution_id, exc)
 
 
-def node_caller(backends: Any) -> Callable[[Callable[[str, dict], Any]], NodeCallerFn]:
+def node_caller(backends: Backends) -> Callable[[Callable[[str, dict], Any]], NodeCallerFn]:
     """Decorate a node's handler (plain function or generator of waits) into its caller."""
 
     def decorate(handler: Callable[[str, dict], Any]) -> NodeCallerFn:

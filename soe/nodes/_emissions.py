@@ -13,6 +13,7 @@ from soe._errors import TemplateSecurityError
 from soe.engine.telemetry import register_event
 from soe.lib.context_fields import unwrapped_view
 from soe.lib.templating import is_jinja_condition, render_template
+from soe.types import Backends, EventTypes
 
 __all__ = ["ConditionReport", "EmissionMode", "condition_reporter", "emission_mode", "evaluate_emissions", "passes"]
 
@@ -35,13 +36,13 @@ def _is_jinja(condition: Any) -> bool:
     return isinstance(condition, str) and is_jinja_condition(condition)
 
 
-def condition_reporter(backends: Any, execution_id: str) -> ConditionReport:
+def condition_reporter(backends: Backends, execution_id: str) -> ConditionReport:
     """Registers ``condition_error`` for a condition that raised (SPEC §15).
 
     The emission still does not fire (§6.2); the event only makes "raised"
     distinguishable from "was false" for whoever reads the timeline.
     """
-    return lambda data: register_event(backends, execution_id, "condition_error", data)
+    return lambda data: register_event(backends, execution_id, EventTypes.CONDITION_ERROR, data)
 
 
 def emission_mode(emissions: Sequence[Mapping[str, Any]] | None) -> EmissionMode:

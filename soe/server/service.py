@@ -20,6 +20,7 @@ from typing import Any
 
 from soe._errors import WorkflowValidationError
 from soe.cli.inputs import plain, user_fields
+from soe.types import Backends
 from soe.validation.graph import extract_workflows
 
 __all__ = ["ExecutionService", "NotFound", "Rejected"]
@@ -93,7 +94,7 @@ def _check_runnable(workflow: Any, tools: Mapping[str, Any], has_llm: bool) -> N
 class ExecutionService:
     """One store, its node callers and the worker threads that run executions on it."""
 
-    def __init__(self, backends: Any, broadcast: Callable[[str, list], None], *,
+    def __init__(self, backends: Backends, broadcast: Callable[[str, list], None], *,
                  tools: Mapping[str, Any] | None = None, has_llm: bool = False, workers: int = 8) -> None:
         self.backends = backends
         self.broadcast = broadcast

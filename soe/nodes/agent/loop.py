@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from soe.nodes._tools import bind_builtin
+from soe.types import Backends
 
 __all__ = ["AgentLoop", "AgentTools", "load_tools", "tools_signature"]
 
@@ -31,7 +32,7 @@ class AgentTools:
 
 
 def load_tools(names: Sequence[str], registry: Mapping[str, Mapping[str, Any]], execution_id: str,
-               backends: Any) -> AgentTools:
+               backends: Backends) -> AgentTools:
     """Resolve the node's ``tools``: agent registry first, then built-ins bound to this execution.
 
     Raises:

@@ -18,6 +18,7 @@ from soe.nodes._caller import NodeCallerFn, node_caller
 from soe.nodes._validation import validate_once
 from soe.nodes.child.validation import validate_node_config
 from soe.nodes.child.validation.operational import validate_child_node_runtime
+from soe.types import Backends, EventTypes
 
 __all__ = ["create_child_node_caller"]
 
@@ -34,7 +35,7 @@ def _child_base_context(execution_id: str, node_config: Mapping[str, Any], ctx: 
     return base
 
 
-def create_child_node_caller(backends: Any, orchestrate_caller: Any) -> NodeCallerFn:
+def create_child_node_caller(backends: Backends, orchestrate_caller: Any) -> NodeCallerFn:
     """Build the caller that queues child executions (one, or one per fan-out item)."""
 
     @node_caller(backends)
@@ -46,13 +47,13 @@ def create_child_node_caller(backends: Any, orchestrate_caller: Any) -> NodeCall
         if not isinstance(registry, FrozenDict):
             registry = fast_copy(registry)  # a read-only snapshot is as good as a copy
         fan_out_field = node_config.get("fan_out_field")
-        register_event(backends, execution_id, "node_execution", {
+        register_event(backends, execution_id, EventTypes.NODE_EXECUTION, {
             "node_type": "child", "child_workflow": node_config["child_workflow_name"], "parent_id": execution_id,
         })
         if fan_out_field:
             items = get_accumulated(ctx, fan_out_field)
             if not items:
-                register_event(backends, execution_id, "child_fan_out_empty",
+                register_event(backends, execution_id, EventTypes.CHILD_FAN_OUT_EMPTY,
                                {"node_name": node_config.get("name", "unknown"), "fan_out_field": fan_out_field})
                 return
             input_field = node_config["child_input_field"]

@@ -10,12 +10,13 @@ from soe.nodes._caller import NodeCallerFn, node_caller
 from soe.nodes._emissions import condition_reporter, emission_mode, evaluate_emissions
 from soe.nodes._validation import validate_once
 from soe.nodes.router.validation import validate_node_config
+from soe.types import Backends, EventTypes
 from soe.validation.operational import read_operational_snapshot
 
 __all__ = ["create_router_node_caller"]
 
 
-def create_router_node_caller(backends: Any, broadcast_signals_caller: Any) -> NodeCallerFn:
+def create_router_node_caller(backends: Backends, broadcast_signals_caller: Any) -> NodeCallerFn:
     """Build the caller that evaluates a router's emissions and broadcasts the passing ones."""
 
     atomic_backend = hasattr(backends.context, "update_operational")
@@ -30,7 +31,7 @@ def create_router_node_caller(backends: Any, broadcast_signals_caller: Any) -> N
     def router(execution_id: str, node_config: dict) -> None:
         ctx = read_operational_snapshot(execution_id, backends) if needs_context(execution_id, node_config) else {}
         validate_once(validate_node_config, node_config)
-        register_event(backends, execution_id, "node_execution", {"node_type": "router"})
+        register_event(backends, execution_id, EventTypes.NODE_EXECUTION, {"node_type": "router"})
         signals = evaluate_emissions(node_config["event_emissions"], ctx,
                                      node_name=node_config.get("name", "unknown"),
                                      report=condition_reporter(backends, execution_id))
