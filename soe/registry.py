@@ -78,7 +78,7 @@ def _revision_methods(backends: Any) -> tuple[Callable, Callable] | None:
     return (save, get) if callable(save) and callable(get) else None
 
 
-def get_registry_revisions(execution_id: str, backends: Any) -> list[dict]:
+def get_registry_revisions(execution_id: str, backends: Any) -> list[dict[str, Any]]:
     """The execution's revisions in order from 0; ``[]`` when the backend keeps none."""
     methods = _revision_methods(backends)
     return list(methods[1](execution_id) or []) if methods else []
@@ -201,7 +201,7 @@ def _apply(registry: Registry, diff: Diff) -> None:
         parent[key] = copy.deepcopy(entry["value"])
 
 
-def _registry_at(revisions: list[dict], index: int) -> Registry:
+def _registry_at(revisions: list[dict[str, Any]], index: int) -> Registry:
     registry: Registry = {}
     for revision in revisions[: index + 1]:
         _apply(registry, revision.get("diff") or [])

@@ -20,10 +20,10 @@ __all__ = ["ContextSchemaMethods", "IdentityMethods"]
 class ContextSchemaMethods:
     """Context schemas (field name -> definition) per execution id."""
 
-    def save_context_schema(self, execution_id: str, schema: dict) -> None:
+    def save_context_schema(self, execution_id: str, schema: dict[str, Any]) -> None:
         self._save(execution_id, schema)
 
-    def get_context_schema(self, execution_id: str) -> dict | None:
+    def get_context_schema(self, execution_id: str) -> dict[str, Any] | None:
         return self._get(execution_id)
 
     def delete_context_schema(self, execution_id: str) -> bool:
@@ -37,10 +37,10 @@ class ContextSchemaMethods:
 class IdentityMethods:
     """Identities (name -> system prompt) per execution id."""
 
-    def save_identities(self, execution_id: str, identities: dict) -> None:
+    def save_identities(self, execution_id: str, identities: dict[str, Any]) -> None:
         self._save(execution_id, identities)
 
-    def get_identities(self, execution_id: str) -> dict | None:
+    def get_identities(self, execution_id: str) -> dict[str, Any] | None:
         return self._get(execution_id)
 
     def get_identity(self, execution_id: str, name: str) -> str | None:

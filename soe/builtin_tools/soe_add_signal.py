@@ -19,7 +19,7 @@ OPERATION = "soe_add_signal"
 
 
 def create_soe_add_signal_tool(execution_id: str, backends: Backends,
-                               tools_registry: dict | None = None) -> Callable[..., dict[str, Any]]:
+                               tools_registry: dict[str, Any] | None = None) -> Callable[..., dict[str, Any]]:
     """Bind ``add_signal`` to ``execution_id`` (Q7)."""
 
     def add_signal(workflow_name: str, node_name: str, signal_name: str, condition: str) -> dict[str, Any]:

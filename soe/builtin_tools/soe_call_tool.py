@@ -39,7 +39,7 @@ def _parse_arguments(arguments: Any) -> dict[str, Any]:
     return parsed
 
 
-def _lookup(registry: Mapping | None, tool_name: str) -> tuple[Any, dict[str, Any] | None]:
+def _lookup(registry: Mapping[str, Any] | None, tool_name: str) -> tuple[Any, dict[str, Any] | None]:
     """``(function, None)`` for a callable entry, else ``(None, error dict)``."""
     registry = registry or {}
     if tool_name not in registry:
@@ -58,7 +58,7 @@ def _lookup(registry: Mapping | None, tool_name: str) -> tuple[Any, dict[str, An
 
 
 def create_soe_call_tool_tool(execution_id: str, backends: Backends,
-                              tools_registry: dict | None = None) -> Callable[..., dict[str, Any]]:
+                              tools_registry: dict[str, Any] | None = None) -> Callable[..., dict[str, Any]]:
     """Bind ``call_tool`` to ``execution_id`` and the caller's registry (Q7)."""
 
     def call_tool(tool_name: str, arguments: str = "{}") -> dict[str, Any]:

@@ -39,7 +39,7 @@ def _mapping(source: dict[str, Any], fields: Any, all_fields: bool) -> dict[str,
 
 
 def create_soe_copy_context_tool(backends: Backends, execution_id: str,
-                                 tools_registry: dict | None = None) -> Callable[..., dict[str, Any]]:
+                                 tools_registry: dict[str, Any] | None = None) -> Callable[..., dict[str, Any]]:
     """Bind ``copy_context`` to ``execution_id`` (both ids default to it, Q7)."""
 
     def copy_context(source_execution_id: str | None = None, fields: dict[str, str] | None = None,

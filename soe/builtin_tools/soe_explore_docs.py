@@ -57,7 +57,7 @@ def soe_explore_docs(
 def create_soe_explore_docs_tool(
     execution_id: str | None = None,
     backends: Backends | None = None,
-    tools_registry: dict | None = None,
+    tools_registry: dict[str, Any] | None = None,
 ) -> Callable[..., str]:
     """Factory with the built-in signature; the docs are execution-independent, so no binding."""
     return soe_explore_docs
@@ -66,7 +66,7 @@ def create_soe_explore_docs_tool(
 # --------------------------------------------------------------------------- helpers
 
 
-def _items() -> dict:
+def _items() -> dict[str, Any]:
     """The index items, read at call time so a replaced ``DOCS_INDEX`` is honoured."""
     return DOCS_INDEX["items"]
 
@@ -190,7 +190,7 @@ def _query_words(query: str) -> list[str]:
     return words or [lowered]
 
 
-def _matches(item: dict, key: str, words: list[str]) -> bool:
+def _matches(item: dict[str, Any], key: str, words: list[str]) -> bool:
     """Any word is a substring of path + title + content preview (items carry only a path)."""
     haystack = "".join(
         str(part)
@@ -200,7 +200,7 @@ def _matches(item: dict, key: str, words: list[str]) -> bool:
     return any(word in haystack for word in words)
 
 
-def _parent_matched(item: dict, matched: set[str]) -> bool:
+def _parent_matched(item: dict[str, Any], matched: set[str]) -> bool:
     """A section is redundant when the file it belongs to is already a result."""
     return item.get("type") == "section" and item.get("file_path") in matched
 

@@ -13,7 +13,7 @@ __all__ = ["create_soe_get_available_tools_tool"]
 
 
 def create_soe_get_available_tools_tool(execution_id: str, backends: Backends,
-                                        tools_registry: dict | None = None) -> Callable[..., dict[str, Any]]:
+                                        tools_registry: dict[str, Any] | None = None) -> Callable[..., dict[str, Any]]:
     """Bind ``soe_get_available_tools`` to the caller's registry (nothing is cached into it, Q7)."""
 
     def soe_get_available_tools() -> dict[str, Any]:

@@ -30,7 +30,7 @@ def _field_names(fields: Any) -> list[Any]:
 
 
 def create_soe_get_context_tool(backends: Backends, execution_id: str,
-                                tools_registry: dict | None = None) -> Callable[..., dict[str, Any]]:
+                                tools_registry: dict[str, Any] | None = None) -> Callable[..., dict[str, Any]]:
     """Bind ``get_context`` to ``execution_id`` (each execution resolves its own, Q7)."""
 
     def get_context(field: str | None = None, fields: list[str] | None = None) -> dict[str, Any]:

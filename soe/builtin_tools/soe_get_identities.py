@@ -17,7 +17,7 @@ __all__ = ["create_soe_get_identities_tool"]
 
 
 def create_soe_get_identities_tool(execution_id: str, backends: Backends,
-                                   tools_registry: dict | None = None) -> Callable[..., dict[str, Any]]:
+                                   tools_registry: dict[str, Any] | None = None) -> Callable[..., dict[str, Any]]:
     """Bind ``soe_get_identities`` to ``execution_id`` (Q7)."""
 
     def soe_get_identities(identity_name: str | None = None, list_only: bool = False) -> dict[str, Any]:

@@ -20,7 +20,7 @@ OPERATION = "soe_inject_context_schema_field"
 
 
 def create_soe_inject_context_schema_field_tool(
-        execution_id: str, backends: Backends, tools_registry: dict | None = None) -> Callable[..., dict[str, Any]]:
+        execution_id: str, backends: Backends, tools_registry: dict[str, Any] | None = None) -> Callable[..., dict[str, Any]]:
     """Bind ``soe_inject_context_schema_field`` to ``execution_id`` (Q7)."""
 
     def soe_inject_context_schema_field(field_name: str, field_definition: str) -> dict[str, Any]:

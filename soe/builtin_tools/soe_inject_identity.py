@@ -19,7 +19,7 @@ OPERATION = "soe_inject_identity"
 
 
 def create_soe_inject_identity_tool(execution_id: str, backends: Backends,
-                                    tools_registry: dict | None = None) -> Callable[..., dict[str, Any]]:
+                                    tools_registry: dict[str, Any] | None = None) -> Callable[..., dict[str, Any]]:
     """Bind ``soe_inject_identity`` to ``execution_id`` (Q7)."""
 
     def soe_inject_identity(identity_name: str, system_prompt: str) -> dict[str, Any]:

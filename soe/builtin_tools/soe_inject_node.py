@@ -24,7 +24,7 @@ def _load_node(text: Any) -> dict[str, Any]:
 
 
 def create_soe_inject_node_tool(execution_id: str, backends: Backends,
-                                tools_registry: dict | None = None) -> Callable[..., dict[str, Any]]:
+                                tools_registry: dict[str, Any] | None = None) -> Callable[..., dict[str, Any]]:
     """Bind ``soe_soe_inject_node`` (upstream's function name) to ``execution_id`` (Q7)."""
 
     def soe_soe_inject_node(workflow_name: str, node_name: str, node_config_data: str) -> dict[str, Any]:

@@ -36,7 +36,7 @@ def select_definition(workflow_name: str, data: dict[str, Any]) -> Any:
 
 
 def create_soe_inject_workflow_tool(execution_id: str, backends: Backends,
-                                    tools_registry: dict | None = None) -> Callable[..., dict[str, Any]]:
+                                    tools_registry: dict[str, Any] | None = None) -> Callable[..., dict[str, Any]]:
     """Bind ``soe_inject_workflow`` to ``execution_id`` (Q7)."""
 
     def soe_inject_workflow(workflow_name: str, workflow_data: str) -> dict[str, Any]:

@@ -46,7 +46,7 @@ def _summary(path: Path, current_id: str) -> dict[str, Any] | None:
 
 
 def create_soe_list_contexts_tool(backends: Backends, execution_id: str,
-                                  tools_registry: dict | None = None) -> Callable[..., dict[str, Any]]:
+                                  tools_registry: dict[str, Any] | None = None) -> Callable[..., dict[str, Any]]:
     """Bind ``list_contexts`` to ``execution_id`` (it marks the current one, Q7)."""
 
     def list_contexts(include_current: bool = True) -> dict[str, Any]:

@@ -16,7 +16,7 @@ OPERATION = "soe_remove_context_schema_field"
 
 
 def create_soe_remove_context_schema_field_tool(
-        execution_id: str, backends: Backends, tools_registry: dict | None = None) -> Callable[..., dict[str, Any]]:
+        execution_id: str, backends: Backends, tools_registry: dict[str, Any] | None = None) -> Callable[..., dict[str, Any]]:
     """Bind ``soe_remove_context_schema_field`` to ``execution_id`` (Q7)."""
 
     def soe_remove_context_schema_field(field_name: str) -> dict[str, Any]:

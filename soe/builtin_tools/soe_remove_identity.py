@@ -16,7 +16,7 @@ OPERATION = "soe_remove_identity"
 
 
 def create_soe_remove_identity_tool(execution_id: str, backends: Backends,
-                                    tools_registry: dict | None = None) -> Callable[..., dict[str, Any]]:
+                                    tools_registry: dict[str, Any] | None = None) -> Callable[..., dict[str, Any]]:
     """Bind ``soe_remove_identity`` to ``execution_id`` (Q7)."""
 
     def soe_remove_identity(identity_name: str) -> dict[str, Any]:

@@ -16,7 +16,7 @@ OPERATION = "soe_remove_node"
 
 
 def create_soe_remove_node_tool(execution_id: str, backends: Backends,
-                                tools_registry: dict | None = None) -> Callable[..., dict[str, Any]]:
+                                tools_registry: dict[str, Any] | None = None) -> Callable[..., dict[str, Any]]:
     """Bind ``soe_remove_node`` to ``execution_id`` (Q7)."""
 
     def soe_remove_node(workflow_name: str, node_name: str) -> dict[str, Any]:

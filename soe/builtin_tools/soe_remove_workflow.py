@@ -16,7 +16,7 @@ OPERATION = "soe_remove_workflow"
 
 
 def create_soe_remove_workflow_tool(execution_id: str, backends: Backends,
-                                    tools_registry: dict | None = None) -> Callable[..., dict[str, Any]]:
+                                    tools_registry: dict[str, Any] | None = None) -> Callable[..., dict[str, Any]]:
     """Bind ``soe_remove_workflow`` to ``execution_id`` (Q7)."""
 
     def soe_remove_workflow(workflow_name: str) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from soe.types import Backends
 __all__ = ["create_soe_update_context_tool"]
 
 
-def _user_fields(updates: Mapping) -> dict[str, Any]:
+def _user_fields(updates: Mapping[str, Any]) -> dict[str, Any]:
     """The writable part of ``updates``: every key that is not ``__``-prefixed."""
     for key in updates:
         if not isinstance(key, str):
@@ -41,7 +41,7 @@ def _append_all(backends: Backends, execution_id: str, values: dict[str, Any]) -
 
 
 def create_soe_update_context_tool(backends: Backends, execution_id: str,
-                                   tools_registry: dict | None = None) -> Callable[..., dict[str, Any]]:
+                                   tools_registry: dict[str, Any] | None = None) -> Callable[..., dict[str, Any]]:
     """Bind ``update_context`` to ``execution_id`` (Q7)."""
 
     def update_context(updates: dict[str, Any]) -> dict[str, Any]:

@@ -185,7 +185,7 @@ class _Session:
     """
 
     backends: Backends
-    broadcast: Callable[[str, list], None]
+    broadcast: Callable[[str, list[Any]], None]
     store: str
     store_flags: list[str]
     run_flags: list[str]

@@ -50,7 +50,7 @@ class WorkItem:
         raise NotImplementedError
 
 
-def node_steps(caller: Callable[[str, dict], Any], execution_id: str, node_config: dict) -> Steps[None]:
+def node_steps(caller: Callable[[str, dict[str, Any]], Any], execution_id: str, node_config: dict[str, Any]) -> Steps[None]:
     """Run any node caller as steps: its generator when it has one, else one plain call.
 
     A user's own node caller (or a wrapper around ours) has no ``steps``: it
@@ -101,7 +101,7 @@ class Activation(WorkItem):
     execution_id: str
     node_name: str
     node_config: Mapping[str, Any]
-    nodes: Mapping[str, Callable[[str, dict], None]]
+    nodes: Mapping[str, Callable[[str, dict[str, Any]], None]]
     backends: Backends
 
     def steps(self, runner: TreeRunner, task: Task) -> Steps[None]:
@@ -131,7 +131,7 @@ class ParentSignals(WorkItem):
 
     execution_id: str
     signals: tuple[Any, ...]
-    nodes: Mapping[str, Callable[[str, dict], None]]
+    nodes: Mapping[str, Callable[[str, dict[str, Any]], None]]
     backends: Backends
 
     def run(self, runner: TreeRunner) -> None:

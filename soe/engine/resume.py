@@ -36,12 +36,12 @@ def list_executions(backends: Backends, status: str | None = None) -> list[dict[
     return execution_status.list_all(backends, status)
 
 
-def _orchestrate_caller(broadcast_signals_caller: Callable[[str, list], None]) -> Callable[..., str]:
+def _orchestrate_caller(broadcast_signals_caller: Callable[[str, list[Any]], None]) -> Callable[..., str]:
     caller = getattr(broadcast_signals_caller, "orchestrate_caller", None)
     if caller is not None:
         return caller
 
-    def start_child(config: Any, initial_workflow_name: str, initial_signals: list, initial_context: dict,
+    def start_child(config: Any, initial_workflow_name: str, initial_signals: list[Any], initial_context: dict[str, Any],
                     backends: Backends) -> str:
         return orchestrate(config, initial_workflow_name, initial_signals, initial_context, backends,
                            broadcast_signals_caller)
@@ -49,7 +49,7 @@ def _orchestrate_caller(broadcast_signals_caller: Callable[[str, list], None]) -
     return start_child
 
 
-def resume(execution_id: str, backends: Backends, broadcast_signals_caller: Callable[[str, list], None]) -> str:
+def resume(execution_id: str, backends: Backends, broadcast_signals_caller: Callable[[str, list[Any]], None]) -> str:
     """Continue an interrupted execution tree until its queue is empty.
 
     Returns:

@@ -23,7 +23,7 @@ from soe.types import Backends, EventTypes
 
 __all__ = ["NodeCallerFn", "node_caller"]
 
-NodeCallerFn = Callable[[str, dict], None]
+NodeCallerFn = Callable[[str, dict[str, Any]], None]
 
 # Set on a TemplateSecurityError once its event is written, so outer node callers skip it.
 _REGISTERED = "_soe_template_security_registered"
@@ -56,20 +56,20 @@ def _on_template_error(backends: Backends, execution_id: str, exc: TemplateRende
         _report(backends, execution_id, exc)
 
 
-def node_caller(backends: Backends) -> Callable[[Callable[[str, dict], Any]], NodeCallerFn]:
+def node_caller(backends: Backends) -> Callable[[Callable[[str, dict[str, Any]], Any]], NodeCallerFn]:
     """Decorate a node's handler (plain function or generator of waits) into its caller."""
 
-    def decorate(handler: Callable[[str, dict], Any]) -> NodeCallerFn:
+    def decorate(handler: Callable[[str, dict[str, Any]], Any]) -> NodeCallerFn:
         if not inspect.isgeneratorfunction(handler):
             @functools.wraps(handler)
-            def run(execution_id: str, node_config: dict) -> None:
+            def run(execution_id: str, node_config: dict[str, Any]) -> None:
                 try:
                     handler(execution_id, node_config)
                 except (TemplateRenderError, TemplateSecurityError) as exc:
                     _on_template_error(backends, execution_id, exc)
                     raise
 
-            def one_step(execution_id: str, node_config: dict) -> Steps[None]:
+            def one_step(execution_id: str, node_config: dict[str, Any]) -> Steps[None]:
                 run(execution_id, node_config)
                 return
                 yield  # a generator that never waits
@@ -77,7 +77,7 @@ def node_caller(backends: Backends) -> Callable[[Callable[[str, dict], Any]], No
             run.steps = one_step  # type: ignore[attr-defined]
             return run
 
-        def steps(execution_id: str, node_config: dict) -> Steps[None]:
+        def steps(execution_id: str, node_config: dict[str, Any]) -> Steps[None]:
             try:
                 yield from handler(execution_id, node_config)
             except (TemplateRenderError, TemplateSecurityError) as exc:
@@ -85,7 +85,7 @@ def node_caller(backends: Backends) -> Callable[[Callable[[str, dict], Any]], No
                 raise
 
         @functools.wraps(handler)
-        def caller(execution_id: str, node_config: dict) -> None:
+        def caller(execution_id: str, node_config: dict[str, Any]) -> None:
             run_inline(steps(execution_id, node_config))
 
         caller.steps = steps  # type: ignore[attr-defined]

@@ -20,7 +20,7 @@ __all__ = [
 ]
 
 
-def open_history(backends: Backends, ctx: Mapping[str, Any], identity: Any) -> tuple[str | None, list[dict]]:
+def open_history(backends: Backends, ctx: Mapping[str, Any], identity: Any) -> tuple[str | None, list[dict[str, Any]]]:
     """The history key and list for a node, starting it with the identity's system prompt.
 
     History is on iff the node has an identity and a history backend exists;
@@ -72,7 +72,7 @@ def usage_recorder(backends: Backends, execution_id: str) -> Callable[[Any], Non
     return record
 
 
-def complete(broadcast: Callable[[str, list], None], execution_id: str, node_config: Mapping[str, Any],
+def complete(broadcast: Callable[[str, list[Any]], None], execution_id: str, node_config: Mapping[str, Any],
              mode: EmissionMode, ctx: dict[str, Any], selected: Sequence[Any], backends: Backends) -> None:
     """Emit an LLM or agent node's completion signals (SPEC §6.3)."""
     emissions = node_config.get("event_emissions") or []

@@ -94,7 +94,7 @@ def _check_runnable(workflow: Any, tools: Mapping[str, Any], has_llm: bool) -> N
 class ExecutionService:
     """One store, its node callers and the worker threads that run executions on it."""
 
-    def __init__(self, backends: Backends, broadcast: Callable[[str, list], None], *,
+    def __init__(self, backends: Backends, broadcast: Callable[[str, list[Any]], None], *,
                  tools: Mapping[str, Any] | None = None, has_llm: bool = False, workers: int = 8) -> None:
         self.backends = backends
         self.broadcast = broadcast

@@ -346,7 +346,7 @@ def _yaml_failure(filename: str, exc: ValueError) -> ValidationFailure:
     return ValidationFailure(filename, line, column, "Invalid YAML configuration: " + "; ".join(parts))
 
 
-def _container(parsed: dict) -> Any:
+def _container(parsed: dict[str, Any]) -> Any:
     """Where the workflows are: ``workflows`` in the combined shape, else the top level."""
     return parsed["workflows"] if "workflows" in parsed else parsed
 
@@ -360,7 +360,7 @@ def _named(mapping: Any, name: str) -> Any:
     return _MISSING
 
 
-def _drop_node(parsed: dict, workflow: str, node: str | None) -> bool:
+def _drop_node(parsed: dict[str, Any], workflow: str, node: str | None) -> bool:
     """Remove the node (or the whole workflow) a message names; a workflow left empty goes too."""
     container = _container(parsed)
     wf_key = _named(container, workflow)
@@ -375,7 +375,7 @@ def _drop_node(parsed: dict, workflow: str, node: str | None) -> bool:
     return True
 
 
-def _drop_blamed(parsed: dict, message: str) -> bool:
+def _drop_blamed(parsed: dict[str, Any], message: str) -> bool:
     """Remove the part of ``parsed`` that ``message`` blames, so validation can go on past it.
 
     ``False`` when the message blames the config as a whole (nothing more can be checked).
@@ -394,7 +394,7 @@ def _drop_blamed(parsed: dict, message: str) -> bool:
     return False
 
 
-def _bare_nodes(parsed: dict, root: Node | None, filename: str) -> list[ValidationFailure]:
+def _bare_nodes(parsed: dict[str, Any], root: Node | None, filename: str) -> list[ValidationFailure]:
     """Workflows that are really nodes (the workflow-name level was forgotten), explained and removed.
 
     ``A: {node_type: router, ...}`` at the top is read as workflow ``A`` whose

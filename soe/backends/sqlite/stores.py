@@ -46,7 +46,7 @@ class SqliteWorkflowBackend:
         self._cache_size = cache_size
         self._lock = threading.Lock()
 
-    def save_workflows_registry(self, id: str, workflows: dict) -> None:
+    def save_workflows_registry(self, id: str, workflows: dict[str, Any]) -> None:
         check_id(id)
         snapshot = freeze(workflows)
         token = uuid.uuid4().hex
@@ -58,7 +58,7 @@ class SqliteWorkflowBackend:
                 (id, token, encode(snapshot)))
         self._remember(id, token, snapshot)
 
-    def get_workflows_registry(self, id: str) -> dict | None:
+    def get_workflows_registry(self, id: str) -> dict[str, Any] | None:
         """A plain copy of the registry (changing it never changes the store), or ``None``."""
         snapshot = self.get_workflows_registry_snapshot(id)
         return None if snapshot is None else thaw(snapshot)
@@ -98,7 +98,7 @@ class SqliteWorkflowBackend:
             "SELECT name FROM workflow_names WHERE execution_id = ?", (id,)).fetchone()
         return "" if row is None else row[0]
 
-    def save_registry_revision(self, execution_id: str, revision: dict) -> None:
+    def save_registry_revision(self, execution_id: str, revision: dict[str, Any]) -> None:
         check_id(execution_id)
         with self._db.transaction() as conn:
             conn.execute(
@@ -106,7 +106,7 @@ class SqliteWorkflowBackend:
                 "SELECT ?, COALESCE(MAX(seq), -1) + 1, ? FROM registry_revisions "
                 "WHERE execution_id = ?", (execution_id, encode(revision), execution_id))
 
-    def get_registry_revisions(self, execution_id: str) -> list[dict]:
+    def get_registry_revisions(self, execution_id: str) -> list[dict[str, Any]]:
         check_id(execution_id)
         rows = self._db.connection().execute(
             "SELECT revision_json FROM registry_revisions WHERE execution_id = ? ORDER BY seq",
@@ -147,10 +147,10 @@ class SqliteTelemetryBackend:
                 "WHERE execution_id = ?", (execution_id, event_type, encode(event_data),
                                            execution_id))
 
-    def get_events(self, execution_id: str) -> list[dict]:
+    def get_events(self, execution_id: str) -> list[dict[str, Any]]:
         return self.get_events_since(execution_id, 0)
 
-    def get_events_since(self, execution_id: str, start: int) -> list[dict]:
+    def get_events_since(self, execution_id: str, start: int) -> list[dict[str, Any]]:
         """The events from position ``start`` on (optional method: a live stream reads only what is new)."""
         check_id(execution_id)
         rows = self._db.connection().execute(
@@ -171,14 +171,14 @@ class SqliteConversationHistoryBackend:
     def __init__(self, db: SqliteDatabase) -> None:
         self._db = db
 
-    def get_conversation_history(self, key: str) -> list:
+    def get_conversation_history(self, key: str) -> list[Any]:
         check_id(key)
         rows = self._db.connection().execute(
             "SELECT entry_json FROM conversation_entries WHERE history_key = ? ORDER BY seq",
             (key,))
         return decode_many(text for (text,) in rows)
 
-    def append_to_conversation_history(self, key: str, entry: dict) -> None:
+    def append_to_conversation_history(self, key: str, entry: dict[str, Any]) -> None:
         check_id(key)
         with self._db.transaction() as conn:
             conn.execute(
@@ -186,7 +186,7 @@ class SqliteConversationHistoryBackend:
                 "SELECT ?, COALESCE(MAX(seq), -1) + 1, ? FROM conversation_entries "
                 "WHERE history_key = ?", (key, encode(entry), key))
 
-    def save_conversation_history(self, key: str, history: list) -> None:
+    def save_conversation_history(self, key: str, history: list[Any]) -> None:
         check_id(key)
         rows = [(key, seq, encode(entry)) for seq, entry in enumerate(history)]
         with self._db.transaction() as conn:

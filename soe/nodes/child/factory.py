@@ -39,7 +39,7 @@ def create_child_node_caller(backends: Backends, orchestrate_caller: Any) -> Nod
     """Build the caller that queues child executions (one, or one per fan-out item)."""
 
     @node_caller(backends)
-    def child(execution_id: str, node_config: dict) -> None:
+    def child(execution_id: str, node_config: dict[str, Any]) -> None:
         ctx = validate_child_node_runtime(execution_id, backends)
         validate_once(validate_node_config, node_config)
         base = _child_base_context(execution_id, node_config, ctx)

@@ -21,14 +21,14 @@ def create_router_node_caller(backends: Backends, broadcast_signals_caller: Any)
 
     atomic_backend = hasattr(backends.context, "update_operational")
 
-    def needs_context(execution_id: str, node_config: dict) -> bool:
+    def needs_context(execution_id: str, node_config: dict[str, Any]) -> bool:
         """Plain emissions read nothing: skip the context copy when the state is known sound."""
         if not atomic_backend or not validated_in_this_run(execution_id):
             return True
         return emission_mode(node_config.get("event_emissions")) == "jinja"
 
     @node_caller(backends)
-    def router(execution_id: str, node_config: dict) -> None:
+    def router(execution_id: str, node_config: dict[str, Any]) -> None:
         ctx = read_operational_snapshot(execution_id, backends) if needs_context(execution_id, node_config) else {}
         validate_once(validate_node_config, node_config)
         register_event(backends, execution_id, EventTypes.NODE_EXECUTION, {"node_type": "router"})

@@ -11,7 +11,7 @@ from soe.validation.operational import validate_operational
 __all__ = ["validate_child_node_runtime"]
 
 
-def validate_child_node_runtime(execution_id: str, backends: Any) -> dict:
+def validate_child_node_runtime(execution_id: str, backends: Any) -> dict[str, Any]:
     """Validate ``__operational__``, require a non-empty registry, return the context."""
     context = validate_operational(execution_id, backends)
     registry = read_workflow_backend(backends, "get_workflows_registry", execution_id)

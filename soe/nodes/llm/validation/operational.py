@@ -10,7 +10,7 @@ from soe.validation.operational import read_operational_snapshot
 __all__ = ["validate_llm_node_runtime"]
 
 
-def validate_llm_node_runtime(execution_id: str, backends: Any) -> dict:
+def validate_llm_node_runtime(execution_id: str, backends: Any) -> dict[str, Any]:
     """Validate ``__operational__``, probe the workflow backend, return a read-only snapshot of the context."""
     context = read_operational_snapshot(execution_id, backends)
     read_workflow_backend(backends, "get_current_workflow_name", execution_id)

@@ -9,6 +9,6 @@ from soe.validation.operational import validate_operational
 __all__ = ["validate_tool_node_runtime"]
 
 
-def validate_tool_node_runtime(execution_id: str, backends: Any) -> dict:
+def validate_tool_node_runtime(execution_id: str, backends: Any) -> dict[str, Any]:
     """Validate ``__operational__`` and return the execution's context."""
     return validate_operational(execution_id, backends)
