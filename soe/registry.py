@@ -71,7 +71,7 @@ class RegistryChange:
 
 # --- revisions ---------------------------------------------------------------------------
 
-def _revision_methods(backends: Any) -> tuple[Callable, Callable] | None:
+def _revision_methods(backends: Any) -> tuple[Callable[..., Any], Callable[..., Any]] | None:
     """``(save, get)`` when the workflow backend keeps revisions, else ``None``."""
     save = getattr(backends.workflow, "save_registry_revision", None)
     get = getattr(backends.workflow, "get_registry_revisions", None)
@@ -169,7 +169,7 @@ def _differs(old: Any, new: Any) -> bool:
     """Inequality that also sees a change of node order inside a workflow."""
     if isinstance(old, Mapping) and isinstance(new, Mapping):
         return list(old) != list(new) or any(_differs(old[k], new[k]) for k in old)
-    return old != new
+    return cast("bool", old != new)
 
 
 def _diff(old: Registry, new: Registry, whole_workflows: bool) -> Diff:

@@ -10,7 +10,9 @@ loudly, instead of silently corrupting a registry another execution shares.
 from __future__ import annotations
 
 import copy
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar, cast
+
+T = TypeVar("T")
 
 __all__ = ["FrozenDict", "FrozenList", "fast_copy", "freeze", "registry_snapshot", "thaw"]
 
@@ -23,7 +25,7 @@ def _refuse(self: Any, *args: Any, **kwargs: Any) -> NoReturn:
     raise TypeError(_READ_ONLY)
 
 
-class FrozenDict(dict):
+class FrozenDict(dict[str, Any]):
     """A ``dict`` that refuses every in-place change; copies of it are plain dicts."""
 
     __slots__ = ()
@@ -41,7 +43,7 @@ class FrozenDict(dict):
         return (dict, (dict(self),))
 
 
-class FrozenList(list):
+class FrozenList(list[Any]):
     """A ``list`` that refuses every in-place change; copies of it are plain lists."""
 
     __slots__ = ()
@@ -96,7 +98,7 @@ def registry_snapshot(workflow_backend: Any, execution_id: str) -> Any:
     return read(execution_id)
 
 
-def fast_copy(obj: Any) -> Any:
+def fast_copy(obj: T) -> T:
     """Deep-copy JSON-like data without ``copy.deepcopy``'s per-object bookkeeping.
 
     Plain and frozen dicts/lists, tuples and scalars are copied directly (frozen
@@ -105,9 +107,9 @@ def fast_copy(obj: Any) -> Any:
     Nesting deeper than the recursion limit allows is copied with an explicit stack.
     """
     try:
-        return _copy_recursive(obj)
+        return cast(T, _copy_recursive(obj))
     except RecursionError:
-        return _copy_iterative(obj)
+        return cast(T, _copy_iterative(obj))
 
 
 def _copy_recursive(obj: Any) -> Any:

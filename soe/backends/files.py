@@ -16,7 +16,7 @@ import threading
 import uuid
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import yaml
 
@@ -103,7 +103,7 @@ class LocalContextBackend(_FileBackend):
             _write_json(path, context)
 
     def get_context(self, id: str) -> dict[str, Any]:
-        return _read_json(self._path(id, ".json"), dict)
+        return cast("dict[str, Any]", _read_json(self._path(id, ".json"), dict))
 
     def append_to_field(self, execution_id: str, field: str, value: Any) -> None:
         """Exactly ``get_context``, ``set_field``, ``save_context``, without interleaving."""
@@ -141,7 +141,7 @@ class LocalWorkflowBackend(_FileBackend):
             _write_json(path, workflows)
 
     def get_workflows_registry(self, id: str) -> dict[str, Any]:
-        return _read_json(self._path(id, "_workflows.json"), dict)
+        return cast("dict[str, Any]", _read_json(self._path(id, "_workflows.json"), dict))
 
     def save_current_workflow_name(self, id: str, name: str) -> None:
         path = self._path(id, "_current.txt")
@@ -162,7 +162,7 @@ class LocalWorkflowBackend(_FileBackend):
             _write_json(path, revisions)
 
     def get_registry_revisions(self, execution_id: str) -> list[dict[str, Any]]:
-        return _read_json(self._path(execution_id, "_revisions.json"), list)
+        return cast("list[dict[str, Any]]", _read_json(self._path(execution_id, "_revisions.json"), list))
 
     def cleanup_all(self) -> None:
         with self._lock:
@@ -213,7 +213,7 @@ class LocalConversationHistoryBackend(_FileBackend):
         super().__init__(storage_dir)
 
     def get_conversation_history(self, key: str) -> list[Any]:
-        return _read_json(self._path(key, ".json"), list)
+        return cast("list[Any]", _read_json(self._path(key, ".json"), list))
 
     def append_to_conversation_history(self, key: str, entry: dict[str, Any]) -> None:
         path = self._path(key, ".json")

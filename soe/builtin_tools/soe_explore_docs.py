@@ -12,7 +12,7 @@ they must be real typing objects rather than strings.
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from soe.docs_index import DOCS_INDEX
 from soe.types import Backends
@@ -68,7 +68,7 @@ def create_soe_explore_docs_tool(
 
 def _items() -> dict[str, Any]:
     """The index items, read at call time so a replaced ``DOCS_INDEX`` is honoured."""
-    return DOCS_INDEX["items"]
+    return cast("dict[str, Any]", DOCS_INDEX["items"])
 
 
 def _name(key: str) -> str:
@@ -80,7 +80,7 @@ def _kind(key: str) -> str:
     """Item type of ``key``; keys missing from the index count as dirs when they end with ``/``."""
     item = _items().get(key)
     if item is not None:
-        return item["type"]
+        return cast("str", item["type"])
     return "dir" if key.endswith("/") else "file"
 
 
@@ -135,7 +135,7 @@ def _read(path: str, clean: str, query: str | None, tag: str | None) -> str:
     except (OSError, UnicodeDecodeError):
         return f"Error: File not found at '{full_path}'. The docs index may be out of date."
     if item["type"] == "file":
-        return text
+        return cast("str", text)
     lines = text.splitlines()
     return "\n".join(lines[item["start_line"] - 1 : item["end_line"]])
 
@@ -169,7 +169,7 @@ def _search(path: str, clean: str, query: str | None, tag: str | None) -> str:
     if tag:
         if tag not in DOCS_INDEX["tags"]:
             return f"No results for tag '{tag}'"
-        candidates = [key for key in DOCS_INDEX["tags"][tag] if key in items]
+        candidates = [key for key in cast("dict[str, list[str]]", DOCS_INDEX["tags"])[tag] if key in items]
     else:
         candidates = list(items)
     words = _query_words(query) if query else []

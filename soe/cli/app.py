@@ -562,11 +562,11 @@ def inspect(
 
 def _inspection(backends: Backends, execution_id: str) -> render.Inspection:
     from soe import get_execution_status, get_registry_revisions, list_executions
+    from soe.engine.telemetry import read_events
 
     status = get_execution_status(execution_id, backends)
     context = backends.context.get_context(execution_id) or {}
-    telemetry = backends.telemetry
-    events = list(telemetry.get_events(execution_id)) if telemetry is not None else []
+    events = read_events(backends, execution_id)
     main_id = (status or {}).get("main_execution_id") or execution_id
     tree = [entry for entry in list_executions(backends) if entry.get("main_execution_id") == main_id]
     return render.Inspection(execution_id, status, backends.workflow.get_current_workflow_name(execution_id),

@@ -208,7 +208,7 @@ def parse_context_value(text: str) -> Any:
             return yaml.safe_load(stripped)
         except yaml.YAMLError as exc:
             raise ValueError(f"Invalid --context value {text!r}: not a YAML list or mapping "
-                             f"({exc.problem or exc}); use --context-string for text") from exc
+                             f"({getattr(exc, 'problem', None) or exc}); use --context-string for text") from exc
     if stripped.lower() in _WORDS and stripped in (stripped.lower(), stripped.capitalize(), stripped.upper()):
         return _WORDS[stripped.lower()]
     if _INT.fullmatch(stripped):

@@ -21,7 +21,7 @@ from collections import Counter, deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from rich import box
 from rich.console import Console, Group, RenderableType
@@ -153,8 +153,8 @@ class _Tally:
     """What the run did so far, as the live view and the summary line show it."""
 
     nodes: dict[tuple[str, str], list[Any]] = field(default_factory=dict)
-    counts: Counter = field(default_factory=Counter)
-    recent: deque = field(default_factory=lambda: deque(maxlen=_RECENT_LINES))
+    counts: Counter[str] = field(default_factory=Counter)
+    recent: deque[str] = field(default_factory=lambda: deque(maxlen=_RECENT_LINES))
 
 
 class RunMonitor:
@@ -171,9 +171,9 @@ class RunMonitor:
         self.main_id = execution_id
         self._labels = {execution_id: label}
         self._last_node: dict[str, str] = {}
-        self._per_workflow: Counter = Counter()
+        self._per_workflow: Counter[str] = Counter()
         self._tally = _Tally()
-        self._repeats: Counter = Counter()
+        self._repeats: Counter[str] = Counter()
         self.hidden = 0
         self._lock = threading.Lock()
         self._started = time.monotonic()
@@ -441,7 +441,7 @@ def finding_line(finding: Any, filename: str) -> str:
     """One line for a finding: an invalid config as ``validate`` always printed it, others in full."""
     if finding.code == "SOE001" and finding.line is not None:
         return f"{filename}:{finding.line}:{finding.column}: {finding.message}"
-    return finding.format(filename)
+    return cast("str", finding.format(filename))
 
 
 def print_warnings(console: Console, findings: Sequence[Any], filename: str) -> None:
@@ -509,7 +509,7 @@ class Inspection:
 
     def document(self) -> dict[str, Any]:
         """The ``--json`` document of ``soe inspect``."""
-        return plain({
+        document: dict[str, Any] = plain({
             "execution_id": self.execution_id,
             "status": self.status,
             "workflow": self.workflow,
@@ -520,6 +520,7 @@ class Inspection:
             "revisions": self.revisions,
             "tree": self.tree,
         })
+        return document
 
 
 def _time_of(stamp: Any) -> str:

@@ -50,7 +50,8 @@ class WorkItem:
         raise NotImplementedError
 
 
-def node_steps(caller: Callable[[str, dict[str, Any]], Any], execution_id: str, node_config: dict[str, Any]) -> Steps[None]:
+def node_steps(caller: Callable[[str, dict[str, Any]], Any], execution_id: str,
+               node_config: Mapping[str, Any]) -> Steps[None]:
     """Run any node caller as steps: its generator when it has one, else one plain call.
 
     A user's own node caller (or a wrapper around ours) has no ``steps``: it
@@ -58,9 +59,9 @@ def node_steps(caller: Callable[[str, dict[str, Any]], Any], execution_id: str, 
     """
     steps = getattr(caller, "steps", None)
     if steps is not None:
-        return (yield from steps(execution_id, node_config))
+        yield from steps(execution_id, node_config)
+        return
     caller(execution_id, dict(node_config))  # theirs may change its config: give it a copy
-    return None
 
 
 def _traced(span: Any, steps: Steps[None]) -> Steps[None]:

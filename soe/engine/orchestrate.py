@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, cast
 
 from soe._errors import WorkflowValidationError
 from soe.backends._ids import check_id
@@ -75,7 +75,7 @@ def orchestrate(
             _save_if_present(backends.context_schema, "save_context_schema", new_id, loaded.fresh_schema())
             _save_if_present(backends.identity, "save_identities", new_id, loaded.fresh_identities())
         register_event(backends, new_id, EventTypes.ORCHESTRATION_START, {"workflow_name": initial_workflow_name})
-        backends.workflow.save_workflows_registry(new_id, registry)
+        backends.workflow.save_workflows_registry(new_id, cast("dict[str, Any]", registry))  # a dict or its frozen snapshot
         record_initial_revision(new_id, registry, backends)
         validate_initial_workflow(initial_workflow_name, registry)
         backends.workflow.save_current_workflow_name(new_id, initial_workflow_name)
@@ -126,7 +126,7 @@ def _inherit_config(new_id: str, source_id: str, backends: Backends) -> Mapping[
     if backends.context_schema is not None:
         _save_if_present(backends.context_schema, "save_context_schema", new_id,
                          fast_copy(backends.context_schema.get_context_schema(source_id)))
-    return registry
+    return cast("Mapping[str, Any]", registry)
 
 
 def _prepare_context(new_id: str, initial_context: dict[str, Any], inherit_from: str | None,

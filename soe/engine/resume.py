@@ -12,7 +12,7 @@ import asyncio
 from collections import deque
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from soe._errors import ResumeError
 from soe.backends._ids import check_id
@@ -39,7 +39,7 @@ def list_executions(backends: Backends, status: str | None = None) -> list[dict[
 def _orchestrate_caller(broadcast_signals_caller: Callable[[str, list[Any]], None]) -> Callable[..., str]:
     caller = getattr(broadcast_signals_caller, "orchestrate_caller", None)
     if caller is not None:
-        return caller
+        return cast("Callable[..., str]", caller)
 
     def start_child(config: Any, initial_workflow_name: str, initial_signals: list[Any], initial_context: dict[str, Any],
                     backends: Backends) -> str:

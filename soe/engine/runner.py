@@ -372,7 +372,11 @@ class TreeRunner:
             task, wait, key = self._held.popleft()
             self._running += 1
             future = _wait_pool().submit(task.context.copy().run, self._perform, task, wait, key)
-            future.add_done_callback(lambda done, task=task: self._completed.put((task, done)))
+            future.add_done_callback(self._when_done(task))
+
+    def _when_done(self, task: Task) -> Callable[[Future[Outcome]], None]:
+        """The done-callback of ``task``'s wait (run on the worker thread): hand it back to the loop."""
+        return lambda done: self._completed.put((task, done))
 
     def _perform(self, task: Task, wait: Wait, key: str | None) -> Outcome:
         """Make the call, outside every transaction; journal its result before anything uses it.
@@ -398,7 +402,8 @@ class TreeRunner:
         a pool thread and is waited for; a call that overruns is left to finish
         on its own (its result is discarded) and the run moves on.
         """
-        limit, name = self.limits.max_call_seconds, "max_call_seconds"
+        limit: float | None = self.limits.max_call_seconds
+        name = "max_call_seconds"
         if self.deadline is not None:
             remaining = max(self.deadline - time.monotonic(), 0.0)
             if limit is None or remaining < limit:

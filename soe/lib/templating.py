@@ -353,6 +353,7 @@ def referenced_fields(source: str) -> tuple[str, ...]:
     """Context fields a template reads, from its AST (``context.x`` and ``context['x']``)."""
     found: dict[str, None] = {}
     for node in _parse(source).find_all((nodes.Getattr, nodes.Getitem)):
+        assert isinstance(node, (nodes.Getattr, nodes.Getitem))  # what find_all yields, for the type checker
         target = node.node
         if not (isinstance(target, nodes.Name) and target.name == "context"):
             continue

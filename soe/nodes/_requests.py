@@ -6,7 +6,7 @@ Built only when the callable takes it, so a user's §7 ``call_llm`` costs nothin
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 from pydantic import BaseModel
 
@@ -29,7 +29,7 @@ def _field_description(backends: Backends, main_id: str, output_field: str | Non
         return ""
     definition = (backends.context_schema.get_context_schema(main_id) or {}).get(output_field)
     if isinstance(definition, Mapping) and isinstance(definition.get("description"), str):
-        return definition["description"]
+        return cast("str", definition["description"])
     return ""
 
 

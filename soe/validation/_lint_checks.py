@@ -119,7 +119,7 @@ class Model:
 
     def _tools_of(self, workflow: Any) -> frozenset[str]:
         """Every tool name ``workflow``'s nodes may call (computed once: checks ask per node)."""
-        cache = self.__dict__.setdefault("_tools_cache", {})
+        cache: dict[Any, frozenset[str]] = self.__dict__.setdefault("_tools_cache", {})
         if workflow not in cache:
             cache[workflow] = frozenset(
                 t for _, _, node in self.nodes(workflow)
@@ -128,7 +128,7 @@ class Model:
 
     def heard(self, workflow: Any) -> frozenset[Any]:
         """The signals some node of ``workflow`` listens for (computed once per workflow)."""
-        cache = self.__dict__.setdefault("_heard_cache", {})
+        cache: dict[Any, frozenset[Any]] = self.__dict__.setdefault("_heard_cache", {})
         if workflow not in cache:
             cache[workflow] = frozenset(s for _, _, n in self.nodes(workflow)
                                         for s in _list(n.get("event_triggers")) if is_signal(s))

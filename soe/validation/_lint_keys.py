@@ -39,7 +39,7 @@ _MODEL_NODES = frozenset({"llm", "agent"})
 
 
 def _node_finding(model: Model, site: tuple[Any, ...], key: Any, known: frozenset[str],
-                  node_type: str) -> Finding:
+                  node_type: Any) -> Finding:
     # A legacy-form call_llm sees LLM and agent node keys (§2.3), so a key with no close
     # spelling may be meant for it: information, not a warning.
     quiet = node_type in _MODEL_NODES and not suggest(key, known)

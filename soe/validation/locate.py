@@ -15,7 +15,7 @@ import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import yaml
 from yaml.constructor import SafeConstructor
@@ -232,7 +232,7 @@ def _emission_item(node: Node, signal: str) -> Node | None:
     for item in items:
         name = mapping_value(item, "signal_name")
         if name is not None and str(scalar_value(name[1])) == signal:
-            return item
+            return cast("Node | None", item)
     return None
 
 
@@ -257,7 +257,7 @@ def _first_non_string(node: Node, key: str) -> Node | None:
         return None
     for item in pair[1].value:
         if not isinstance(item, ScalarNode) or not isinstance(scalar_value(item), str):
-            return item
+            return cast("Node | None", item)
     return pair[0]
 
 

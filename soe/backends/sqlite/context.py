@@ -26,7 +26,7 @@ from typing import Any
 
 from soe.backends._ids import check_id
 from soe.backends.sqlite.codec import decode, encode
-from soe.backends.sqlite.connection import SqliteDatabase
+from soe.backends.sqlite.connection import Database
 from soe.lib.context_fields import is_internal
 from soe.lib.operational import apply_operational_event, changes_operational
 
@@ -55,7 +55,7 @@ _CONTEXT_TABLES = ("context_keys", "context_history", "operational_items",
 class SqliteContextBackend:
     """Contexts per execution id; appends and counter updates touch only their own rows."""
 
-    def __init__(self, db: SqliteDatabase) -> None:
+    def __init__(self, db: Database) -> None:
         self._db = db
 
     # -- protocol -------------------------------------------------------------------------

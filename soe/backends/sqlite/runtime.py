@@ -22,7 +22,7 @@ from typing import Any
 
 from soe.backends._ids import check_id
 from soe.backends.sqlite.codec import decode, encode
-from soe.backends.sqlite.connection import SqliteDatabase
+from soe.backends.sqlite.connection import Database
 from soe.backends.sqlite.context import delete_context
 from soe.engine.durability import MISSING
 
@@ -71,7 +71,7 @@ def _status_record(row: Sequence[Any]) -> dict[str, Any]:
 class SqliteRuntimeStore:
     """Transactions, statuses, tree state, leases, the call journal and pruning."""
 
-    def __init__(self, db: SqliteDatabase) -> None:
+    def __init__(self, db: Database) -> None:
         self._db = db
 
     @contextmanager

@@ -12,13 +12,13 @@ from __future__ import annotations
 import threading
 import uuid
 from collections import OrderedDict
-from typing import Any
+from typing import Any, cast
 
 from soe.backends._ids import check_id
 from soe.backends._keyed_objects import ContextSchemaMethods, IdentityMethods
 from soe.backends._snapshot import FrozenDict, freeze, thaw
 from soe.backends.sqlite.codec import decode, decode_many, encode
-from soe.backends.sqlite.connection import SqliteDatabase
+from soe.backends.sqlite.connection import Database
 
 __all__ = [
     "SqliteContextSchemaBackend",
@@ -40,7 +40,7 @@ class SqliteWorkflowBackend:
     the file, so the cache can never serve a registry that was not committed.
     """
 
-    def __init__(self, db: SqliteDatabase, cache_size: int = 256) -> None:
+    def __init__(self, db: Database, cache_size: int = 256) -> None:
         self._db = db
         self._cache: OrderedDict[str, tuple[str, FrozenDict]] = OrderedDict()
         self._cache_size = cache_size
@@ -83,7 +83,7 @@ class SqliteWorkflowBackend:
             return None
         snapshot = freeze(decode(row[1]))
         self._remember(id, row[0], snapshot)
-        return snapshot
+        return cast("FrozenDict | None", snapshot)
 
     def save_current_workflow_name(self, id: str, name: str) -> None:
         check_id(id)
@@ -135,7 +135,7 @@ class SqliteWorkflowBackend:
 class SqliteTelemetryBackend:
     """Events per execution id, in logging order, as ``{"event_type": ..., **event_data}``."""
 
-    def __init__(self, db: SqliteDatabase) -> None:
+    def __init__(self, db: Database) -> None:
         self._db = db
 
     def log_event(self, execution_id: str, event_type: str, **event_data: Any) -> None:
@@ -168,7 +168,7 @@ class SqliteTelemetryBackend:
 class SqliteConversationHistoryBackend:
     """Histories per key, one row per entry, so an append never rewrites the history."""
 
-    def __init__(self, db: SqliteDatabase) -> None:
+    def __init__(self, db: Database) -> None:
         self._db = db
 
     def get_conversation_history(self, key: str) -> list[Any]:
@@ -209,7 +209,7 @@ class _JsonObjectStore:
 
     _table = ""
 
-    def __init__(self, db: SqliteDatabase) -> None:
+    def __init__(self, db: Database) -> None:
         self._db = db
 
     def _save(self, execution_id: str, value: Any) -> None:
@@ -231,7 +231,7 @@ class _JsonObjectStore:
         with self._db.transaction() as conn:
             cursor = conn.execute(f"DELETE FROM {self._table} WHERE execution_id = ?",
                                   (execution_id,))
-            return cursor.rowcount > 0
+            return cast("bool", cursor.rowcount > 0)
 
     def _entry(self, execution_id: str, name: str) -> Any:
         stored = self._get(execution_id)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, cast
 
 from pydantic import BaseModel
 
@@ -48,8 +48,6 @@ from soe.types import Backends, BroadcastSignalsCaller, CallLlm, EventTypes
 __all__ = ["AgentNode", "AgentRun", "create_agent_node_caller"]
 
 _PREVIEW_LENGTH = 1000
-
-ModelT = TypeVar("ModelT", bound=BaseModel)
 
 
 @dataclass(frozen=True)
@@ -157,8 +155,8 @@ class AgentNode:
         limit = f"Agent execution exceeded max retries ({run.max_retries})."
         self.give_up(run, loop.failure_message(limit))
 
-    def request(self, run: AgentRun, payload: dict[str, Any], model: type[ModelT],
-                request: LlmRequest | None) -> Steps[ModelT]:
+    def request(self, run: AgentRun, payload: dict[str, Any], model: type[BaseModel],
+                request: LlmRequest | None) -> Steps[BaseModel]:
         """One structured request; its ``llm_call`` is the caller's, retries register nothing (Q5)."""
         return (yield from call_structured(self.call_llm, payload, model, run.max_retries, run.node_config,
                                            after_call=usage_recorder(self.backends, run.execution_id),
@@ -171,8 +169,8 @@ class AgentNode:
                             prompt=run.task, context=run.context_string, history=loop.history,
                             response_model=model, **parts)
 
-    def guarded(self, run: AgentRun, payload: dict[str, Any], model: type[ModelT],
-                request: LlmRequest | None) -> Steps[ModelT | None]:
+    def guarded(self, run: AgentRun, payload: dict[str, Any], model: type[BaseModel],
+                request: LlmRequest | None) -> Steps[BaseModel | None]:
         """A router or response request; ``None`` when its failure was handled (Q4')."""
         try:
             return (yield from self.request(run, payload, model, request))
@@ -203,7 +201,8 @@ class AgentNode:
         request = self.stage_request(run, loop, model, "router", instructions=payload["instructions"],
                                      tools=tuple(tool_spec(run.tools.functions[name])
                                                  for name in run.tools.names))
-        return (yield from self.guarded(run, payload, model, request))
+        decision = yield from self.guarded(run, payload, model, request)
+        return cast("RouterResponse | None", decision)  # an instance of ``model``, a RouterResponse
 
     def finish(self, run: AgentRun, loop: AgentLoop) -> Steps[None]:
         """Response stage, then store the output and emit like an LLM node."""

@@ -124,7 +124,7 @@ class AgentLoop:
         """The router-instructions state, from the last history entry."""
         if not self.history:
             return "initial"
-        return _STATE_BY_ROLE.get(self.history[-1].get("role"), "initial")
+        return _STATE_BY_ROLE.get(str(self.history[-1].get("role")), "initial")
 
     def history_text(self) -> str:
         return "\n\n".join(_entry_text(entry) for entry in self.history)
