@@ -679,14 +679,14 @@ def test_live_view_follows_the_run_on_a_terminal():
 
 
 def test_inspection_renders_as_tables_on_a_terminal(tmp_path, workflow):
-    from soe.cli.app import _inspection
     from soe.cli.render import Screen, print_inspection
+    from soe.cli.session import inspection_of
 
     store = f"sqlite:{tmp_path / 't.db'}"
     document = run_json(workflow, "--llm", "echo", "--store", store)
     backends = open_store(store, must_exist=True)
     try:
-        inspection = _inspection(backends, document["execution_id"])
+        inspection = inspection_of(backends, document["execution_id"])
     finally:
         backends.close()
     console, buffer = terminal()
