@@ -30,6 +30,7 @@ from soe.cli.inputs import (
     resolve_execution_id,
     shown_store,
 )
+from soe.cli.monitor import RunMonitor
 from soe.types import Backends
 
 __all__ = [
@@ -213,7 +214,7 @@ def drive(session: Session, execution_id: str, label: str, title: str, action: C
 
     screen, mode = screen_for(json_output)
     before = get_execution_status(execution_id, session.backends)
-    monitor = render.RunMonitor(screen.console, mode=mode, title=title, execution_id=execution_id, label=label)
+    monitor = RunMonitor(screen.console, mode=mode, title=title, execution_id=execution_id, label=label)
     if mode == "plain":
         screen.line(title)
     error: BaseException | None = None
@@ -236,7 +237,7 @@ def drive(session: Session, execution_id: str, label: str, title: str, action: C
     raise typer.Exit(EXIT_OK if report.status in ("completed", "waiting") else EXIT_FAILED)
 
 
-def _print_outcome(screen: render.Screen, report: render.RunReport, monitor: render.RunMonitor,
+def _print_outcome(screen: render.Screen, report: render.RunReport, monitor: RunMonitor,
                    session: Session, *, json_output: bool, history: bool) -> None:
     if json_output:
         typer.echo(json.dumps(report.document(history=history), indent=2, ensure_ascii=False, default=str))

@@ -660,7 +660,7 @@ def terminal() -> tuple:
 
 def test_live_view_follows_the_run_on_a_terminal():
     from soe import create_all_nodes, orchestrate
-    from soe.cli.render import RunMonitor
+    from soe.cli.monitor import RunMonitor
     from soe.llm.providers import echo
     from soe.local_backends import create_in_memory_backends
 
