@@ -22,7 +22,6 @@ from soe.cli import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, rend
 from soe.cli.inputs import (
     close_store,
     find_store,
-    load_tools,
     missing_tools,
     needs_llm,
     open_store,
@@ -31,6 +30,7 @@ from soe.cli.inputs import (
     shown_store,
 )
 from soe.cli.monitor import RunMonitor
+from soe.cli.tool_specs import load_tools
 from soe.types import Backends
 
 __all__ = [

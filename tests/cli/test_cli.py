@@ -15,12 +15,12 @@ from soe.cli.app import app
 from soe.cli.inputs import (
     apply_budgets,
     build_initial_context,
-    load_tools,
     missing_tools,
     open_store,
     parse_context_pairs,
     shown_store,
 )
+from soe.cli.tool_specs import load_tools
 
 ROOT = Path(__file__).resolve().parents[2]
 runner = CliRunner()
