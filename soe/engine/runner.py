@@ -49,7 +49,7 @@ from soe.engine.leases import held_lease
 from soe.engine.limits import Limits, limits_for_tree
 from soe.engine.telemetry import register_event
 from soe.lib.effects import Steps, Wait
-from soe.lib.templating import template_limits
+from soe.lib.template_limits import template_limits
 from soe.lib.tree_scope import confine_builtins
 
 __all__ = [
