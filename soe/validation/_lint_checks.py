@@ -18,7 +18,7 @@ from jinja2 import TemplateSyntaxError
 
 from soe.lib.templating import compile_template, has_template_syntax, is_jinja_condition
 from soe.validation.graph import emissions_of, is_signal, listeners, unconditional
-from soe.validation.locate import node_position, value_at, walk_path
+from soe.validation.yaml_nodes import node_position, value_at, walk_path
 
 __all__ = [
     "CODES",

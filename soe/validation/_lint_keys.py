@@ -12,7 +12,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from soe.validation._lint_checks import Finding, Model, suggest
-from soe.validation.locate import node_position, walk_path
+from soe.validation.yaml_nodes import node_position, walk_path
 
 __all__ = ["NODE_KEYS", "TOP_LEVEL_KEYS", "check_unknown_keys"]
 

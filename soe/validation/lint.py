@@ -33,7 +33,8 @@ from soe.validation._lint_fields import check_context_fields
 from soe.validation._lint_keys import check_unknown_keys
 from soe.validation.config import parse_external_signals, validate_config
 from soe.validation.graph import extract_workflows
-from soe.validation.locate import compose_text, validate_text_all
+from soe.validation.locate import validate_text_all
+from soe.validation.yaml_nodes import compose_text
 
 __all__ = [
     "ALL_CHECKS",
