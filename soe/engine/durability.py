@@ -16,7 +16,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from soe.types import Backends
 
-__all__ = ["MISSING", "RuntimeStore", "runtime_store"]
+__all__ = ["RuntimeStore", "runtime_store"]
 
 
 @runtime_checkable
@@ -62,7 +62,7 @@ class RuntimeStore(Protocol):
 
     # -- journal of completed LLM and tool calls -----------------------------------------
     def journal_get(self, key: str) -> Any:
-        """The recorded JSON-able result for ``key``, or the sentinel ``MISSING``."""
+        """The recorded JSON-able result for ``key``, or the sentinel ``soe.lib.missing.MISSING``."""
 
     def journal_put(self, key: str, value: Any) -> None:
         """Record a call's JSON-able result; committed at once, outside any transaction."""
@@ -70,14 +70,6 @@ class RuntimeStore(Protocol):
     # -- housekeeping ---------------------------------------------------------------------
     def prune(self, older_than: datetime | timedelta, keep_failed: bool = True) -> int:
         """Delete finished executions last updated before ``older_than``; returns how many (``soe.prune``)."""
-
-
-class _Missing:
-    def __repr__(self) -> str:
-        return "MISSING"
-
-
-MISSING: Any = _Missing()
 
 
 def runtime_store(backends: Backends) -> RuntimeStore | None:

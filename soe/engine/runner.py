@@ -42,15 +42,17 @@ from typing import Any
 from soe._errors import BudgetExceeded, CallTimeout, StepBudgetExceeded, StoreError
 from soe.engine import status as execution_status
 from soe.engine import tracing
-from soe.engine.durability import MISSING, RuntimeStore, runtime_store
+from soe.engine.durability import RuntimeStore, runtime_store
 from soe.engine.items import Activation, WorkItem
 from soe.engine.journal import JournalCursor
 from soe.engine.leases import held_lease
 from soe.engine.limits import Limits, limits_for_tree
 from soe.engine.telemetry import register_event
 from soe.lib.effects import Steps, Wait
+from soe.lib.missing import MISSING
 from soe.lib.template_limits import template_limits
 from soe.lib.tree_scope import confine_builtins
+from soe.types import Backends
 
 __all__ = [
     "Task",
@@ -162,7 +164,7 @@ class TreeRunner:
 
     main_execution_id: str
     limits: Limits
-    backends: Any
+    backends: Backends
     steps: int = 0
     # activations of the tree over all calls: journal keys stay unique when a later call runs a node again
     sequence: int = 0
@@ -624,7 +626,7 @@ class _OpenTree:
                 _remember_usage(runner)
 
 
-def _open_tree(main_execution_id: str, items: Iterable[WorkItem], backends: Any, *,
+def _open_tree(main_execution_id: str, items: Iterable[WorkItem], backends: Backends, *,
                frames: list[deque[WorkItem]] | None, in_flight: list[Task],
                known: Known | None, admitted: Callable[[], None] | None = None) -> _OpenTree:
     stack = ExitStack()
@@ -658,7 +660,7 @@ _DEFERRED: ContextVar[_Deferred | None] = ContextVar("soe_deferred_start", defau
 
 
 @contextmanager
-def deferred_start(backends: Any) -> Iterator[_Deferred]:
+def deferred_start(backends: Backends) -> Iterator[_Deferred]:
     """Make ``orchestrate``'s preparation and its tree's first saved state one transaction.
 
     A root started inside the block is opened but not drained; the caller
@@ -688,7 +690,7 @@ def deferred_start(backends: Any) -> Iterator[_Deferred]:
         raise error
 
 
-def run_tree(main_execution_id: str, items: Iterable[WorkItem], backends: Any, *,
+def run_tree(main_execution_id: str, items: Iterable[WorkItem], backends: Backends, *,
              frames: list[deque[WorkItem]] | None = None, in_flight: list[Task] | None = None,
              known: Known | None = None, admitted: Callable[[], None] | None = None) -> None:
     """Become the runner of a tree: drain its queue, starting with ``items``.
@@ -710,7 +712,7 @@ def run_tree(main_execution_id: str, items: Iterable[WorkItem], backends: Any, *
     opened.drain()
 
 
-def _new_runner(main_execution_id: str, backends: Any, *, resuming: bool) -> TreeRunner:
+def _new_runner(main_execution_id: str, backends: Backends, *, resuming: bool) -> TreeRunner:
     """A runner carrying what earlier calls left: limits, LLM usage and the activation sequence.
 
     A durable store's committed tree state wins (it survives the process);
@@ -733,7 +735,7 @@ def _remember_usage(runner: TreeRunner) -> None:
     remember_usage(runner)
 
 
-def submit(main_execution_id: str, items: Iterable[WorkItem], backends: Any, known: Known | None = None, *,
+def submit(main_execution_id: str, items: Iterable[WorkItem], backends: Backends, known: Known | None = None, *,
            admitted: Callable[[], None] | None = None) -> None:
     """Queue ``items`` on the tree's active runner, or run the tree now if none is active.
 
