@@ -52,7 +52,7 @@ from soe.lib.effects import Steps, Wait
 from soe.lib.missing import MISSING
 from soe.lib.template_limits import template_limits
 from soe.lib.tree_scope import confine_builtins
-from soe.types import Backends
+from soe.types import Backends, EventTypes
 
 __all__ = [
     "Task",
@@ -238,7 +238,7 @@ class TreeRunner:
                 self.sequence += 1
                 return self.sequence
         budget = self.limits.max_steps
-        register_event(activation.backends, activation.execution_id, "step_budget_exceeded",
+        register_event(activation.backends, activation.execution_id, EventTypes.STEP_BUDGET_EXCEEDED,
                        {"max_steps": budget, "steps": budget})
         raise StepBudgetExceeded(activation.execution_id, self.main_execution_id, budget, budget)
 
