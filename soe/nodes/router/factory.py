@@ -9,14 +9,14 @@ from soe.engine.telemetry import register_event
 from soe.nodes._caller import NodeCallerFn, node_caller
 from soe.nodes._emissions import condition_reporter, emission_mode, evaluate_emissions
 from soe.nodes.router.validation import validate_node_config
-from soe.types import Backends, EventTypes
+from soe.types import Backends, BroadcastSignalsCaller, EventTypes
 from soe.validation.nodes.rules import validate_once
 from soe.validation.operational import read_operational_snapshot
 
 __all__ = ["create_router_node_caller"]
 
 
-def create_router_node_caller(backends: Backends, broadcast_signals_caller: Any) -> NodeCallerFn:
+def create_router_node_caller(backends: Backends, broadcast_signals_caller: BroadcastSignalsCaller) -> NodeCallerFn:
     """Build the caller that evaluates a router's emissions and broadcasts the passing ones."""
 
     atomic_backend = hasattr(backends.context, "update_operational")
