@@ -216,3 +216,19 @@ def test_llm_fail_signals_or_raises(store):
         node.fail(EID, {}, ValueError("bad json"))
     with pytest.raises(ProviderError):
         node.fail(EID, {}, ProviderError("401", provider="openai", status=401))
+
+
+def test_agent_finish_stores_the_answer_and_emits_the_single_signal(store):
+    node, sent = agent_node(store, lambda messages, model: json.dumps({"answer": "42"}))
+    run = agent_run(node, store, output_field="answer", event_emissions=[{"signal_name": "DONE"}])
+    run_inline(node.finish(run, AgentLoop(None, None, [])))
+    assert store.context.get_context(EID)["answer"] == ["42"]
+    assert sent == [(EID, ["DONE"])]
+
+
+def test_llm_ask_retries_an_unparseable_answer_then_returns_the_model(store):
+    answers = iter(["not json", json.dumps({"reply": "hello"})])
+    node = LlmNode(store, lambda messages, model: next(answers), Broadcasts())
+    call = node.prepare(EID, {"name": "L", "prompt": "Hi", "output_field": "reply", "retries": 1},
+                        store.context.get_context(EID))
+    assert run_inline(node.ask(call)).model_dump() == {"reply": "hello"}
