@@ -19,7 +19,7 @@ from jinja2 import TemplateSyntaxError
 from soe.lib.recent import RecentMap
 from soe.lib.templating import compile_template, has_template_syntax, is_jinja_condition
 from soe.validation.graph import emissions_of, is_signal, listeners, unconditional
-from soe.validation.locate import node_position, value_at, walk_path
+from soe.validation.yaml_nodes import node_position, value_at, walk_path
 
 __all__ = [
     "CODES",
@@ -121,9 +121,10 @@ class Model:
     def listeners(self, workflow: Any, signal: Any) -> list[Any]:
         """Node names in workflow order whose ``event_triggers`` contain ``signal`` (indexed per workflow)."""
         cache = self.__dict__.setdefault("_listeners_cache", {})
-        index = cache.get(workflow)
+        index: dict[Any, list[Any]] | None = cache.get(workflow)
         if index is None:
-            index = cache[workflow] = {}
+            index = {}
+            cache[workflow] = index
             for _, name, node in self.nodes(workflow):
                 for trigger in dict.fromkeys(s for s in _list(node.get("event_triggers")) if is_signal(s)):
                     index.setdefault(trigger, []).append(name)
@@ -138,7 +139,7 @@ class Model:
 
     def _tools_of(self, workflow: Any) -> frozenset[str]:
         """Every tool name ``workflow``'s nodes may call (computed once: checks ask per node)."""
-        cache = self.__dict__.setdefault("_tools_cache", {})
+        cache: dict[Any, frozenset[str]] = self.__dict__.setdefault("_tools_cache", {})
         if workflow not in cache:
             cache[workflow] = frozenset(
                 t for _, _, node in self.nodes(workflow)
@@ -147,7 +148,7 @@ class Model:
 
     def heard(self, workflow: Any) -> frozenset[Any]:
         """The signals some node of ``workflow`` listens for (computed once per workflow)."""
-        cache = self.__dict__.setdefault("_heard_cache", {})
+        cache: dict[Any, frozenset[Any]] = self.__dict__.setdefault("_heard_cache", {})
         if workflow not in cache:
             cache[workflow] = frozenset(s for _, _, n in self.nodes(workflow)
                                         for s in _list(n.get("event_triggers")) if is_signal(s))
