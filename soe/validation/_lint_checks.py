@@ -14,10 +14,7 @@ from collections.abc import Hashable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from jinja2 import TemplateSyntaxError
-
 from soe.lib.recent import RecentMap
-from soe.lib.templating import compile_template, has_template_syntax, is_jinja_condition
 from soe.validation.graph import emissions_of, is_signal, listeners, unconditional
 from soe.validation.yaml_nodes import node_position, value_at, walk_path
 
@@ -28,7 +25,6 @@ __all__ = [
     "Severity",
     "Site",
     "check_children",
-    "check_conditions",
     "check_loops",
     "check_unheard_signals",
     "check_unreachable_triggers",
@@ -368,36 +364,3 @@ def check_yaml_booleans(model: Model) -> Iterator[Finding]:
                 yield model.finding("SOE007", "warning", site,
                                     f"signal name {token} is read as the boolean {value} (YAML 1.1)",
                                     f"quote it: \"{token}\"", at_value=True)
-
-
-# --------------------------------------------------------------------------- conditions
-
-
-def check_conditions(model: Model) -> Iterator[Finding]:
-    """SOE010/SOE011: conditions that silently never fire, or silently always do (§6.1, Q14)."""
-    for wf, name, node in model.nodes():
-        node_type = node.get("node_type")
-        if node_type not in ("router", "llm", "agent", "tool"):
-            continue
-        for index, item in enumerate(_list(node.get("event_emissions"))):
-            condition = item.get("condition") if isinstance(item, Mapping) else None
-            if not isinstance(condition, str) or not has_template_syntax(condition):
-                continue
-            site = (wf, name, "event_emissions", index, "condition")
-            if not is_jinja_condition(condition):
-                yield model.finding("SOE011", "warning", site,
-                                    "condition has template syntax but is not Jinja (needs "
-                                    "'{{ ... }}' on one line), so it is read as plain text",
-                                    "put the whole expression in one '{{ ... }}' on a single line")
-            elif node_type != "router":  # router conditions are compiled by validation
-                yield from _compile_condition(model, site, condition)
-
-
-def _compile_condition(model: Model, site: Site, condition: str) -> Iterator[Finding]:
-    try:
-        compile_template(condition)
-    except TemplateSyntaxError as exc:
-        yield model.finding("SOE010", "error", site,
-                            f"condition does not compile: {exc.message}; the emission never fires",
-                            "fix the Jinja syntax (LLM, agent and tool conditions are not "
-                            "checked by validation)")
