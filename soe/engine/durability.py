@@ -11,9 +11,11 @@ Without it (in-memory and local-file backends) executions live in-process.
 from __future__ import annotations
 
 from contextlib import AbstractContextManager
+from datetime import datetime, timedelta
 from typing import Any, Protocol, runtime_checkable
 
 from soe.lib.tree_rows import TreeRows
+from soe.types import Backends
 
 __all__ = ["RuntimeStore", "runtime_store"]
 
@@ -70,7 +72,11 @@ class RuntimeStore(Protocol):
     def journal_put(self, key: str, value: Any) -> None:
         """Record a call's JSON-able result; committed at once, outside any transaction."""
 
+    # -- housekeeping ---------------------------------------------------------------------
+    def prune(self, older_than: datetime | timedelta, keep_failed: bool = True) -> int:
+        """Delete finished executions last updated before ``older_than``; returns how many (``soe.prune``)."""
 
-def runtime_store(backends: Any) -> RuntimeStore | None:
+
+def runtime_store(backends: Backends) -> RuntimeStore | None:
     """The backends' runtime store, if they have one."""
     return getattr(backends, "runtime", None)

@@ -50,9 +50,10 @@ from soe.engine.limits import Limits, limits_for_tree
 from soe.engine.telemetry import register_event
 from soe.lib.effects import Steps, Wait
 from soe.lib.missing import MISSING
-from soe.lib.templating import template_limits
+from soe.lib.template_limits import template_limits
 from soe.lib.tree_rows import TreeRows
 from soe.lib.tree_scope import confine_builtins
+from soe.types import Backends, EventTypes
 
 __all__ = [
     "Frame",
@@ -179,7 +180,7 @@ class TreeRunner:
 
     main_execution_id: str
     limits: Limits
-    backends: Any
+    backends: Backends
     steps: int = 0
     # activations of the tree over all calls: journal keys stay unique when a later call runs a node again
     sequence: int = 0
@@ -259,7 +260,7 @@ class TreeRunner:
                 self.sequence += 1
                 return self.sequence
         budget = self.limits.max_steps
-        register_event(activation.backends, activation.execution_id, "step_budget_exceeded",
+        register_event(activation.backends, activation.execution_id, EventTypes.STEP_BUDGET_EXCEEDED,
                        {"max_steps": budget, "steps": budget})
         raise StepBudgetExceeded(activation.execution_id, self.main_execution_id, budget, budget)
 
@@ -403,7 +404,11 @@ class TreeRunner:
             task, wait, key = self._held.popleft()
             self._running += 1
             future = _wait_pool().submit(task.context.copy().run, self._perform, task, wait, key)
-            future.add_done_callback(lambda done, task=task: self._completed.put((task, done)))
+            future.add_done_callback(self._when_done(task))
+
+    def _when_done(self, task: Task) -> Callable[[Future[Outcome]], None]:
+        """The done-callback of ``task``'s wait (run on the worker thread): hand it back to the loop."""
+        return lambda done: self._completed.put((task, done))
 
     def _perform(self, task: Task, wait: Wait, key: str | None) -> Outcome:
         """Make the call, outside every transaction; journal its result before anything uses it.
@@ -702,7 +707,7 @@ class _OpenTree:
                 _remember_usage(runner)
 
 
-def _open_tree(main_execution_id: str, items: Iterable[WorkItem], backends: Any, *,
+def _open_tree(main_execution_id: str, items: Iterable[WorkItem], backends: Backends, *,
                frames: list[deque[WorkItem]] | None, in_flight: list[Task],
                known: Known | None, admitted: Callable[[], None] | None = None) -> _OpenTree:
     stack = ExitStack()
@@ -736,7 +741,7 @@ _DEFERRED: ContextVar[_Deferred | None] = ContextVar("soe_deferred_start", defau
 
 
 @contextmanager
-def deferred_start(backends: Any) -> Iterator[_Deferred]:
+def deferred_start(backends: Backends) -> Iterator[_Deferred]:
     """Make ``orchestrate``'s preparation and its tree's first saved state one transaction.
 
     A root started inside the block is opened but not drained; the caller
@@ -766,7 +771,7 @@ def deferred_start(backends: Any) -> Iterator[_Deferred]:
         raise error
 
 
-def run_tree(main_execution_id: str, items: Iterable[WorkItem], backends: Any, *,
+def run_tree(main_execution_id: str, items: Iterable[WorkItem], backends: Backends, *,
              frames: list[deque[WorkItem]] | None = None, in_flight: list[Task] | None = None,
              known: Known | None = None, admitted: Callable[[], None] | None = None) -> None:
     """Become the runner of a tree: drain its queue, starting with ``items``.
@@ -788,7 +793,7 @@ def run_tree(main_execution_id: str, items: Iterable[WorkItem], backends: Any, *
     opened.drain()
 
 
-def _new_runner(main_execution_id: str, backends: Any, *, resuming: bool) -> TreeRunner:
+def _new_runner(main_execution_id: str, backends: Backends, *, resuming: bool) -> TreeRunner:
     """A runner carrying what earlier calls left: limits, LLM usage and the activation sequence.
 
     A durable store's committed tree state wins (it survives the process);
@@ -811,7 +816,7 @@ def _remember_usage(runner: TreeRunner) -> None:
     remember_usage(runner)
 
 
-def submit(main_execution_id: str, items: Iterable[WorkItem], backends: Any, known: Known | None = None, *,
+def submit(main_execution_id: str, items: Iterable[WorkItem], backends: Backends, known: Known | None = None, *,
            admitted: Callable[[], None] | None = None) -> None:
     """Queue ``items`` on the tree's active runner, or run the tree now if none is active.
 

@@ -13,7 +13,7 @@ aliases may add at most ``MAX_YAML_ALIAS_NODES`` nodes, nesting may go
 from __future__ import annotations
 
 from collections.abc import Hashable
-from typing import Any
+from typing import Any, cast
 
 import yaml
 from yaml.constructor import ConstructorError
@@ -87,7 +87,7 @@ def _checked_root(loader: Any) -> Node | None:
         raise YamlLimitError(f"values are nested more than {MAX_YAML_DEPTH} levels deep") from None
     if root is not None:
         _check_graph(root)
-    return root
+    return cast("Node | None", root)
 
 
 def compose_yaml(text: str) -> Node | None:

@@ -14,12 +14,9 @@ from collections.abc import Hashable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from jinja2 import TemplateSyntaxError
-
 from soe.lib.recent import RecentMap
-from soe.lib.templating import compile_template, has_template_syntax, is_jinja_condition
 from soe.validation.graph import emissions_of, is_signal, listeners, unconditional
-from soe.validation.locate import node_position, value_at, walk_path
+from soe.validation.yaml_nodes import node_position, value_at, walk_path
 
 __all__ = [
     "CODES",
@@ -28,7 +25,6 @@ __all__ = [
     "Severity",
     "Site",
     "check_children",
-    "check_conditions",
     "check_loops",
     "check_unheard_signals",
     "check_unreachable_triggers",
@@ -121,9 +117,10 @@ class Model:
     def listeners(self, workflow: Any, signal: Any) -> list[Any]:
         """Node names in workflow order whose ``event_triggers`` contain ``signal`` (indexed per workflow)."""
         cache = self.__dict__.setdefault("_listeners_cache", {})
-        index = cache.get(workflow)
+        index: dict[Any, list[Any]] | None = cache.get(workflow)
         if index is None:
-            index = cache[workflow] = {}
+            index = {}
+            cache[workflow] = index
             for _, name, node in self.nodes(workflow):
                 for trigger in dict.fromkeys(s for s in _list(node.get("event_triggers")) if is_signal(s)):
                     index.setdefault(trigger, []).append(name)
@@ -138,7 +135,7 @@ class Model:
 
     def _tools_of(self, workflow: Any) -> frozenset[str]:
         """Every tool name ``workflow``'s nodes may call (computed once: checks ask per node)."""
-        cache = self.__dict__.setdefault("_tools_cache", {})
+        cache: dict[Any, frozenset[str]] = self.__dict__.setdefault("_tools_cache", {})
         if workflow not in cache:
             cache[workflow] = frozenset(
                 t for _, _, node in self.nodes(workflow)
@@ -147,7 +144,7 @@ class Model:
 
     def heard(self, workflow: Any) -> frozenset[Any]:
         """The signals some node of ``workflow`` listens for (computed once per workflow)."""
-        cache = self.__dict__.setdefault("_heard_cache", {})
+        cache: dict[Any, frozenset[Any]] = self.__dict__.setdefault("_heard_cache", {})
         if workflow not in cache:
             cache[workflow] = frozenset(s for _, _, n in self.nodes(workflow)
                                         for s in _list(n.get("event_triggers")) if is_signal(s))
@@ -367,36 +364,3 @@ def check_yaml_booleans(model: Model) -> Iterator[Finding]:
                 yield model.finding("SOE007", "warning", site,
                                     f"signal name {token} is read as the boolean {value} (YAML 1.1)",
                                     f"quote it: \"{token}\"", at_value=True)
-
-
-# --------------------------------------------------------------------------- conditions
-
-
-def check_conditions(model: Model) -> Iterator[Finding]:
-    """SOE010/SOE011: conditions that silently never fire, or silently always do (§6.1, Q14)."""
-    for wf, name, node in model.nodes():
-        node_type = node.get("node_type")
-        if node_type not in ("router", "llm", "agent", "tool"):
-            continue
-        for index, item in enumerate(_list(node.get("event_emissions"))):
-            condition = item.get("condition") if isinstance(item, Mapping) else None
-            if not isinstance(condition, str) or not has_template_syntax(condition):
-                continue
-            site = (wf, name, "event_emissions", index, "condition")
-            if not is_jinja_condition(condition):
-                yield model.finding("SOE011", "warning", site,
-                                    "condition has template syntax but is not Jinja (needs "
-                                    "'{{ ... }}' on one line), so it is read as plain text",
-                                    "put the whole expression in one '{{ ... }}' on a single line")
-            elif node_type != "router":  # router conditions are compiled by validation
-                yield from _compile_condition(model, site, condition)
-
-
-def _compile_condition(model: Model, site: Site, condition: str) -> Iterator[Finding]:
-    try:
-        compile_template(condition)
-    except TemplateSyntaxError as exc:
-        yield model.finding("SOE010", "error", site,
-                            f"condition does not compile: {exc.message}; the emission never fires",
-                            "fix the Jinja syntax (LLM, agent and tool conditions are not "
-                            "checked by validation)")

@@ -12,7 +12,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from soe.validation._lint_checks import Finding, Model, suggest
-from soe.validation.locate import node_position, walk_path
+from soe.validation.yaml_nodes import node_position, walk_path
 
 __all__ = ["NODE_KEYS", "TOP_LEVEL_KEYS", "check_unknown_keys"]
 
@@ -40,7 +40,7 @@ _MODEL_NODES = frozenset({"llm", "agent"})
 
 
 def _node_finding(model: Model, site: tuple[Any, ...], key: Any, known: frozenset[str],
-                  node_type: str) -> Finding:
+                  node_type: Any) -> Finding:
     # A legacy-form call_llm sees LLM and agent node keys (§2.3), so a key with no close
     # spelling may be meant for it: information, not a warning.
     quiet = node_type in _MODEL_NODES and not suggest(key, known)

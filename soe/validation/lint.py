@@ -25,12 +25,12 @@ from soe.validation._lint_checks import (
     Model,
     Severity,
     check_children,
-    check_conditions,
     check_loops,
     check_unheard_signals,
     check_unreachable_triggers,
     check_yaml_booleans,
 )
+from soe.validation._lint_conditions import check_conditions
 from soe.validation._lint_fields import check_context_fields
 from soe.validation._lint_keys import check_unknown_keys
 from soe.validation.config import parse_external_signals, validate_config

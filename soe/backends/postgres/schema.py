@@ -23,7 +23,7 @@ processes starting together never apply one twice.
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, cast
 
 from psycopg import sql
 
@@ -154,7 +154,7 @@ def schema_version(conn: Any) -> int | None:
     """The highest migration applied to the connection's schema; ``None`` when it holds no store."""
     if conn.execute("SELECT to_regclass('schema_version')").fetchone()[0] is None:
         return None
-    return conn.execute("SELECT COALESCE(MAX(version), 0) FROM schema_version").fetchone()[0]
+    return cast("int | None", conn.execute("SELECT COALESCE(MAX(version), 0) FROM schema_version").fetchone()[0])
 
 
 def migrate(conn: Any, lock_key: str, migrations: tuple[tuple[str, ...], ...] = MIGRATIONS,

@@ -21,7 +21,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from soe.backends.sqlite.codec import decode, encode
-from soe.backends.sqlite.connection import SqliteDatabase
+from soe.backends.sqlite.connection import Database
 from soe.backends.sqlite.context import delete_context
 from soe.lib.ids import check_id
 from soe.lib.missing import MISSING
@@ -96,7 +96,7 @@ def _status_record(row: Sequence[Any]) -> dict[str, Any]:
 class SqliteRuntimeStore:
     """Transactions, statuses, tree state, leases, the call journal and pruning."""
 
-    def __init__(self, db: SqliteDatabase) -> None:
+    def __init__(self, db: Database) -> None:
         self._db = db
 
     @contextmanager
@@ -167,7 +167,7 @@ class SqliteRuntimeStore:
             tasks = [decode(task) for (task,) in conn.execute(
                 "SELECT task_json FROM tree_tasks WHERE main_execution_id = ? ORDER BY task",
                 (main_execution_id,))]
-        state = decode(row[0])
+        state: dict[str, Any] = decode(row[0])
         if frames:
             state["queue"] = [*frames.values(), *state.get("queue", [])]
         if tasks:

@@ -19,6 +19,7 @@ from soe._errors import ConfigShapeError, OperationalValidationError, WorkflowVa
 from soe.lib.recent import RecentMap
 from soe.lib.snapshot import FrozenDict, registry_snapshot
 from soe.lib.templating import compile_template, has_template_syntax
+from soe.types import Backends
 
 __all__ = [
     "LlmStyleTexts",
@@ -310,7 +311,7 @@ def validate_llm_style(node_config: Any, texts: LlmStyleTexts) -> None:
     check_timeout(node_config)
 
 
-def read_workflow_backend(backends: Any, method: str, execution_id: str) -> Any:
+def read_workflow_backend(backends: Backends, method: str, execution_id: str) -> Any:
     """One workflow-backend read for a runtime validator (§13.3).
 
     A node that cannot reach its registry would fail later with an obscure

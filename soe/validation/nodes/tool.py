@@ -104,7 +104,7 @@ def validate_tool_node_config(node_config: Any, tools_registry: Mapping[str, Any
     tool_name = node_config["tool_name"]
     registry = tools_registry or {}
     if isinstance(tool_name, Hashable) and tool_name in registry:
-        _check_registry_entry(tool_name, registry[tool_name])
+        _check_registry_entry(tool_name, registry[tool_name])  # type: ignore[index]  # any hashable key
     elif not isinstance(tool_name, str) or not is_builtin(tool_name):
         msg = f"Tool '{tool_name}' not found in tools_registry or builtin tools"
         raise WorkflowValidationError(msg)
