@@ -56,6 +56,7 @@ __all__ = [
     "Task",
     "TreeRunner",
     "active_runner",
+    "calls_made_elsewhere",
     "current_execution_id",
     "current_node_name",
     "deferred_start",
@@ -69,6 +70,7 @@ _ACTIVE: ContextVar[Mapping[str, TreeRunner] | None] = ContextVar("soe_active_ru
 _DRAINING: ContextVar[TreeRunner | None] = ContextVar("soe_draining_runner", default=None)
 _CURRENT_NODE: ContextVar[str | None] = ContextVar("soe_current_node", default=None)
 _CURRENT_EXECUTION: ContextVar[str | None] = ContextVar("soe_current_execution", default=None)
+_ELSEWHERE: ContextVar[list[dict[str, Any]] | None] = ContextVar("soe_calls_elsewhere", default=None)
 
 
 _POOL_LOCK = threading.Lock()
@@ -184,6 +186,7 @@ class TreeRunner:
     _held: deque[tuple[Task, Wait, str | None]] = field(default_factory=deque)
     _thread: int | None = None  # the core loop's thread: the only one that applies transitions
     deadline: float | None = None  # max_run_seconds after this call started draining (monotonic clock)
+    _handed_out: bool = False  # a journaled call was left to another process (calls_made_elsewhere)
 
     store: RuntimeStore | None = field(init=False)  # the backends' durable runtime store, if any
 
@@ -290,6 +293,8 @@ class TreeRunner:
                     if self.deadline is not None and time.monotonic() > self.deadline:
                         raise self._out_of_time()
                     self._run(Task(item))
+                    if self._handed_out and not self.concurrent:
+                        break
                     continue
                 if not self._waiting:
                     break
@@ -300,6 +305,8 @@ class TreeRunner:
                 self._continue(task, future.result())
         finally:
             self._held.clear()  # a failed tree starts nothing more; calls already running end on their own
+        if self._handed_out:  # calls made elsewhere: the saved state waits for their journaled results
+            return
         self._finish(None)
 
     def _run(self, task: Task) -> None:
@@ -359,11 +366,30 @@ class TreeRunner:
             recorded = task.journal.recorded(key, wait)
             if recorded is not MISSING:
                 return _Result(recorded)
+            elsewhere = _ELSEWHERE.get()
+            if elsewhere is not None:
+                return self._hand_out(elsewhere, task, wait, key)
         if not self.concurrent:
             return task.context.copy().run(self._perform, task, wait, key)
         self._waiting += 1
         self._held.append((task, wait, key))
         self._release_held()
+        return None
+
+    def _hand_out(self, elsewhere: list[dict[str, Any]], task: Task, wait: Wait, key: str) -> Outcome | None:
+        """Leave the call to another process (a Temporal activity): its raised error, or ``None``.
+
+        The task stays in flight in the saved state; a later resume replays it
+        and finds the call's journaled result (or the error it raised).
+        """
+        assert task.journal is not None
+        raised = task.journal.raised(key)
+        if raised is not None:
+            return _Raised(raised)
+        self._handed_out = True
+        elsewhere.append({"key": key, "kind": wait.kind, "sequence": task.sequence,
+                          "execution_id": getattr(task.item, "execution_id", None),
+                          "node": getattr(task.item, "node_name", None)})
         return None
 
     def _release_held(self) -> None:
@@ -420,7 +446,13 @@ class TreeRunner:
         return BudgetExceeded("max_run_seconds", limit, limit, self.main_execution_id)
 
     def _replay(self, task: Task) -> None:
-        """Bring a task that was waiting at a crash back to that wait, then let it go on.
+        """Bring a task that was waiting at a crash back to that wait, then let it go on."""
+        wait = self.replay_to_wait(task)
+        if wait is not None:
+            self._continue(task, self._wait(task, wait, self._journal_key(task, wait)))
+
+    def replay_to_wait(self, task: Task) -> Wait | None:
+        """Bring a task back to the wait that was in flight (returned), or to its end (``None``).
 
         Its code runs again from the start inside a transaction that is rolled
         back, fed the journaled results of its earlier waits, so the writes and
@@ -451,8 +483,20 @@ class TreeRunner:
             if sink:
                 self.frames.append(sink)
             self._track(task, None)
-            return
-        self._continue(task, self._wait(task, wait, self._journal_key(task, wait)))
+        return wait
+
+    def wait_key(self, task: Task, wait: Wait) -> str | None:
+        """The journal key of the wait ``task`` just reached (``None``: not journaled)."""
+        return self._journal_key(task, wait)
+
+    def perform(self, task: Task, wait: Wait, key: str | None) -> Exception | None:
+        """Make the call here and journal its result, or the error it raised (calls made elsewhere)."""
+        outcome = task.context.copy().run(self._perform, task, wait, key)
+        if isinstance(outcome, _Raised):
+            if key is not None and task.journal is not None:
+                task.journal.record_raised(key, outcome.error)
+            return outcome.error
+        return None
 
     def _replayed_outcome(self, task: Task, wait: Wait) -> Outcome:
         """An earlier wait's result during a replay: journaled, else made again (not journal-able)."""
@@ -530,6 +574,22 @@ class TreeRunner:
         tracer = tracing.current()
         if tracer is not None:  # signals from outside continue a drained tree: a new span
             tracer.execution_started(self.main_execution_id, workflow_name=None, parent_execution_id=None)
+
+
+@contextmanager
+def calls_made_elsewhere() -> Iterator[list[dict[str, Any]]]:
+    """Runners in the block make no journaled call: they describe it in the yielded list and stop.
+
+    A stopped tree stays ``running`` with the call's task in flight; once the
+    call's result is journaled (by whatever made it, e.g. a Temporal activity),
+    ``resume`` inside another such block goes on from there.
+    """
+    calls: list[dict[str, Any]] = []
+    token = _ELSEWHERE.set(calls)
+    try:
+        yield calls
+    finally:
+        _ELSEWHERE.reset(token)
 
 
 def current_node_name() -> str | None:
