@@ -61,7 +61,9 @@ __all__ = [
     "current_node_name",
     "deferred_start",
     "draining_runner",
+    "new_runner",
     "run_tree",
+    "runner_scope",
     "submit",
     "validated_in_this_run",
 ]
@@ -661,22 +663,33 @@ class _OpenTree:
     def drain(self) -> None:
         with self.stack:
             runner = self.runner
-            active = _ACTIVE.set({**(_ACTIVE.get() or {}), runner.main_execution_id: runner})
-            draining = _DRAINING.set(runner)
-            deferred = _DEFERRED.set(None)
             try:
-                with template_limits(runner.limits.templates), \
-                        confine_builtins(runner.limits.confine_builtin_tools):
+                with runner_scope(runner):
                     runner.drain(self.restored)
             except Exception as exc:
                 if not runner.outcome_recorded:
                     runner._finish(exc)
                 raise
             finally:
-                _DEFERRED.reset(deferred)
-                _DRAINING.reset(draining)
-                _ACTIVE.reset(active)
                 _remember_usage(runner)
+
+
+@contextmanager
+def runner_scope(runner: TreeRunner) -> Iterator[None]:
+    """Where a runner's items run: it is the tree's active and draining runner, under its limits.
+
+    Draining uses it, and so does a Temporal activity that replays one item to make its call.
+    """
+    active = _ACTIVE.set({**(_ACTIVE.get() or {}), runner.main_execution_id: runner})
+    draining = _DRAINING.set(runner)
+    deferred = _DEFERRED.set(None)
+    try:
+        with template_limits(runner.limits.templates), confine_builtins(runner.limits.confine_builtin_tools):
+            yield
+    finally:
+        _DEFERRED.reset(deferred)
+        _DRAINING.reset(draining)
+        _ACTIVE.reset(active)
 
 
 def _open_tree(main_execution_id: str, items: Iterable[WorkItem], backends: Any, *,
@@ -688,7 +701,7 @@ def _open_tree(main_execution_id: str, items: Iterable[WorkItem], backends: Any,
         stack.enter_context(held_lease(runtime_store(backends), main_execution_id))
         if admitted is not None:
             admitted()
-        runner = _new_runner(main_execution_id, backends, resuming=frames is not None)
+        runner = new_runner(main_execution_id, backends, resuming=frames is not None)
         if frames is not None:
             runner.frames = frames or [deque()]
         if known is not None:
@@ -765,7 +778,7 @@ def run_tree(main_execution_id: str, items: Iterable[WorkItem], backends: Any, *
     opened.drain()
 
 
-def _new_runner(main_execution_id: str, backends: Any, *, resuming: bool) -> TreeRunner:
+def new_runner(main_execution_id: str, backends: Any, *, resuming: bool) -> TreeRunner:
     """A runner carrying what earlier calls left: limits, LLM usage and the activation sequence.
 
     A durable store's committed tree state wins (it survives the process);
