@@ -285,18 +285,20 @@ class TreeRunner:
         self._thread = threading.get_ident()
         if self.limits.max_run_seconds is not None:
             self.deadline = time.monotonic() + self.limits.max_run_seconds
+        pending = deque(restored)
         try:
-            for task in restored:
-                self._replay(task)
-            while True:
+            while pending and not self.concurrent:  # it was making its call inline: nothing ran after it
+                self._replay(pending.popleft())
+            while not (self._handed_out and not self.concurrent):
                 self._merge_late()
                 item = self._pop()
                 if item is not None:
                     if self.deadline is not None and time.monotonic() > self.deadline:
                         raise self._out_of_time()
                     self._run(Task(item))
-                    if self._handed_out and not self.concurrent:
-                        break
+                    continue
+                if pending:  # a completion is applied only once nothing queued is left to start
+                    self._replay(pending.popleft())
                     continue
                 if not self._waiting:
                     break
@@ -508,6 +510,9 @@ class TreeRunner:
             recorded = task.journal.recorded(key, wait)
             if recorded is not MISSING:
                 return _Result(recorded)
+            raised = task.journal.raised(key)
+            if raised is not None:
+                return _Raised(raised)
         return task.context.copy().run(self._perform, task, wait, key)
 
     def _transaction(self) -> AbstractContextManager[Any]:

@@ -70,3 +70,38 @@ def temporal_address(tmp_path_factory):
             server.kill()
             server.wait()
         log.close()
+
+
+class ThreadWorker:
+    """``soe.temporal.run_worker`` on a thread of the test process (its own event loop), and a client."""
+
+    def __init__(self, address: str, store_url: str, tools: dict, llm: object, task_queue: str):
+        import asyncio
+        import threading
+
+        from soe import create_all_nodes
+        from soe.backends.postgres import create_postgres_backends
+        from soe.temporal import Runner, connect
+
+        self.backends = create_postgres_backends(store_url)
+        _, broadcast = create_all_nodes(self.backends, call_llm=llm, tools_registry=tools)
+        self._loop = asyncio.new_event_loop()
+        self._stop = asyncio.Event()
+        self._thread = threading.Thread(target=self._loop.run_until_complete,
+                                        args=(self._serve(address, broadcast, task_queue),), daemon=True)
+        self._thread.start()
+        self.client = asyncio.run(connect(address))
+        self.runner = Runner(self.client, task_queue=task_queue)
+
+    async def _serve(self, address: str, broadcast: object, task_queue: str) -> None:
+        from soe.temporal import connect, run_worker
+
+        client = await connect(address)
+        await run_worker(client, self.backends, broadcast, task_queue=task_queue, stop=self._stop,
+                         graceful_seconds=5)
+
+    def close(self) -> None:
+        self._loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(timeout=30)
+        self._loop.close()
+        self.backends.close()
