@@ -349,6 +349,11 @@ if _MISSING is None:
                                                       "wins over --context.")]
     FilesArgument = Annotated[list[Path], typer.Argument(exists=True, dir_okay=False, metavar="FILE", help="Workflow YAML files.")]
     FileArgument = Annotated[Path, typer.Argument(exists=True, dir_okay=False, metavar="FILE", help="A workflow YAML file.")]
+    TemporalOption = Annotated[str | None, typer.Option(
+        "--temporal", envvar="SOE_TEMPORAL", metavar="HOST:PORT",
+        help="Run on Temporal workers (soe worker) instead of in this process; needs --store postgresql://….")]
+    TaskQueueOption = Annotated[str, typer.Option("--task-queue", metavar="Q", help="Temporal task queue.")]
+    NamespaceOption = Annotated[str, typer.Option("--namespace", metavar="N", help="Temporal namespace.")]
     OtelOption = Annotated[str | None, typer.Option(
         "--otel", metavar="EXPORTER", help="OpenTelemetry spans to console (stderr) or otlp (OTEL_* variables); "
                                            "needs the otel extra.")]
@@ -378,6 +383,10 @@ def run(
     history: HistoryOption = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Do not print lint warnings before running.")] = False,
     otel: OtelOption = None,
+    temporal: TemporalOption = None,
+    task_queue: TaskQueueOption = "soe",
+    namespace: NamespaceOption = "default",
+    no_wait: Annotated[bool, typer.Option("--no-wait", help="With --temporal: submit and return at once.")] = False,
 ) -> None:
     """Run a workflow file until it finishes, then print its context and execution id."""
     from soe import orchestrate
@@ -392,6 +401,12 @@ def run(
         name = _workflow_to_start(text, workflow)
         config = apply_budgets(text, max_llm_calls=max_llm_calls, max_tokens=max_tokens)
     execution_id = str(uuid.uuid4())
+    if temporal is not None:
+        _run_on_temporal(temporal, namespace, task_queue, store, execution_id, name, file,
+                         lambda runner: runner.submit(config, name, list(signal or ["START"]), initial,
+                                                      execution_id=execution_id, max_steps=max_steps,
+                                                      max_concurrency=max_concurrency),
+                         no_wait=no_wait, json_output=json_output, history=history)
     with _session(store, _Llm(llm, tuple(llm_option or ()), llm_base_url), tools or [], extract_workflows(text)) as session:
         def start() -> None:
             orchestrate(config, name, list(signal or ["START"]), initial, session.backends, session.broadcast,
@@ -399,6 +414,86 @@ def run(
 
         title = f"soe run {file}: workflow {name}, execution {execution_id}, store {session.store}"
         _drive(session, execution_id, name, title, start, json_output=json_output, history=history)
+
+
+@contextmanager
+def _temporal_session(store: str | None) -> Iterator[_Session]:
+    """The shared PostgreSQL store of a tree that workers run (no tools or LLM needed here)."""
+    from soe.cli.temporal_commands import open_temporal_store
+
+    with _bad_input():
+        backends = open_temporal_store(store, must_exist=True)
+    try:
+        yield _Session(backends, lambda *_: None, shown_store(store or ""), ["--store", shown_store(store or "")], [])
+    finally:
+        close_store(backends)
+
+
+def _run_on_temporal(address: str, namespace: str, task_queue: str, store: str | None, execution_id: str,
+                     name: str, file: Path, submit: Callable[[Any], Any], *, no_wait: bool,
+                     json_output: bool, history: bool) -> NoReturn:
+    """``soe run --temporal``: submit to the workers, and unless ``--no-wait`` print the outcome as a local run."""
+    from soe.cli.temporal_commands import submit_and_print, temporal_call
+
+    with _temporal_session(store) as session:
+        if no_wait:
+            with _bad_input():
+                submit_and_print(submit, address, namespace, task_queue, json_output=json_output)
+            raise typer.Exit(EXIT_OK)
+
+        async def submit_and_wait(runner: Any) -> None:
+            await runner.result(await submit(runner))
+
+        title = f"soe run {file} on Temporal {address}: workflow {name}, execution {execution_id}, store {session.store}"
+        _drive(session, execution_id, name, title,
+               lambda: temporal_call(address, namespace, task_queue, submit_and_wait),
+               json_output=json_output, history=history)
+
+
+def _on_temporal(address: str, namespace: str, task_queue: str, store: str | None, execution_id: str,
+                 command: str, work: Callable[[Any, str, str], Any], *, json_output: bool, history: bool,
+                 prepare: Callable[[Any, str], None] | None = None) -> NoReturn:
+    """``soe signal|resume --temporal``: hand the tree's workflow the work, wait until it rests, print.
+
+    ``prepare(backends, execution_id)`` checks and writes what must be in the store first.
+    """
+    from soe.cli.temporal_commands import temporal_call
+
+    with _temporal_session(store) as session:
+        with _bad_input():
+            execution_id = resolve_execution_id(session.backends, execution_id)
+            main_id = (session.backends.runtime.get_status(execution_id) or {}).get("main_execution_id")
+            if prepare is not None:
+                prepare(session.backends, execution_id)
+
+        async def go(runner: Any) -> None:
+            await work(runner, main_id or execution_id, execution_id)
+            await runner.result(main_id or execution_id)
+
+        title = f"soe {command} {execution_id} on Temporal {address}, store {session.store}"
+        _drive(session, execution_id, _workflow_name(session, execution_id), title,
+               lambda: temporal_call(address, namespace, task_queue, go), json_output=json_output, history=history)
+
+
+def worker(
+    temporal: Annotated[str, typer.Option("--temporal", envvar="SOE_TEMPORAL", metavar="HOST:PORT",
+                                          help="The Temporal server.")],
+    store: StoreOption = None,
+    task_queue: TaskQueueOption = "soe",
+    namespace: NamespaceOption = "default",
+    tools: ToolsOption = None,
+    llm: LlmOption = None,
+    llm_option: LlmOptionOption = None,
+    llm_base_url: LlmBaseUrlOption = None,
+    identity: Annotated[str | None, typer.Option("--identity", metavar="NAME", help="Worker name in telemetry (default host:pid).")] = None,
+) -> None:
+    """Run SOE trees from a Temporal task queue until SIGTERM (graceful) or SIGINT."""
+    from soe.cli.temporal_commands import worker_command
+
+    llm_choice = _Llm(llm, tuple(llm_option or ()), llm_base_url)
+    with _bad_input():
+        call_llm = llm_choice.build() if llm_choice.spec else None
+        worker_command(temporal, store, task_queue, namespace, tools or [], call_llm, identity)
 
 
 def resume_command(
@@ -410,9 +505,16 @@ def resume_command(
     tools: ToolsOption = None,
     json_output: JsonOption = False,
     history: HistoryOption = False,
+    temporal: TemporalOption = None,
+    task_queue: TaskQueueOption = "soe",
+    namespace: NamespaceOption = "default",
 ) -> None:
     """Continue an interrupted execution from its stored queue (completed nodes do not run again)."""
     from soe import resume
+
+    if temporal is not None:
+        _on_temporal(temporal, namespace, task_queue, store, execution_id, "resume",
+                     lambda runner, main_id, _: runner.resume(main_id), json_output=json_output, history=history)
 
     with _session(store, _Llm(llm, tuple(llm_option or ()), llm_base_url), tools or [], must_exist=True, registry_of=execution_id) as session:
         execution_id = session.execution_id
@@ -435,10 +537,22 @@ def signal_command(
     context_string: ContextStringOption = None,
     json_output: JsonOption = False,
     history: HistoryOption = False,
+    temporal: TemporalOption = None,
+    task_queue: TaskQueueOption = "soe",
+    namespace: NamespaceOption = "default",
 ) -> None:
     """Send signals to a stored execution: how a person answers a workflow that waits for them."""
     with _bad_input():
         updates = build_initial_context(None, context or [], context_string or [])
+    if temporal is not None:
+        def prepare(backends: Any, target: str) -> None:
+            _check_listened(backends, target, signals)
+            if updates:
+                _append_context(backends, target, updates)
+
+        _on_temporal(temporal, namespace, task_queue, store, execution_id, "signal",
+                     lambda runner, main_id, target: runner.signal(main_id, target, list(signals)),
+                     json_output=json_output, history=history, prepare=prepare)
     with _session(store, _Llm(llm, tuple(llm_option or ()), llm_base_url), tools or [], must_exist=True, registry_of=execution_id) as session:
         execution_id = session.execution_id
         with _bad_input():
@@ -686,6 +800,7 @@ def build_app() -> typer.Typer:
     application.command("resume")(resume_command)
     application.command("signal")(signal_command)
     application.command("serve")(serve)
+    application.command("worker")(worker)
     return application
 
 

@@ -12,8 +12,8 @@ and pays nothing twice.
 from __future__ import annotations
 
 import asyncio
-import socket
 import os
+import socket
 from collections.abc import Callable
 from typing import Any
 

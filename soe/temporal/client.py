@@ -17,7 +17,7 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 
 from soe._errors import WorkflowValidationError
-from soe.temporal.workflow import QUERY_STATUS, SIGNAL, WORKFLOW, TreeWorkflow
+from soe.temporal.workflow import QUERY_STATUS, SIGNAL, TreeWorkflow
 
 __all__ = ["DEFAULT_TASK_QUEUE", "Runner", "connect"]
 
