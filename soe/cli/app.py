@@ -417,12 +417,12 @@ def run(
 
 
 @contextmanager
-def _temporal_session(store: str | None) -> Iterator[_Session]:
+def _temporal_session(store: str | None, *, must_exist: bool = True) -> Iterator[_Session]:
     """The shared PostgreSQL store of a tree that workers run (no tools or LLM needed here)."""
     from soe.cli.temporal_commands import open_temporal_store
 
     with _bad_input():
-        backends = open_temporal_store(store, must_exist=True)
+        backends = open_temporal_store(store, must_exist=must_exist)
     try:
         yield _Session(backends, lambda *_: None, shown_store(store or ""), ["--store", shown_store(store or "")], [])
     finally:
@@ -435,10 +435,10 @@ def _run_on_temporal(address: str, namespace: str, task_queue: str, store: str |
     """``soe run --temporal``: submit to the workers, and unless ``--no-wait`` print the outcome as a local run."""
     from soe.cli.temporal_commands import submit_and_print, temporal_call
 
-    with _temporal_session(store) as session:
+    with _temporal_session(store, must_exist=False) as session:
         if no_wait:
             with _bad_input():
-                submit_and_print(submit, address, namespace, task_queue, json_output=json_output)
+                submit_and_print(submit, address, namespace, task_queue, session.backends, json_output=json_output)
             raise typer.Exit(EXIT_OK)
 
         async def submit_and_wait(runner: Any) -> None:
@@ -446,7 +446,7 @@ def _run_on_temporal(address: str, namespace: str, task_queue: str, store: str |
 
         title = f"soe run {file} on Temporal {address}: workflow {name}, execution {execution_id}, store {session.store}"
         _drive(session, execution_id, name, title,
-               lambda: temporal_call(address, namespace, task_queue, submit_and_wait),
+               lambda: temporal_call(address, namespace, task_queue, session.backends, submit_and_wait),
                json_output=json_output, history=history)
 
 
@@ -472,7 +472,7 @@ def _on_temporal(address: str, namespace: str, task_queue: str, store: str | Non
 
         title = f"soe {command} {execution_id} on Temporal {address}, store {session.store}"
         _drive(session, execution_id, _workflow_name(session, execution_id), title,
-               lambda: temporal_call(address, namespace, task_queue, go), json_output=json_output, history=history)
+               lambda: temporal_call(address, namespace, task_queue, session.backends, go), json_output=json_output, history=history)
 
 
 def worker(

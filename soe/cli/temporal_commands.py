@@ -30,15 +30,16 @@ def open_temporal_store(store: str | None, *, must_exist: bool = False) -> Any:
     return open_store(store, must_exist=must_exist)
 
 
-def temporal_call(address: str, namespace: str, task_queue: str, work: Callable[[Any], Awaitable[T]]) -> T:
+def temporal_call(address: str, namespace: str, task_queue: str, backends: Any,
+                  work: Callable[[Any], Awaitable[T]]) -> T:
     """Connect to Temporal, then run ``work(runner)`` to its end in a fresh event loop."""
     async def go() -> T:
-        return await work(await runner_for(address, namespace, task_queue))
+        return await work(await runner_for(address, namespace, task_queue, backends))
 
     return asyncio.run(go())
 
 
-async def runner_for(address: str, namespace: str, task_queue: str) -> Any:
+async def runner_for(address: str, namespace: str, task_queue: str, backends: Any) -> Any:
     """A ``soe.temporal.Runner``; ``ValueError`` naming the address when Temporal cannot be reached."""
     from soe.temporal import Runner, connect
 
@@ -46,13 +47,13 @@ async def runner_for(address: str, namespace: str, task_queue: str) -> Any:
         client = await connect(address, namespace)
     except ConnectionError as exc:
         raise ValueError(str(exc)) from None
-    return Runner(client, task_queue=task_queue)
+    return Runner(client, task_queue=task_queue, backends=backends)
 
 
 def submit_and_print(runner_work: Callable[[Any], Awaitable[str]], address: str, namespace: str,
-                     task_queue: str, *, json_output: bool) -> None:
+                     task_queue: str, backends: Any, *, json_output: bool) -> None:
     """``soe run --no-wait``: submit, print the id and status (``{"execution_id", "status"}`` with --json)."""
-    execution_id = temporal_call(address, namespace, task_queue, runner_work)
+    execution_id = temporal_call(address, namespace, task_queue, backends, runner_work)
     if json_output:
         typer.echo(json.dumps({"execution_id": execution_id, "status": "running"}))
         return

@@ -84,7 +84,7 @@ class TreeActivities:
 
     def _apply(self, request: dict[str, Any]) -> None:
         main, action = request["main_execution_id"], request["action"]
-        if action == "orchestrate" and _status(self.backends, main) is None:
+        if action == "orchestrate" and not self.backends.context.get_context(main):
             orchestrate(request["config"], request["workflow_name"], request["signals"],
                         request.get("context") or {}, self.backends, self.broadcast,
                         max_steps=request.get("max_steps"), max_concurrency=request.get("max_concurrency"),

@@ -58,6 +58,7 @@ class Runner:
     client: Client
     task_queue: str = DEFAULT_TASK_QUEUE
     max_rounds: int = 500  # advances before the workflow continues as new (Temporal's history limit)
+    backends: Any = None  # the workers' store: a submitted tree is findable as running before a worker starts it
 
     async def submit(self, config: Any, workflow_name: str, signals: list[str],
                      context: dict[str, Any] | None = None, *, execution_id: str | None = None,
@@ -65,6 +66,10 @@ class Runner:
         """Validate, then start the tree's workflow; returns the execution id without waiting."""
         config = _validated(config, workflow_name, list(signals), context)
         execution_id = execution_id or str(uuid.uuid4())
+        if self.backends is not None:
+            from soe.engine import status
+
+            status.record(self.backends, execution_id, execution_id, "running")
         start = {"action": "orchestrate", "config": config, "workflow_name": workflow_name,
                  "signals": list(signals), "context": context or {}, "max_steps": max_steps,
                  "max_concurrency": max_concurrency}

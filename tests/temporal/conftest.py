@@ -105,3 +105,52 @@ class ThreadWorker:
         self._thread.join(timeout=30)
         self._loop.close()
         self.backends.close()
+
+
+@pytest.fixture
+def store_url(postgres_url):
+    """A fresh PostgreSQL schema for one test (``tests/conftest.py``)."""
+    return postgres_url
+
+
+class WorkerProcesses:
+    """``soe worker`` subprocesses on one task queue, with the chain tools and the echo LLM."""
+
+    def __init__(self, address: str, store: str, task_queue: str, side_effects: Path):
+        self.address, self.store, self.task_queue = address, store, task_queue
+        self.env = {**os.environ, "SOE_TEST_SIDE_EFFECTS": str(side_effects),
+                    "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+        self.processes: list[subprocess.Popen] = []
+
+    def start(self, name: str) -> subprocess.Popen:
+        tools = f"{Path(__file__).with_name('chain_tools.py')}:TOOLS"
+        process = subprocess.Popen(
+            [sys.executable, "-m", "soe", "worker", "--temporal", self.address, "--store", self.store,
+             "--task-queue", self.task_queue, "--tools", tools, "--llm", "echo", "--identity", name],
+            env=self.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.processes.append(process)
+        return process
+
+    def soe(self, *args: str) -> subprocess.CompletedProcess:
+        """The ``soe`` command with this test's environment."""
+        return subprocess.run([sys.executable, "-m", "soe", *args], env=self.env, capture_output=True,
+                              text=True, timeout=120)
+
+    def stop_all(self) -> None:
+        for process in self.processes:
+            if process.poll() is None:
+                process.kill()
+            process.communicate(timeout=30)
+
+
+@pytest.fixture
+def workers(temporal_address, store_url, tmp_path):
+    started = WorkerProcesses(temporal_address, store_url, f"q-{uuid_hex()}", tmp_path / "side_effects.txt")
+    yield started
+    started.stop_all()
+
+
+def uuid_hex() -> str:
+    import uuid
+
+    return uuid.uuid4().hex[:12]
