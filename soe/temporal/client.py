@@ -22,6 +22,7 @@ from soe.temporal.workflow import QUERY_STATUS, SIGNAL, TreeWorkflow
 __all__ = ["DEFAULT_TASK_QUEUE", "Runner", "connect"]
 
 DEFAULT_TASK_QUEUE = "soe"
+_POLL_SECONDS = 0.5  # how often a wait for a tree's end asks whether it rests, waiting for signals
 
 
 async def connect(address: str, namespace: str = "default") -> Client:
@@ -84,14 +85,17 @@ class Runner:
         A tree that waits for signals keeps its workflow open: this returns once it waits.
         """
         handle = self.client.get_workflow_handle(execution_id)
-        while True:
-            describe = await handle.describe()
-            if describe.status is not None and describe.status.name != "RUNNING":
-                return await _final(handle)
-            state = await handle.query(QUERY_STATUS)
-            if state.get("status") == "waiting" and not state.get("calls_in_flight"):
-                return state
-            await asyncio.sleep(0.2)
+        ended = asyncio.ensure_future(_final(handle))
+        try:
+            while True:
+                done, _ = await asyncio.wait({ended}, timeout=_POLL_SECONDS)
+                if done:
+                    return ended.result()
+                state = await handle.query(QUERY_STATUS)
+                if state.get("status") == "waiting" and not state.get("calls_in_flight"):
+                    return state
+        finally:
+            ended.cancel()
 
     async def aorchestrate(self, config: Any, workflow_name: str, signals: list[str],
                            context: dict[str, Any] | None = None, **options: Any) -> str:

@@ -8,8 +8,7 @@ from datetime import timedelta
 from typing import Any
 
 from temporalio.client import Client
-from temporalio.worker import Worker
-from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 from soe.temporal.activities import TreeActivities
 from soe.temporal.client import DEFAULT_TASK_QUEUE
@@ -29,19 +28,20 @@ async def run_worker(client: Client, backends: Any, broadcast_signals_caller: An
     worker's tools and LLM. On stop the worker takes no new tasks and gives its
     running activities ``graceful_seconds`` to finish; those still running are
     cancelled and Temporal hands them to another worker.
+
+    The workflow runs without Temporal's sandbox: its module imports only
+    temporalio and the standard library and only decides (every read and
+    write is an activity), and the sandbox cost about 100 ms per step here
+    (benchmarks/distributed.py).
     """
     activities = TreeActivities(backends, broadcast_signals_caller, identity)
     worker = Worker(client, task_queue=task_queue, workflows=[TreeWorkflow],
                     activities=[activities.advance, activities.call],
-                    identity=activities.identity, workflow_runner=_SANDBOX, max_concurrent_activities=max_concurrent_activities,
+                    identity=activities.identity, workflow_runner=UnsandboxedWorkflowRunner(), max_concurrent_activities=max_concurrent_activities,
                     graceful_shutdown_timeout=timedelta(seconds=graceful_seconds))
     stop = stop or _stop_on_signals()
     async with worker:
         await stop.wait()
-
-
-# The workflow module imports only temporalio; SOE's package is loaded once, outside the sandbox.
-_SANDBOX = SandboxedWorkflowRunner(restrictions=SandboxRestrictions.default.with_passthrough_modules("soe"))
 
 
 def _stop_on_signals() -> asyncio.Event:
