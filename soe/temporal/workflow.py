@@ -65,6 +65,9 @@ class TreeWorkflow:
         running: dict[str, Any] = {}
         rounds = 0
         while True:
+            if not running and (rounds >= max_rounds or workflow.info().is_continue_as_new_suggested()):
+                # nothing in flight: the next run resumes from the store and reports the same calls
+                workflow.continue_as_new({**request, "start": {"action": "resume"}, "signals": self._signals})
             for call in result["calls"]:
                 if call["key"] not in running:
                     running[call["key"]] = self._call(main, call)
@@ -82,8 +85,6 @@ class TreeWorkflow:
                 continue
             if result["status"] != "waiting":
                 return _public(result)
-            if rounds >= max_rounds or workflow.info().is_continue_as_new_suggested():
-                workflow.continue_as_new({**request, "start": {"action": "resume"}, "signals": self._signals})
             await workflow.wait_condition(lambda: bool(self._signals))
 
     async def _advance(self, main: str, action: dict[str, Any]) -> dict[str, Any]:

@@ -75,7 +75,8 @@ def temporal_address(tmp_path_factory):
 class ThreadWorker:
     """``soe.temporal.run_worker`` on a thread of the test process (its own event loop), and a client."""
 
-    def __init__(self, address: str, store_url: str, tools: dict, llm: object, task_queue: str):
+    def __init__(self, address: str, store_url: str, tools: dict, llm: object, task_queue: str,
+                 identity: str | None = None):
         import asyncio
         import threading
 
@@ -88,17 +89,18 @@ class ThreadWorker:
         self._loop = asyncio.new_event_loop()
         self._stop = asyncio.Event()
         self._thread = threading.Thread(target=self._loop.run_until_complete,
-                                        args=(self._serve(address, broadcast, task_queue),), daemon=True)
+                                        args=(self._serve(address, broadcast, task_queue, identity),),
+                                        daemon=True)
         self._thread.start()
         self.client = asyncio.run(connect(address))
         self.runner = Runner(self.client, task_queue=task_queue)
 
-    async def _serve(self, address: str, broadcast: object, task_queue: str) -> None:
+    async def _serve(self, address: str, broadcast: object, task_queue: str, identity: str | None) -> None:
         from soe.temporal import connect, run_worker
 
         client = await connect(address)
         await run_worker(client, self.backends, broadcast, task_queue=task_queue, stop=self._stop,
-                         graceful_seconds=5)
+                         graceful_seconds=5, identity=identity)
 
     def close(self) -> None:
         self._loop.call_soon_threadsafe(self._stop.set)
