@@ -21,11 +21,11 @@ from typing import Any
 import yaml
 
 from soe._errors import StoreError
-from soe.backends._ids import check_id
 from soe.backends._keyed_objects import ContextSchemaMethods, IdentityMethods
-from soe.backends._snapshot import thaw
 from soe.lib.context_fields import set_field
+from soe.lib.ids import check_id
 from soe.lib.operational import apply_operational_event
+from soe.lib.snapshot import thaw
 
 __all__ = [
     "LocalContextBackend",

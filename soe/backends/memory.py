@@ -12,10 +12,10 @@ import threading
 from typing import Any
 
 from soe.backends._keyed_objects import ContextSchemaMethods, IdentityMethods
-from soe.backends._snapshot import FrozenDict, fast_copy, freeze, thaw
 from soe.lib.context_fields import is_internal, set_field
 from soe.lib.history import HistoryPrefix
 from soe.lib.operational import apply_operational_event
+from soe.lib.snapshot import FrozenDict, fast_copy, freeze, thaw
 
 __all__ = [
     "InMemoryContextBackend",

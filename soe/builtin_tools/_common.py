@@ -16,7 +16,8 @@ from soe.engine.runner import current_node_name
 from soe.engine.telemetry import register_event
 from soe.lib.tree_scope import builtins_confined
 from soe.lib.yaml_parser import parse_yaml
-from soe.registry import API_AUTHOR, RegistryEditor
+from soe.revisions.editor import RegistryEditor
+from soe.revisions.history import API_AUTHOR
 
 __all__ = [
     "editor",

@@ -1,7 +1,7 @@
 """Built-in ``soe_inject_node``: add or replace one node from JSON/YAML text (SPEC §10.2).
 
 The node is validated as it will be saved (Q23) and the change is recorded as a
-registry revision by ``soe.registry``.
+registry revision by ``soe.revisions.editor``.
 
 No ``from __future__ import annotations`` here: agents build the tool's parameter
 model from its signature, so the annotations must be real typing objects.
@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from soe.builtin_tools._common import editor, parse_mapping, record_tool_event
-from soe.registry import NODE_CONFIG_ERROR
+from soe.revisions.editor import NODE_CONFIG_ERROR
 
 __all__ = ["create_soe_inject_node_tool"]
 

@@ -2,7 +2,7 @@
 
 The text may hold the workflow itself, or a mapping that contains it under its
 name; the change is validated whole and recorded as a registry revision by
-``soe.registry``.
+``soe.revisions.editor``.
 
 No ``from __future__ import annotations`` here: agents build the tool's parameter
 model from its signature, so the annotations must be real typing objects.
@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from soe.builtin_tools._common import editor, parse_mapping, record_tool_event
-from soe.registry import check_workflow_name
+from soe.revisions.editor import check_workflow_name
 
 __all__ = ["create_soe_inject_workflow_tool", "select_definition"]
 

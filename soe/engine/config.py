@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
-from soe.backends._snapshot import FrozenDict, fast_copy, freeze
+from soe.lib.snapshot import FrozenDict, fast_copy, freeze
 from soe.lib.yaml_parser import parse_yaml
 from soe.validation.config import (
     RESERVED_KEYS,

@@ -13,7 +13,7 @@ from __future__ import annotations
 from contextlib import AbstractContextManager
 from typing import Any, Protocol, runtime_checkable
 
-__all__ = ["MISSING", "RuntimeStore", "runtime_store"]
+__all__ = ["RuntimeStore", "runtime_store"]
 
 
 @runtime_checkable
@@ -59,18 +59,10 @@ class RuntimeStore(Protocol):
 
     # -- journal of completed LLM and tool calls -----------------------------------------
     def journal_get(self, key: str) -> Any:
-        """The recorded JSON-able result for ``key``, or the sentinel ``MISSING``."""
+        """The recorded JSON-able result for ``key``, or the sentinel ``soe.lib.missing.MISSING``."""
 
     def journal_put(self, key: str, value: Any) -> None:
         """Record a call's JSON-able result; committed at once, outside any transaction."""
-
-
-class _Missing:
-    def __repr__(self) -> str:
-        return "MISSING"
-
-
-MISSING: Any = _Missing()
 
 
 def runtime_store(backends: Any) -> RuntimeStore | None:

@@ -16,11 +16,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from soe.backends._snapshot import FrozenDict, fast_copy
 from soe.engine import tracing
 from soe.engine.telemetry import register_event
 from soe.lib.effects import Steps, Wait
 from soe.lib.recent import RecentMap
+from soe.lib.snapshot import FrozenDict, fast_copy
 
 if TYPE_CHECKING:
     from soe.engine.runner import Task, TreeRunner

@@ -15,8 +15,9 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
-from soe.engine.durability import MISSING, RuntimeStore
+from soe.engine.durability import RuntimeStore
 from soe.lib.effects import Wait
+from soe.lib.missing import MISSING
 
 __all__ = ["JournalCursor", "idempotency_key"]
 

@@ -13,7 +13,7 @@ from collections import OrderedDict
 from collections.abc import Hashable, Mapping
 from typing import Any
 
-from soe.backends._snapshot import FrozenDict
+from soe.lib.snapshot import FrozenDict
 
 __all__ = ["listeners_for"]
 

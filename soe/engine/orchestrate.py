@@ -11,8 +11,6 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from soe._errors import WorkflowValidationError
-from soe.backends._ids import check_id
-from soe.backends._snapshot import fast_copy, registry_snapshot
 from soe.engine import tracing
 from soe.engine.config import load_config
 from soe.engine.items import Activation, ParentSignals, WorkItem
@@ -22,9 +20,11 @@ from soe.engine.runner import current_execution_id, deferred_start, draining_run
 from soe.engine.telemetry import register_event
 from soe.engine.waiting import EXTERNAL_SIGNALS_FIELD
 from soe.lib.context_fields import set_field, wrap_context
+from soe.lib.ids import check_id
 from soe.lib.operational import new_operational
+from soe.lib.snapshot import fast_copy, registry_snapshot
 from soe.lib.values import storable
-from soe.registry import record_initial_revision
+from soe.revisions.history import record_initial_revision
 from soe.validation.config import validate_initial_workflow, validate_orchestrate_params
 from soe.validation.operational import validate_operational
 

@@ -15,12 +15,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from soe._errors import ResumeError
-from soe.backends._ids import check_id
 from soe.engine import status as execution_status
 from soe.engine.durability import runtime_store
 from soe.engine.items import WorkItem, item_from_json
 from soe.engine.orchestrate import orchestrate
 from soe.engine.runner import Task, run_tree
+from soe.lib.ids import check_id
 
 __all__ = ["aorchestrate", "aresume", "get_execution_status", "list_executions", "prune", "resume"]
 

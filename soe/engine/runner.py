@@ -42,13 +42,14 @@ from typing import Any
 from soe._errors import BudgetExceeded, CallTimeout, StepBudgetExceeded, StoreError
 from soe.engine import status as execution_status
 from soe.engine import tracing
-from soe.engine.durability import MISSING, RuntimeStore, runtime_store
+from soe.engine.durability import RuntimeStore, runtime_store
 from soe.engine.items import Activation, WorkItem
 from soe.engine.journal import JournalCursor
 from soe.engine.leases import held_lease
 from soe.engine.limits import Limits, limits_for_tree
 from soe.engine.telemetry import register_event
 from soe.lib.effects import Steps, Wait
+from soe.lib.missing import MISSING
 from soe.lib.templating import template_limits
 from soe.lib.tree_scope import confine_builtins
 

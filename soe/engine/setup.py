@@ -6,8 +6,8 @@ import functools
 from collections.abc import Callable
 from typing import Any
 
-from soe.backends._snapshot import FrozenDict, fast_copy
 from soe.engine.orchestrate import broadcast_signals, orchestrate
+from soe.lib.snapshot import FrozenDict, fast_copy
 from soe.lib.tree_scope import confine_builtins
 from soe.lib.yaml_parser import parse_yaml
 from soe.nodes.agent.factory import create_agent_node_caller

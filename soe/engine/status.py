@@ -13,8 +13,8 @@ import logging
 from typing import Any
 
 from soe.engine.durability import runtime_store
-from soe.engine.telemetry import timestamp
 from soe.engine.waiting import waiting_for
+from soe.lib.clock import timestamp
 from soe.lib.recent import RecentMap
 
 __all__ = ["drained", "get", "list_all", "record"]

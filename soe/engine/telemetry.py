@@ -10,13 +10,13 @@ budgets at WARNING; everything else at DEBUG. The ``soe`` logger has only a
 from __future__ import annotations
 
 import logging
-import time
 from typing import Any
 
 from soe.engine.store import update_operational
+from soe.lib.clock import timestamp
 from soe.lib.operational import changes_operational
 
-__all__ = ["EVENT_LOG_LEVELS", "register_event", "timestamp"]
+__all__ = ["EVENT_LOG_LEVELS", "register_event"]
 
 _LOG = logging.getLogger("soe.events")
 
@@ -28,26 +28,6 @@ EVENT_LOG_LEVELS: dict[str, int] = {
     "step_budget_exceeded": logging.WARNING,
 }
 """The ``logging`` level of each event type; any other event is logged at DEBUG."""
-
-
-_second: tuple[int, str] = (-1, "")  # the last whole second formatted, shared by every thread
-
-
-def timestamp() -> str:
-    """Naive UTC ``isoformat()`` plus ``Z`` (microseconds omitted when zero).
-
-    Every event is stamped, so the date part is formatted once per second
-    instead of building a ``datetime`` per event.
-    """
-    global _second
-    now = time.time()
-    whole = int(now)
-    second, text = _second
-    if second != whole:
-        text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole))
-        _second = (whole, text)
-    micro = int((now - whole) * 1_000_000)
-    return f"{text}.{micro:06d}Z" if micro else f"{text}Z"
 
 
 def register_event(backends: Any, execution_id: str, event_type: str,

@@ -17,9 +17,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from soe.backends._snapshot import FrozenDict, registry_snapshot
 from soe.lib.history import HistoryPrefix
 from soe.lib.recent import RecentMap
+from soe.lib.snapshot import FrozenDict, registry_snapshot
 from soe.validation.graph import emissions_of, is_signal
 
 __all__ = ["EXTERNAL_SIGNALS_FIELD", "emitted_signals", "external_triggers", "open_waits", "waiting_for"]

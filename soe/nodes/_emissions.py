@@ -1,22 +1,23 @@
 """Which signals a node emits after its work (SPEC §6).
 
 One evaluator serves routers, tools and LLM/agent nodes in Jinja mode; the
-mode selection for LLM and agent nodes lives here too, beside it.
+mode selection for LLM and agent nodes (``soe.lib.emissions``) is re-exported
+beside it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Literal
+from typing import Any
 
 from soe._errors import TemplateSecurityError
 from soe.engine.telemetry import register_event
 from soe.lib.context_fields import unwrapped_view
-from soe.lib.templating import is_jinja_condition, render_template
+from soe.lib.emissions import EmissionMode, condition_of, emission_mode, is_jinja
+from soe.lib.templating import render_template
 
 __all__ = ["ConditionReport", "EmissionMode", "condition_reporter", "emission_mode", "evaluate_emissions", "passes"]
 
-EmissionMode = Literal["jinja", "select", "single", "none"]
 ConditionReport = Callable[[dict[str, Any]], None]
 
 _FAILING = frozenset({"false", "0", "none", ""})
@@ -27,14 +28,6 @@ def passes(rendered: str) -> bool:
     return rendered.strip().lower() not in _FAILING
 
 
-def _condition(emission: Mapping[str, Any]) -> Any:
-    return emission.get("condition")
-
-
-def _is_jinja(condition: Any) -> bool:
-    return isinstance(condition, str) and is_jinja_condition(condition)
-
-
 def condition_reporter(backends: Any, execution_id: str) -> ConditionReport:
     """Registers ``condition_error`` for a condition that raised (SPEC §15).
 
@@ -42,15 +35,6 @@ def condition_reporter(backends: Any, execution_id: str) -> ConditionReport:
     distinguishable from "was false" for whoever reads the timeline.
     """
     return lambda data: register_event(backends, execution_id, "condition_error", data)
-
-
-def emission_mode(emissions: Sequence[Mapping[str, Any]] | None) -> EmissionMode:
-    """How an LLM or agent node emits: Jinja conditions, LLM selection, one signal, or none."""
-    if not emissions:
-        return "none"
-    if any(_is_jinja(_condition(e)) for e in emissions):
-        return "jinja"
-    return "select" if len(emissions) > 1 else "single"
 
 
 def evaluate_emissions(
@@ -71,8 +55,8 @@ def evaluate_emissions(
     variables: dict[str, Any] | None = None
     passing = []
     for position, emission in enumerate(emissions or []):
-        condition = _condition(emission)
-        if _is_jinja(condition):
+        condition = condition_of(emission)
+        if is_jinja(condition):
             if variables is None:
                 variables = {"context": unwrapped_view(ctx) if view is None else view, **(extra or {})}
             if not _jinja_passes(emission, variables, ctx, node_name, position, report):
@@ -84,7 +68,7 @@ def evaluate_emissions(
 def _jinja_passes(emission: Mapping[str, Any], variables: dict[str, Any], ctx: dict[str, Any],
                   node_name: str, position: int, report: ConditionReport | None) -> bool:
     try:
-        rendered = render_template(_condition(emission), variables, full_context=ctx, node_name=node_name,
+        rendered = render_template(condition_of(emission), variables, full_context=ctx, node_name=node_name,
                                    field=f"event_emissions[{position}].condition")
     except TemplateSecurityError:
         raise

@@ -12,12 +12,12 @@ from typing import Any
 
 from soe._errors import ConfigShapeError, WorkflowValidationError
 from soe.lib.yaml_parser import parse_yaml
-from soe.nodes._validation import is_int_at_least
-from soe.nodes.agent.validation import validate_node_config as validate_agent_node
-from soe.nodes.child.validation import validate_node_config as validate_child_node
-from soe.nodes.llm.validation import validate_node_config as validate_llm_node
-from soe.nodes.router.validation import validate_node_config as validate_router_node
-from soe.nodes.tool.validation import validate_node_config as validate_tool_node
+from soe.validation.nodes.agent import validate_node_config as validate_agent_node
+from soe.validation.nodes.child import validate_node_config as validate_child_node
+from soe.validation.nodes.llm import validate_node_config as validate_llm_node
+from soe.validation.nodes.router import validate_node_config as validate_router_node
+from soe.validation.nodes.rules import is_int_at_least
+from soe.validation.nodes.tool import validate_node_config as validate_tool_node
 
 __all__ = [
     "EXTERNAL_SIGNALS_KEY",

@@ -15,9 +15,8 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from soe.lib.templating import is_jinja_condition
+from soe.lib.emissions import emission_mode, is_jinja
 from soe.lib.yaml_parser import parse_yaml
-from soe.nodes._emissions import emission_mode
 from soe.validation.config import RESERVED_KEYS
 
 __all__ = [
@@ -113,10 +112,6 @@ def emissions_of(node: Mapping[str, Any]) -> list[Emission]:
     return found
 
 
-def _is_jinja(condition: Any) -> bool:
-    return isinstance(condition, str) and is_jinja_condition(condition)
-
-
 def unconditional(node: Mapping[str, Any], emission: Emission) -> bool:
     """True when the node emits this signal every time it succeeds (§6.3).
 
@@ -125,7 +120,7 @@ def unconditional(node: Mapping[str, Any], emission: Emission) -> bool:
     model may pick nothing. Failure signals and custom node types can stop.
     """
     node_type = node.get("node_type")
-    if emission.kind != _EMISSION or _is_jinja(emission.condition):
+    if emission.kind != _EMISSION or is_jinja(emission.condition):
         return False
     if node_type in ("router", "tool"):
         return True

@@ -12,7 +12,6 @@ import threading
 import pytest
 import yaml
 
-from soe.backends._ids import check_id
 from soe.backends.files import (
     LocalContextBackend,
     LocalContextSchemaBackend,
@@ -21,6 +20,7 @@ from soe.backends.files import (
     LocalTelemetryBackend,
     LocalWorkflowBackend,
 )
+from soe.lib.ids import check_id
 from soe.lib.operational import new_operational
 from soe.types import StoreError
 

@@ -8,7 +8,6 @@ import threading
 import pytest
 from conftest import run
 
-from soe.backends._snapshot import FrozenDict
 from soe.backends.memory import (
     InMemoryContextBackend,
     InMemoryContextSchemaBackend,
@@ -18,6 +17,7 @@ from soe.backends.memory import (
     InMemoryWorkflowBackend,
 )
 from soe.lib.operational import new_operational
+from soe.lib.snapshot import FrozenDict
 from soe.local_backends import create_in_memory_backends
 
 READ_ONLY = re.escape("registry snapshots are read-only; copy.deepcopy() one before changing it")

@@ -44,7 +44,8 @@ from soe._errors import StoreError
 from soe.backends.postgres import PostgresBackends, create_postgres_backends
 from soe.backends.postgres.connection import describe_dsn, split_schema
 from soe.backends.postgres.schema import MIGRATIONS
-from soe.engine.durability import MISSING, RuntimeStore, runtime_store
+from soe.engine.durability import RuntimeStore, runtime_store
+from soe.lib.missing import MISSING
 from soe.lib.operational import new_operational
 
 ROOT = Path(__file__).resolve().parents[2]

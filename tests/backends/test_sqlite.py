@@ -17,8 +17,9 @@ from soe.backends.memory import InMemoryContextBackend
 from soe.backends.sqlite import SqliteBackends, create_sqlite_backends
 from soe.backends.sqlite.connection import SqliteDatabase
 from soe.backends.sqlite.schema import MAIN_MIGRATIONS
-from soe.engine.durability import MISSING, RuntimeStore, runtime_store
+from soe.engine.durability import RuntimeStore, runtime_store
 from soe.lib.context_fields import set_field
+from soe.lib.missing import MISSING
 from soe.lib.operational import new_operational
 from soe.local_backends.factory import LocalBackends
 

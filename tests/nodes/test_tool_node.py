@@ -192,7 +192,7 @@ def test_both_parameters_and_context_parameter_field_is_rejected(backends):
 def test_parameters_take_precedence_over_context_parameter_field(backends, monkeypatch):
     """§5.4 step 3 order; only the structural check forbids the pair, so bypass it to observe the rule."""
     from soe.nodes.tool.factory import create_tool_node_caller
-    from soe.nodes.tool.validation import config as tool_config
+    from soe.validation.nodes import tool as tool_config
 
     tool = Recorder("ok")
     eid = run(wf(("R", {"node_type": "router", "event_triggers": ["X"], "event_emissions": [{"signal_name": "Y"}]})),

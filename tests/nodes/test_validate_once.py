@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from soe._errors import WorkflowValidationError
-from soe.backends._snapshot import freeze
-from soe.nodes._validation import validate_once
+from soe.lib.snapshot import freeze
 from soe.nodes.router.validation import validate_node_config
+from soe.validation.nodes.rules import validate_once
 
 
 def counting(calls: list[object]):

@@ -8,7 +8,7 @@ import re
 import pytest
 
 from soe import create_all_nodes, orchestrate
-from soe.backends._snapshot import registry_snapshot
+from soe.lib.snapshot import registry_snapshot
 from soe.local_backends import LocalBackends, create_local_backends
 from soe.registry import (
     add_signal,

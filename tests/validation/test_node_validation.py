@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import sys
-import types
 from typing import Any
 
 import pytest
 
-import soe.nodes._validation as shared
+import soe.validation.nodes.rules as shared
 from soe._errors import ConfigShapeError, WorkflowValidationError
 from soe.nodes.agent.validation import validate_node_config as validate_agent
 from soe.nodes.child.validation import validate_node_config as validate_child
 from soe.nodes.llm.validation import validate_node_config as validate_llm
 from soe.nodes.router.validation import validate_node_config as validate_router
+from soe.nodes.tool.validation import config as tool_config
 from soe.nodes.tool.validation import validate_node_config as validate_tool
 from soe.nodes.tool.validation import validate_tool_node_config
 from soe.nodes.tool.validation.config import validate_node_config as validate_tool_from_config
@@ -378,10 +377,8 @@ def add(a: int, b: int) -> int:
 
 
 def install_builtins(monkeypatch: pytest.MonkeyPatch, factories: dict) -> None:
-    """Stand in for ``soe.builtin_tools`` so registry tests do not depend on its catalogue."""
-    fake = types.ModuleType("soe.builtin_tools")
-    fake.get_builtin_tool_factory = factories.get
-    monkeypatch.setitem(sys.modules, "soe.builtin_tools", fake)
+    """Stand in for the built-in catalogue so registry tests do not depend on it."""
+    monkeypatch.setattr(tool_config, "get_builtin_tool_factory", factories.get)
 
 
 @pytest.fixture
@@ -434,13 +431,6 @@ def test_tool_builtin_resolves_when_absent_from_registry(monkeypatch: pytest.Mon
     with pytest.raises(WorkflowValidationError) as info:
         validate_tool_node_config(build(TOOL, {"tool_name": "soe_other"}), {})
     assert str(info.value) == "Tool 'soe_other' not found in tools_registry or builtin tools"
-
-
-def test_tool_without_builtins_module_has_no_builtins(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(sys.modules, "soe.builtin_tools", None)
-    with pytest.raises(WorkflowValidationError) as info:
-        validate_tool_node_config(build(TOOL, {"tool_name": "soe_get_context"}), {})
-    assert str(info.value) == "Tool 'soe_get_context' not found in tools_registry or builtin tools"
 
 
 @pytest.mark.usefixtures("no_builtins")

@@ -9,8 +9,8 @@ tree and when its lease runs out.
 
 from __future__ import annotations
 
-from soe.backends._ids import check_id
 from soe.backends.sqlite.runtime import SqliteRuntimeStore
+from soe.lib.ids import check_id
 
 __all__ = ["PostgresRuntimeStore"]
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from soe.backends._ids import check_id
 from soe.backends.postgres.connection import PostgresDatabase
 from soe.backends.sqlite.codec import decode_many, encode
 from soe.backends.sqlite.context import SqliteContextBackend
@@ -26,6 +25,7 @@ from soe.backends.sqlite.stores import (
     SqliteTelemetryBackend,
     SqliteWorkflowBackend,
 )
+from soe.lib.ids import check_id
 
 __all__ = [
     "PostgresContextBackend",

@@ -24,10 +24,10 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
-from soe.backends._ids import check_id
 from soe.backends.sqlite.codec import decode, encode
 from soe.backends.sqlite.connection import SqliteDatabase
 from soe.lib.context_fields import is_internal
+from soe.lib.ids import check_id
 from soe.lib.operational import apply_operational_event, changes_operational
 
 __all__ = ["SqliteContextBackend"]

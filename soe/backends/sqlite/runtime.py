@@ -20,11 +20,11 @@ from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from soe.backends._ids import check_id
 from soe.backends.sqlite.codec import decode, encode
 from soe.backends.sqlite.connection import SqliteDatabase
 from soe.backends.sqlite.context import delete_context
-from soe.engine.durability import MISSING
+from soe.lib.ids import check_id
+from soe.lib.missing import MISSING
 
 __all__ = ["STATUSES", "SqliteRuntimeStore"]
 

@@ -14,11 +14,11 @@ import uuid
 from collections import OrderedDict
 from typing import Any
 
-from soe.backends._ids import check_id
 from soe.backends._keyed_objects import ContextSchemaMethods, IdentityMethods
-from soe.backends._snapshot import FrozenDict, freeze, thaw
 from soe.backends.sqlite.codec import decode, decode_many, encode
 from soe.backends.sqlite.connection import SqliteDatabase
+from soe.lib.ids import check_id
+from soe.lib.snapshot import FrozenDict, freeze, thaw
 
 __all__ = [
     "SqliteContextSchemaBackend",

@@ -38,10 +38,10 @@ from soe.nodes._llm_common import (
 )
 from soe.nodes._requests import node_request
 from soe.nodes._tools import call_tool
-from soe.nodes._validation import validate_once
 from soe.nodes.agent.loop import AgentLoop, AgentTools, load_tools
 from soe.nodes.agent.validation import validate_node_config
 from soe.nodes.agent.validation.operational import validate_agent_node_runtime
+from soe.validation.nodes.rules import validate_once
 
 __all__ = ["create_agent_node_caller"]
 

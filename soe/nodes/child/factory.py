@@ -9,15 +9,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from soe.backends._snapshot import FrozenDict, fast_copy, registry_snapshot
 from soe.engine.items import SpawnChild
 from soe.engine.runner import draining_runner, submit
 from soe.engine.telemetry import register_event
 from soe.lib.context_fields import get_accumulated, get_field
+from soe.lib.snapshot import FrozenDict, fast_copy, registry_snapshot
 from soe.nodes._caller import NodeCallerFn, node_caller
-from soe.nodes._validation import validate_once
 from soe.nodes.child.validation import validate_node_config
 from soe.nodes.child.validation.operational import validate_child_node_runtime
+from soe.validation.nodes.rules import validate_once
 
 __all__ = ["create_child_node_caller"]
 

@@ -26,9 +26,9 @@ from soe.nodes._llm_common import (
     usage_recorder,
 )
 from soe.nodes._requests import node_request
-from soe.nodes._validation import validate_once
 from soe.nodes.llm.validation import validate_node_config
 from soe.nodes.llm.validation.operational import validate_llm_node_runtime
+from soe.validation.nodes.rules import validate_once
 
 __all__ = ["create_llm_node_caller"]
 

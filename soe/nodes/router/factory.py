@@ -8,8 +8,8 @@ from soe.engine.runner import validated_in_this_run
 from soe.engine.telemetry import register_event
 from soe.nodes._caller import NodeCallerFn, node_caller
 from soe.nodes._emissions import condition_reporter, emission_mode, evaluate_emissions
-from soe.nodes._validation import validate_once
 from soe.nodes.router.validation import validate_node_config
+from soe.validation.nodes.rules import validate_once
 from soe.validation.operational import read_operational_snapshot
 
 __all__ = ["create_router_node_caller"]

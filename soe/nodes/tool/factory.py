@@ -6,11 +6,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from soe._errors import PASSTHROUGH_ERRORS
-from soe.backends._snapshot import fast_copy
 from soe.engine.output import save_output_to_context, store_output
 from soe.engine.telemetry import register_event
 from soe.lib.context_fields import get_field, unwrapped_view
 from soe.lib.effects import Steps
+from soe.lib.snapshot import fast_copy
 from soe.lib.templating import has_template_syntax, render_template
 from soe.lib.yaml_parser import parse_yaml
 from soe.nodes._caller import NodeCallerFn, node_caller

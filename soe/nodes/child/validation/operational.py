@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from soe._errors import OperationalValidationError
-from soe.nodes._validation import read_workflow_backend
+from soe.validation.nodes.rules import read_workflow_backend
 from soe.validation.operational import validate_operational
 
 __all__ = ["validate_child_node_runtime"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from soe.nodes._validation import read_workflow_backend
+from soe.validation.nodes.rules import read_workflow_backend
 from soe.validation.operational import read_operational_snapshot
 
 __all__ = ["validate_llm_node_runtime"]

@@ -1,28 +1,7 @@
-"""Router node config rules (SPEC §13.2).
-
-A router exists only to emit, so it is the one node type whose emissions are
-required and whose templated conditions are syntax-checked before it runs.
-"""
+"""Router node config rules at their SPEC path (§13.2); they live in :mod:`soe.validation.nodes.router`."""
 
 from __future__ import annotations
 
-from typing import Any
-
-from soe.nodes._validation import check_emissions, check_triggers, require_mapping
+from soe.validation.nodes.router import validate_node_config
 
 __all__ = ["validate_node_config"]
-
-
-def validate_node_config(node_config: Any) -> None:
-    """Raise ``WorkflowValidationError`` with the first failing router rule."""
-    require_mapping(node_config)
-    check_triggers(
-        node_config,
-        "'event_triggers' is required - specify which signals activate this router",
-        "'event_triggers' must be a list, e.g., [\"START\", \"RETRY\"]",
-    )
-    check_emissions(
-        node_config,
-        required_msg="'event_emissions' is required - specify which signals to emit based on conditions",
-        check_conditions=True,
-    )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from datetime import datetime, timezone
 
-from soe.engine import telemetry
+from soe.lib import clock
 
 
 def _parsed(stamp: str) -> datetime:
@@ -15,14 +15,14 @@ def _parsed(stamp: str) -> datetime:
 
 def test_timestamp_is_now_in_utc():
     before = datetime.now(timezone.utc)
-    stamp = _parsed(telemetry.timestamp())
+    stamp = _parsed(clock.timestamp())
     after = datetime.now(timezone.utc)
     assert before.replace(microsecond=0) <= stamp <= after
 
 
 def test_timestamp_follows_the_clock_across_seconds(monkeypatch):
-    clock = iter([1_700_000_000.25, 1_700_000_001.5, 1_700_000_001.0])
-    monkeypatch.setattr(time, "time", lambda: next(clock))
-    assert telemetry.timestamp() == "2023-11-14T22:13:20.250000Z"
-    assert telemetry.timestamp() == "2023-11-14T22:13:21.500000Z"
-    assert telemetry.timestamp() == "2023-11-14T22:13:21Z"  # microseconds omitted when zero
+    ticks = iter([1_700_000_000.25, 1_700_000_001.5, 1_700_000_001.0])
+    monkeypatch.setattr(time, "time", lambda: next(ticks))
+    assert clock.timestamp() == "2023-11-14T22:13:20.250000Z"
+    assert clock.timestamp() == "2023-11-14T22:13:21.500000Z"
+    assert clock.timestamp() == "2023-11-14T22:13:21Z"  # microseconds omitted when zero

@@ -9,7 +9,7 @@ import re
 
 import pytest
 
-from soe.backends._snapshot import FrozenDict, FrozenList, fast_copy, freeze, thaw
+from soe.lib.snapshot import FrozenDict, FrozenList, fast_copy, freeze, thaw
 
 READ_ONLY = re.escape("registry snapshots are read-only; copy.deepcopy() one before changing it")
 DATA = {"main": {"A": {"event_triggers": ["S"], "event_emissions": [{"signal_name": "D"}],

@@ -15,8 +15,8 @@ from typing import Any, NoReturn
 from jinja2 import TemplateSyntaxError
 
 from soe._errors import ConfigShapeError, OperationalValidationError, WorkflowValidationError
-from soe.backends._snapshot import FrozenDict, registry_snapshot
 from soe.lib.recent import RecentMap
+from soe.lib.snapshot import FrozenDict, registry_snapshot
 from soe.lib.templating import compile_template, has_template_syntax
 
 __all__ = [
