@@ -443,6 +443,7 @@ def _run_on_temporal(address: str, namespace: str, task_queue: str, store: str |
 
         async def submit_and_wait(runner: Any) -> None:
             await runner.result(await submit(runner))
+            _show_worker_events(session.backends, execution_id, {})
 
         title = f"soe run {file} on Temporal {address}: workflow {name}, execution {execution_id}, store {session.store}"
         _drive(session, execution_id, name, title,
@@ -466,13 +467,33 @@ def _on_temporal(address: str, namespace: str, task_queue: str, store: str | Non
             if prepare is not None:
                 prepare(session.backends, execution_id)
 
+        before = _tree_event_counts(session.backends, main_id or execution_id)
+
         async def go(runner: Any) -> None:
             await work(runner, main_id or execution_id, execution_id)
             await runner.result(main_id or execution_id)
+            _show_worker_events(session.backends, main_id or execution_id, before)
 
         title = f"soe {command} {execution_id} on Temporal {address}, store {session.store}"
         _drive(session, execution_id, _workflow_name(session, execution_id), title,
                lambda: temporal_call(address, namespace, task_queue, session.backends, go), json_output=json_output, history=history)
+
+
+def _tree_event_counts(backends: Any, main_id: str) -> dict[str, int]:
+    """How many telemetry events each execution of the tree has so far."""
+    from soe import list_executions
+
+    return {entry["execution_id"]: len(backends.telemetry.get_events(entry["execution_id"]))
+            for entry in list_executions(backends) if entry.get("main_execution_id") == main_id}
+
+
+def _show_worker_events(backends: Any, main_id: str, before: dict[str, int]) -> None:
+    """Hand the run monitor the events the workers logged since ``before``, for its lines and summary."""
+    replay = getattr(backends.telemetry, "replay", None)
+    if replay is None:
+        return
+    for execution_id in _tree_event_counts(backends, main_id):
+        replay(execution_id, backends.telemetry.get_events(execution_id)[before.get(execution_id, 0):])
 
 
 def worker(

@@ -11,10 +11,12 @@ from __future__ import annotations
 import asyncio
 import uuid
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from temporalio.client import Client, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.service import RPCError
 
 from soe._errors import WorkflowValidationError
 from soe.temporal.workflow import QUERY_STATUS, SIGNAL, TreeWorkflow
@@ -91,8 +93,8 @@ class Runner:
                 done, _ = await asyncio.wait({ended}, timeout=_POLL_SECONDS)
                 if done:
                     return ended.result()
-                state = await handle.query(QUERY_STATUS)
-                if state.get("status") == "waiting" and not state.get("calls_in_flight"):
+                state = await _resting_state(handle)
+                if state is not None:
                     return state
         finally:
             ended.cancel()
@@ -132,6 +134,18 @@ class Runner:
     def _request(self, main_execution_id: str, start: dict[str, Any]) -> dict[str, Any]:
         return {"main_execution_id": main_execution_id, "start": start, "signals": [],
                 "max_rounds": self.max_rounds}
+
+
+async def _resting_state(handle: WorkflowHandle) -> dict[str, Any] | None:
+    """The tree's state if it waits for signals with no call in flight, else ``None``.
+
+    A query needs a worker: with none running yet, the tree is simply not resting.
+    """
+    try:
+        state = await handle.query(QUERY_STATUS, rpc_timeout=timedelta(seconds=2))
+    except RPCError:
+        return None
+    return state if state.get("status") == "waiting" and not state.get("calls_in_flight") else None
 
 
 async def _final(handle: WorkflowHandle) -> dict[str, Any]:
