@@ -401,6 +401,8 @@ def run(
         name = _workflow_to_start(text, workflow)
         config = apply_budgets(text, max_llm_calls=max_llm_calls, max_tokens=max_tokens)
     execution_id = str(uuid.uuid4())
+    if no_wait and temporal is None:
+        _fail("--no-wait needs --temporal: a local run always runs to its end")
     if temporal is not None:
         _run_on_temporal(temporal, namespace, task_queue, store, execution_id, name, file,
                          lambda runner: runner.submit(config, name, list(signal or ["START"]), initial,

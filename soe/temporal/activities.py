@@ -55,6 +55,10 @@ class TreeActivities:
         self.broadcast = broadcast_signals_caller
         self.identity = identity or f"{socket.gethostname()}:{os.getpid()}"
         self.rebuild = item_rebuilder(backends, broadcast_signals_caller)
+        store = runtime_store(backends)
+        if store is None:
+            raise ValueError("A Temporal worker needs the shared durable store (create_postgres_backends)")
+        self.store = store
 
     @activity.defn(name=ADVANCE)
     async def advance(self, request: dict[str, Any]) -> dict[str, Any]:
@@ -74,7 +78,7 @@ class TreeActivities:
             try:
                 self._apply(request)
             except ResumeError as exc:
-                if "another process" in str(exc):
+                if self.store.lease_is_fresh(main):
                     raise  # a lost worker's lease: retried until it is broken or expires
                 error = str(exc)
             except Exception as exc:  # noqa: BLE001 - the tree's failure, recorded in its status
@@ -100,8 +104,7 @@ class TreeActivities:
     # -- calling --------------------------------------------------------------------------
     def _call(self, request: dict[str, Any]) -> dict[str, Any]:
         main, key = request["main_execution_id"], request["key"]
-        store = runtime_store(self.backends)
-        assert store is not None
+        store = self.store
         if store.journal_get(key) is not MISSING:
             return {"key": key, "made": False}
         entry = next((e for e in (store.load_tree(main) or {}).get("in_flight", [])

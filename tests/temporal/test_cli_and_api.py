@@ -12,7 +12,7 @@ from pathlib import Path
 from soe import orchestrate
 from soe.temporal import Runner, connect
 from tests.temporal.chain_tools import chain
-from tests.temporal.conftest import ThreadWorker
+from tests.temporal.support import ThreadWorker
 
 WAITS_FOR_APPROVAL = """
 external_signals:
@@ -94,7 +94,7 @@ def _slow_llm(messages, response_model=None):
     return json.dumps({name: "answer" for name in response_model.model_fields})
 
 
-def test_fan_out_of_64_llm_branches_spreads_over_two_workers_and_joins_once(temporal_address, store_url):
+def test_fan_out_of_64_llm_branches_spreads_over_two_workers_and_joins_once(temporal_address, postgres_url):
     branches = 64
     nodes = "".join(f"""
   Ask{i}:
@@ -120,8 +120,8 @@ fan:
         condition: "{{{{ {condition} }}}}"
 """
     queue = f"fan-{time.monotonic_ns()}"
-    first = ThreadWorker(temporal_address, store_url, {}, _slow_llm, queue, identity="worker-a")
-    second = ThreadWorker(temporal_address, store_url, {}, _slow_llm, queue, identity="worker-b")
+    first = ThreadWorker(temporal_address, postgres_url, {}, _slow_llm, queue, identity="worker-a")
+    second = ThreadWorker(temporal_address, postgres_url, {}, _slow_llm, queue, identity="worker-b")
     try:
         execution_id = orchestrate(config, "fan", ["START"], {}, None, None, max_concurrency=branches,
                                    runner=first.runner)
@@ -138,11 +138,11 @@ fan:
     assert set(by_worker) == {"worker-a", "worker-b"}, by_worker
 
 
-def test_long_loops_continue_as_new_and_finish(temporal_address, store_url, tmp_path, monkeypatch):
+def test_long_loops_continue_as_new_and_finish(temporal_address, postgres_url, tmp_path, monkeypatch):
     monkeypatch.setenv("SOE_TEST_SIDE_EFFECTS", str(tmp_path / "effects.txt"))
     from tests.temporal.chain_tools import TOOLS
 
-    worker = ThreadWorker(temporal_address, store_url, TOOLS, None, f"can-{time.monotonic_ns()}")
+    worker = ThreadWorker(temporal_address, postgres_url, TOOLS, None, f"can-{time.monotonic_ns()}")
     try:
         runner = Runner(worker.client, task_queue=worker.runner.task_queue, max_rounds=3)
 

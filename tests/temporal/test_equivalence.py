@@ -17,7 +17,7 @@ import pytest
 from soe import create_all_nodes, get_execution_status, orchestrate
 from soe.llm.providers.spec import llm_from_spec
 from soe.local_backends import create_in_memory_backends
-from tests.temporal.conftest import ThreadWorker
+from tests.temporal.support import ThreadWorker
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 _ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
@@ -135,6 +135,12 @@ kid:
     event_emissions: [{signal_name: KID_DONE}]
 """
 
+def load_quickstart_workflow() -> str:
+    from examples.quickstart import WORKFLOW
+
+    return WORKFLOW
+
+
 # (config, workflow, initial context, max_concurrency)
 CASES: dict[str, tuple[str, str, dict[str, Any], int | None]] = {
     "example triage": ((EXAMPLES / "triage.yaml").read_text(), "triage",
@@ -143,6 +149,8 @@ CASES: dict[str, tuple[str, str, dict[str, Any], int | None]] = {
     "example agent_tools": ((EXAMPLES / "agent_tools.yaml").read_text(), "text_report", {}, None),
     "example fan_out": ((EXAMPLES / "fan_out.yaml").read_text(), "research", {}, None),
     "example self_evolving": ((EXAMPLES / "self_evolving.yaml").read_text(), "self_evolving", {}, None),
+    "example quickstart.py's workflow": (load_quickstart_workflow(), "example_workflow",
+                                         {"data": "quarterly sales figures"}, None),
     "scenario 10-step tool chain": (CHAIN, "chain", {"seed": {"n": 0}}, None),
     "scenario fan-out and join, 4 at once": (FAN_OUT_JOIN, "fan", {"topic": "joins"}, 4),
     "scenario tool retries and failure": (RETRIES, "retries", {"args": {"tag": "x"}}, None),

