@@ -18,7 +18,7 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.service import RPCError
 
-from soe._errors import WorkflowValidationError
+from soe._errors import SoeError, WorkflowValidationError
 from soe.temporal.workflow import QUERY_STATUS, SIGNAL, TreeWorkflow
 
 __all__ = ["DEFAULT_TASK_QUEUE", "Runner", "connect"]
@@ -101,9 +101,15 @@ class Runner:
 
     async def aorchestrate(self, config: Any, workflow_name: str, signals: list[str],
                            context: dict[str, Any] | None = None, **options: Any) -> str:
-        """``submit`` and wait: ``orchestrate``'s contract (returns once the tree drained or waits)."""
+        """``submit`` and wait: ``orchestrate``'s contract (returns once the tree drained or waits).
+
+        Raises:
+            SoeError: the tree failed on the workers; the message is the error its status recorded.
+        """
         execution_id = await self.submit(config, workflow_name, signals, context, **options)
-        await self.result(execution_id)
+        outcome = await self.result(execution_id)
+        if outcome.get("status") == "failed":
+            raise SoeError(f"Execution '{execution_id}' failed: {outcome.get('error')}")
         return execution_id
 
     def orchestrate(self, config: Any, workflow_name: str, signals: list[str],

@@ -27,6 +27,10 @@ def _add(n: int = 0) -> int:
     return n + 1
 
 
+def _count(n: int = 0) -> dict:
+    return {"n": n + 1}
+
+
 _FLAKY_CALLS: dict[str, int] = {}
 
 
@@ -45,7 +49,7 @@ def _broken(**_: Any) -> None:
 def _tools() -> dict[str, Any]:
     from examples.tools import TOOLS
 
-    return {**TOOLS, "add": _add, "flaky": {"function": _flaky, "max_retries": 2}, "broken": _broken}
+    return {**TOOLS, "add": _add, "flaky": {"function": _flaky, "max_retries": 2}, "broken": _broken, "count": _count}
 
 
 CHAIN = "chain:\n" + "".join(f"""
@@ -141,6 +145,23 @@ def load_quickstart_workflow() -> str:
     return WORKFLOW
 
 
+# A loop of tool calls that only max_steps stops: the step budget is charged against the stored tree state.
+STEP_BUDGET = """
+limits: {max_steps: 7}
+loop:
+  Count:
+    node_type: tool
+    event_triggers: [START, AGAIN]
+    tool_name: count
+    context_parameter_field: seed
+    output_field: seed
+    event_emissions: [{signal_name: CHECK}]
+  Check:
+    node_type: router
+    event_triggers: [CHECK]
+    event_emissions: [{signal_name: AGAIN}]
+"""
+
 # (config, workflow, initial context, max_concurrency)
 CASES: dict[str, tuple[str, str, dict[str, Any], int | None]] = {
     "example triage": ((EXAMPLES / "triage.yaml").read_text(), "triage",
@@ -154,6 +175,7 @@ CASES: dict[str, tuple[str, str, dict[str, Any], int | None]] = {
     "scenario 10-step tool chain": (CHAIN, "chain", {"seed": {"n": 0}}, None),
     "scenario fan-out and join, 4 at once": (FAN_OUT_JOIN, "fan", {"topic": "joins"}, 4),
     "scenario tool retries and failure": (RETRIES, "retries", {"args": {"tag": "x"}}, None),
+    "scenario max_steps stops an endless loop": (STEP_BUDGET, "loop", {"seed": {"n": 0}}, None),
     "scenario child with signals to parent": (CHILD, "parent", {"seed": {"n": 41}}, None),
 }
 
@@ -185,17 +207,30 @@ def _in_process(config: str, name: str, context: dict[str, Any], concurrency: in
     backends = create_in_memory_backends()
     _, broadcast = create_all_nodes(backends, call_llm=llm_from_spec("echo"), tools_registry=_tools())
     _FLAKY_CALLS.clear()
-    execution_id = orchestrate(config, name, ["START"], context, backends, broadcast, max_concurrency=concurrency)
-    return {"status": get_execution_status(execution_id, backends), "context": backends.context.get_context(execution_id)}
+    return _outcome(backends, lambda execution_id: orchestrate(
+        config, name, ["START"], context, backends, broadcast, max_concurrency=concurrency,
+        execution_id=execution_id))
 
 
 def _on_temporal(worker: ThreadWorker, config: str, name: str, context: dict[str, Any],
                  concurrency: int | None) -> dict[str, Any]:
     _FLAKY_CALLS.clear()
-    execution_id = orchestrate(config, name, ["START"], context, None, None, max_concurrency=concurrency,
-                               runner=worker.runner)
-    backends = worker.backends
-    return {"status": get_execution_status(execution_id, backends), "context": backends.context.get_context(execution_id)}
+    return _outcome(worker.backends, lambda execution_id: orchestrate(
+        config, name, ["START"], context, None, None, max_concurrency=concurrency, execution_id=execution_id,
+        runner=worker.runner))
+
+
+def _outcome(backends: Any, run: Any) -> dict[str, Any]:
+    """Run, then read status and context; a failed tree raises (in process and on Temporal alike)."""
+    execution_id = str(uuid.uuid4())
+    raised = None
+    try:
+        run(execution_id)
+    except Exception as exc:  # noqa: BLE001 - compared below: both runners must raise for a failed tree
+        raised = exc
+    status = get_execution_status(execution_id, backends)
+    assert (raised is not None) == (status["status"] == "failed")
+    return {"status": status, "context": backends.context.get_context(execution_id)}
 
 
 def test_every_example_is_a_case():
@@ -216,3 +251,5 @@ def test_same_final_context_as_in_process(worker, case):
             run["context"]["__operational__"]["signals"].sort()
     assert _normalised(remote["context"]) == _normalised(local["context"])
     assert remote["context"]["__operational__"]["signals"], "the tree ran on the worker"
+    if case.startswith("scenario max_steps"):
+        assert remote["status"]["status"] == "failed" and "Step budget of 7" in remote["status"]["error"]
