@@ -8532,7 +8532,7 @@ DOCS_INDEX = {
                         "soe/docs/guide_25_scaling_out.md/What is guaranteed",
                         "soe/docs/guide_25_scaling_out.md/Measured cost",
                     ],
-                    "end_line": 158,
+                    "end_line": 160,
                     "file_path": "soe/docs/guide_25_scaling_out.md",
                     "level": 1,
                     "path": "soe/docs/guide_25_scaling_out.md/Scaling Out",
@@ -8552,7 +8552,7 @@ DOCS_INDEX = {
                     "children": [
                         "soe/docs/guide_25_scaling_out.md/From Python",
                     ],
-                    "end_line": 68,
+                    "end_line": 69,
                     "file_path": "soe/docs/guide_25_scaling_out.md",
                     "level": 2,
                     "path": "soe/docs/guide_25_scaling_out.md/Set-up",
@@ -8570,7 +8570,7 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 68,
+                    "end_line": 69,
                     "file_path": "soe/docs/guide_25_scaling_out.md",
                     "level": 3,
                     "path": "soe/docs/guide_25_scaling_out.md/From Python",
@@ -8590,11 +8590,11 @@ DOCS_INDEX = {
                     "children": [
                         "soe/docs/guide_25_scaling_out.md/Why children stay inside the tree's workflow",
                     ],
-                    "end_line": 112,
+                    "end_line": 113,
                     "file_path": "soe/docs/guide_25_scaling_out.md",
                     "level": 2,
                     "path": "soe/docs/guide_25_scaling_out.md/How a tree runs on Temporal",
-                    "start_line": 69,
+                    "start_line": 70,
                     "tags": [
                         "temporal",
                         "scaling",
@@ -8608,11 +8608,11 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 112,
+                    "end_line": 113,
                     "file_path": "soe/docs/guide_25_scaling_out.md",
                     "level": 3,
                     "path": "soe/docs/guide_25_scaling_out.md/Why children stay inside the tree's workflow",
-                    "start_line": 104,
+                    "start_line": 105,
                     "tags": [
                         "temporal",
                         "scaling",
@@ -8626,11 +8626,11 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 129,
+                    "end_line": 130,
                     "file_path": "soe/docs/guide_25_scaling_out.md",
                     "level": 2,
                     "path": "soe/docs/guide_25_scaling_out.md/What is guaranteed",
-                    "start_line": 113,
+                    "start_line": 114,
                     "tags": [
                         "temporal",
                         "scaling",
@@ -8646,11 +8646,11 @@ DOCS_INDEX = {
                     "children": [
                         "soe/docs/guide_25_scaling_out.md/Back-of-envelope for 100+ workers",
                     ],
-                    "end_line": 158,
+                    "end_line": 160,
                     "file_path": "soe/docs/guide_25_scaling_out.md",
                     "level": 2,
                     "path": "soe/docs/guide_25_scaling_out.md/Measured cost",
-                    "start_line": 130,
+                    "start_line": 131,
                     "tags": [
                         "temporal",
                         "scaling",
@@ -8664,11 +8664,11 @@ DOCS_INDEX = {
                 },
                 {
                     "children": [],
-                    "end_line": 158,
+                    "end_line": 160,
                     "file_path": "soe/docs/guide_25_scaling_out.md",
                     "level": 3,
                     "path": "soe/docs/guide_25_scaling_out.md/Back-of-envelope for 100+ workers",
-                    "start_line": 147,
+                    "start_line": 149,
                     "tags": [
                         "temporal",
                         "scaling",
@@ -8694,11 +8694,11 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_25_scaling_out.md/Back-of-envelope for 100+ workers": {
             "children": [],
-            "end_line": 158,
+            "end_line": 160,
             "file_path": "soe/docs/guide_25_scaling_out.md",
             "level": 3,
             "path": "soe/docs/guide_25_scaling_out.md/Back-of-envelope for 100+ workers",
-            "start_line": 147,
+            "start_line": 149,
             "tags": [
                 "temporal",
                 "scaling",
@@ -8712,7 +8712,7 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_25_scaling_out.md/From Python": {
             "children": [],
-            "end_line": 68,
+            "end_line": 69,
             "file_path": "soe/docs/guide_25_scaling_out.md",
             "level": 3,
             "path": "soe/docs/guide_25_scaling_out.md/From Python",
@@ -8732,11 +8732,11 @@ DOCS_INDEX = {
             "children": [
                 "soe/docs/guide_25_scaling_out.md/Why children stay inside the tree's workflow",
             ],
-            "end_line": 112,
+            "end_line": 113,
             "file_path": "soe/docs/guide_25_scaling_out.md",
             "level": 2,
             "path": "soe/docs/guide_25_scaling_out.md/How a tree runs on Temporal",
-            "start_line": 69,
+            "start_line": 70,
             "tags": [
                 "temporal",
                 "scaling",
@@ -8752,11 +8752,11 @@ DOCS_INDEX = {
             "children": [
                 "soe/docs/guide_25_scaling_out.md/Back-of-envelope for 100+ workers",
             ],
-            "end_line": 158,
+            "end_line": 160,
             "file_path": "soe/docs/guide_25_scaling_out.md",
             "level": 2,
             "path": "soe/docs/guide_25_scaling_out.md/Measured cost",
-            "start_line": 130,
+            "start_line": 131,
             "tags": [
                 "temporal",
                 "scaling",
@@ -8775,7 +8775,7 @@ DOCS_INDEX = {
                 "soe/docs/guide_25_scaling_out.md/What is guaranteed",
                 "soe/docs/guide_25_scaling_out.md/Measured cost",
             ],
-            "end_line": 158,
+            "end_line": 160,
             "file_path": "soe/docs/guide_25_scaling_out.md",
             "level": 1,
             "path": "soe/docs/guide_25_scaling_out.md/Scaling Out",
@@ -8795,7 +8795,7 @@ DOCS_INDEX = {
             "children": [
                 "soe/docs/guide_25_scaling_out.md/From Python",
             ],
-            "end_line": 68,
+            "end_line": 69,
             "file_path": "soe/docs/guide_25_scaling_out.md",
             "level": 2,
             "path": "soe/docs/guide_25_scaling_out.md/Set-up",
@@ -8813,11 +8813,11 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_25_scaling_out.md/What is guaranteed": {
             "children": [],
-            "end_line": 129,
+            "end_line": 130,
             "file_path": "soe/docs/guide_25_scaling_out.md",
             "level": 2,
             "path": "soe/docs/guide_25_scaling_out.md/What is guaranteed",
-            "start_line": 113,
+            "start_line": 114,
             "tags": [
                 "temporal",
                 "scaling",
@@ -8831,11 +8831,11 @@ DOCS_INDEX = {
         },
         "soe/docs/guide_25_scaling_out.md/Why children stay inside the tree's workflow": {
             "children": [],
-            "end_line": 112,
+            "end_line": 113,
             "file_path": "soe/docs/guide_25_scaling_out.md",
             "level": 3,
             "path": "soe/docs/guide_25_scaling_out.md/Why children stay inside the tree's workflow",
-            "start_line": 104,
+            "start_line": 105,
             "tags": [
                 "temporal",
                 "scaling",
