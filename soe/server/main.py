@@ -56,7 +56,8 @@ def serve(options: ServeOptions) -> None:
     import uvicorn
 
     from soe import create_all_nodes
-    from soe.cli.inputs import close_store, load_tools, open_store
+    from soe.cli.inputs import close_store, open_store
+    from soe.cli.tool_specs import load_tools
     from soe.llm.providers import llm_from_spec
     from soe.server.app import create_app
     from soe.server.auth import ApiKeys
