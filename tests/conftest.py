@@ -108,3 +108,7 @@ def events(backends: Any, execution_id: str, event_type: str | None = None) -> l
 
 def as_json(value: Any) -> str:
     return json.dumps(value)
+
+
+# The Temporal tests' fixtures (a dev server per session, `soe worker` processes): tests/temporal/support.py
+from tests.temporal.support import temporal_address, workers  # noqa: E402,F401

@@ -303,7 +303,7 @@ def test_orchestrate_signature():
                  "broadcast_signals_caller"]:
         assert sig.parameters[name].default is inspect.Parameter.empty
     keyword_only = [n for n, p in sig.parameters.items() if p.kind is p.KEYWORD_ONLY]
-    assert keyword_only == ["max_steps", "max_concurrency", "execution_id"]
+    assert keyword_only == ["max_steps", "max_concurrency", "execution_id", "runner"]  # runner: soe.temporal.Runner
     for name in keyword_only:
         assert sig.parameters[name].default is None
     assert not any(p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) for p in sig.parameters.values())

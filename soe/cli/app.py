@@ -89,6 +89,11 @@ if _MISSING is None:
                                                       "wins over --context.")]
     FilesArgument = Annotated[list[Path], typer.Argument(exists=True, dir_okay=False, metavar="FILE", help="Workflow YAML files.")]
     FileArgument = Annotated[Path, typer.Argument(exists=True, dir_okay=False, metavar="FILE", help="A workflow YAML file.")]
+    TemporalOption = Annotated[str | None, typer.Option(
+        "--temporal", envvar="SOE_TEMPORAL", metavar="HOST:PORT",
+        help="Run on Temporal workers (soe worker) instead of in this process; needs --store postgresql://….")]
+    TaskQueueOption = Annotated[str, typer.Option("--task-queue", metavar="Q", help="Temporal task queue.")]
+    NamespaceOption = Annotated[str, typer.Option("--namespace", metavar="N", help="Temporal namespace.")]
     OtelOption = Annotated[str | None, typer.Option(
         "--otel", metavar="EXPORTER", help="OpenTelemetry spans to console (stderr) or otlp (OTEL_* variables); "
                                            "needs the otel extra.")]
@@ -118,6 +123,10 @@ def run(
     history: HistoryOption = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Do not print lint warnings before running.")] = False,
     otel: OtelOption = None,
+    temporal: TemporalOption = None,
+    task_queue: TaskQueueOption = "soe",
+    namespace: NamespaceOption = "default",
+    no_wait: Annotated[bool, typer.Option("--no-wait", help="With --temporal: submit and return at once.")] = False,
 ) -> None:
     """Run a workflow file until it finishes, then print its context and execution id."""
     from soe import orchestrate
@@ -132,6 +141,16 @@ def run(
         name = workflow_to_start(text, workflow)
         config = apply_budgets(text, max_llm_calls=max_llm_calls, max_tokens=max_tokens)
     execution_id = str(uuid.uuid4())
+    if no_wait and temporal is None:
+        fail("--no-wait needs --temporal: a local run always runs to its end")
+    if temporal is not None:
+        from soe.cli.temporal_commands import Temporal, run_on_temporal
+
+        run_on_temporal(Temporal(temporal, namespace, task_queue), store, execution_id, name, file,
+                        lambda runner: runner.submit(config, name, list(signal or ["START"]), initial,
+                                                     execution_id=execution_id, max_steps=max_steps,
+                                                     max_concurrency=max_concurrency),
+                        no_wait=no_wait, json_output=json_output, history=history)
     with open_session(store, Llm(llm, tuple(llm_option or ()), llm_base_url), tools or [], extract_workflows(text)) as session:
         def start() -> None:
             orchestrate(config, name, list(signal or ["START"]), initial, session.backends, session.broadcast,
@@ -150,10 +169,18 @@ def resume_command(
     tools: ToolsOption = None,
     json_output: JsonOption = False,
     history: HistoryOption = False,
+    temporal: TemporalOption = None,
+    task_queue: TaskQueueOption = "soe",
+    namespace: NamespaceOption = "default",
 ) -> None:
     """Continue an interrupted execution from its stored queue (completed nodes do not run again)."""
     from soe import resume
 
+    if temporal is not None:
+        from soe.cli.temporal_commands import Temporal, on_temporal
+
+        on_temporal(Temporal(temporal, namespace, task_queue), store, execution_id, "resume",
+                    lambda runner, main_id, _: runner.resume(main_id), json_output=json_output, history=history)
     with open_session(store, Llm(llm, tuple(llm_option or ()), llm_base_url), tools or [], must_exist=True, registry_of=execution_id) as session:
         execution_id = session.execution_id
         label = workflow_name(session, execution_id)
@@ -175,10 +202,24 @@ def signal_command(
     context_string: ContextStringOption = None,
     json_output: JsonOption = False,
     history: HistoryOption = False,
+    temporal: TemporalOption = None,
+    task_queue: TaskQueueOption = "soe",
+    namespace: NamespaceOption = "default",
 ) -> None:
     """Send signals to a stored execution: how a person answers a workflow that waits for them."""
     with bad_input():
         updates = build_initial_context(None, context or [], context_string or [])
+    if temporal is not None:
+        from soe.cli.temporal_commands import Temporal, on_temporal
+
+        def prepare(backends: Any, target: str) -> None:
+            check_listened(backends, target, signals)
+            if updates:
+                append_context(backends, target, updates)
+
+        on_temporal(Temporal(temporal, namespace, task_queue), store, execution_id, "signal",
+                    lambda runner, main_id, target: runner.signal(main_id, target, list(signals)),
+                    json_output=json_output, history=history, prepare=prepare)
     with open_session(store, Llm(llm, tuple(llm_option or ()), llm_base_url), tools or [], must_exist=True, registry_of=execution_id) as session:
         execution_id = session.execution_id
         with bad_input():
@@ -356,6 +397,27 @@ def _root(
     """SOE, the Signal-driven Orchestration Engine: run, check and inspect YAML workflows."""
 
 
+def worker(
+    temporal: Annotated[str, typer.Option("--temporal", envvar="SOE_TEMPORAL", metavar="HOST:PORT",
+                                          help="The Temporal server.")],
+    store: StoreOption = None,
+    task_queue: TaskQueueOption = "soe",
+    namespace: NamespaceOption = "default",
+    tools: ToolsOption = None,
+    llm: LlmOption = None,
+    llm_option: LlmOptionOption = None,
+    llm_base_url: LlmBaseUrlOption = None,
+    identity: Annotated[str | None, typer.Option("--identity", metavar="NAME", help="Worker name in telemetry (default host:pid).")] = None,
+) -> None:
+    """Run SOE trees from a Temporal task queue until SIGTERM (graceful) or SIGINT."""
+    from soe.cli.temporal_commands import Temporal, worker_command
+
+    choice = Llm(llm, tuple(llm_option or ()), llm_base_url)
+    with bad_input():
+        call_llm = choice.build() if choice.spec else None
+        worker_command(Temporal(temporal, namespace, task_queue), store, tools or [], call_llm, identity)
+
+
 def build_app() -> typer.Typer:
     """The Typer application with every command registered."""
     application = typer.Typer(name="soe", add_completion=False, no_args_is_help=True,
@@ -370,6 +432,7 @@ def build_app() -> typer.Typer:
     application.command("resume")(resume_command)
     application.command("signal")(signal_command)
     application.command("serve")(serve)
+    application.command("worker")(worker)
     return application
 
 

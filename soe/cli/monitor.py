@@ -53,6 +53,14 @@ class TelemetryTap:
         except Exception:  # noqa: BLE001 - a display problem must never fail the run
             pass
 
+    def replay(self, execution_id: str, events: list[dict[str, Any]]) -> None:
+        """Tell the listener about events another process logged (a Temporal worker's)."""
+        for event in events:
+            try:
+                self._listener(execution_id, event["event_type"], event.get("context") or {})
+            except Exception:  # noqa: BLE001 - a display problem must never fail the run
+                pass
+
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
 

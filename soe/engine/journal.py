@@ -57,6 +57,17 @@ class JournalCursor:
         if entry is not None:
             self.store.journal_put(key, entry)
 
+    def record_raised(self, key: str, error: Exception) -> None:
+        """Journal that the call under ``key`` raised, for a runner in another process to rethrow."""
+        kind = type(error)
+        self.store.journal_put(f"{key}!raised", {"module": kind.__module__, "name": kind.__qualname__,
+                                                 "message": str(error)})
+
+    def raised(self, key: str) -> Exception | None:
+        """The error journaled by ``record_raised``, rebuilt with its message (``RuntimeError`` if it cannot be)."""
+        record = self.store.journal_get(f"{key}!raised")
+        return None if record is MISSING else _rebuilt_error(record)
+
     @contextmanager
     def calling(self) -> Iterator[None]:
         """Expose this activation's key to the call being made (``idempotency_key``)."""
@@ -65,3 +76,23 @@ class JournalCursor:
             yield
         finally:
             _KEY.reset(token)
+
+
+def _rebuilt_error(record: dict[str, Any]) -> Exception:
+    """The exception class named in ``record`` with its message, else a ``RuntimeError`` saying what it was.
+
+    Nodes handle a call's error by its message (a tool's ``max_retries``, an
+    LLM node's retries), so the class matters only to ``except`` clauses that
+    name one; a class that cannot be rebuilt from a message keeps its name in the text.
+    """
+    import importlib
+
+    try:
+        kind = getattr(importlib.import_module(record["module"]), record["name"])
+        if isinstance(kind, type) and issubclass(kind, Exception):
+            error = kind(record["message"])
+            if str(error) == record["message"]:
+                return error
+    except Exception:  # noqa: BLE001 - any class that cannot be rebuilt falls back below
+        pass
+    return RuntimeError(record["message"] or record["name"])

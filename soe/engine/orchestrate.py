@@ -47,10 +47,13 @@ def orchestrate(
     max_steps: int | None = None,
     max_concurrency: int | None = None,
     execution_id: str | None = None,
+    runner: Any = None,
 ) -> str:
     """Start an execution of ``initial_workflow_name`` and run it until its tree is drained.
 
     A child started from inside a running tree returns at once with its work queued.
+    ``runner`` (e.g. ``soe.temporal.Runner``) runs the tree elsewhere: this
+    process validates and submits, and the runner's workers use their own store.
 
     Returns:
         The new execution id.
@@ -59,6 +62,9 @@ def orchestrate(
         WorkflowValidationError: invalid parameters or config (SPEC §13.1, §13.2).
         ValueError: YAML that does not parse, or a missing inheritance source.
     """
+    if runner is not None:
+        return runner.orchestrate(config, initial_workflow_name, list(initial_signals), initial_context,
+                                  max_steps=max_steps, max_concurrency=max_concurrency, execution_id=execution_id)
     validate_orchestrate_params(initial_workflow_name, initial_signals)
     if config is None and inherit_config_from_id is None:
         raise WorkflowValidationError("Either 'config' or 'inherit_config_from_id' must be provided")

@@ -72,18 +72,29 @@ def resume(execution_id: str, backends: Backends, broadcast_signals_caller: Call
         raise ResumeError(f"Execution '{execution_id}' failed: {record['error']}; nothing to resume")
     if state is None:
         raise ResumeError(f"Execution '{execution_id}' is running in another process")
+    rebuild = item_rebuilder(backends, broadcast_signals_caller)
+    frames = [deque(rebuild(item) for item in frame) for frame in state["queue"]]
+    in_flight = [stored_task(entry, rebuild) for entry in state.get("in_flight", [])]
+    run_tree(main_id, [], backends, frames=frames, in_flight=in_flight)
+    return execution_id
+
+
+def item_rebuilder(backends: Any, broadcast_signals_caller: Any) -> Callable[[dict[str, Any]], WorkItem]:
+    """Turns a stored work item back into one bound to these backends and node callers."""
     nodes = getattr(broadcast_signals_caller, "nodes", None)
     if nodes is None:
         raise ResumeError("resume needs the broadcast_signals_caller returned by create_all_nodes")
     start_child = _orchestrate_caller(broadcast_signals_caller)
+
     def rebuild(item: dict[str, Any]) -> WorkItem:
         return item_from_json(item, nodes=nodes, backends=backends, orchestrate_caller=start_child)
 
-    frames = [deque(rebuild(item) for item in frame) for frame in state["queue"]]
-    in_flight = [Task(rebuild(entry["item"]), sequence=entry["sequence"], replay_until=entry["waits"])
-                 for entry in state.get("in_flight", [])]
-    run_tree(main_id, [], backends, frames=frames, in_flight=in_flight)
-    return execution_id
+    return rebuild
+
+
+def stored_task(entry: dict[str, Any], rebuild: Callable[[dict[str, Any]], WorkItem]) -> Task:
+    """An in-flight task from the stored tree state, to be replayed up to the wait it was in."""
+    return Task(rebuild(entry["item"]), sequence=entry["sequence"], replay_until=entry["waits"])
 
 
 def _left_work(state: dict[str, Any] | None) -> bool:
@@ -104,12 +115,17 @@ async def aorchestrate(
     max_steps: int | None = None,
     max_concurrency: int | None = None,
     execution_id: str | None = None,
+    runner: Any = None,
 ) -> str:
     """``orchestrate`` for asyncio applications: runs on a worker thread, awaits completion.
 
     The parameters are ``orchestrate``'s, spelled out so editors and type
-    checkers can see them.
+    checkers can see them. A ``runner`` (``soe.temporal.Runner``) is awaited in this event loop.
     """
+    if runner is not None:
+        return await runner.aorchestrate(config, initial_workflow_name, list(initial_signals), initial_context,
+                                         max_steps=max_steps, max_concurrency=max_concurrency,
+                                         execution_id=execution_id)
     return await asyncio.to_thread(
         orchestrate, config, initial_workflow_name, initial_signals, initial_context, backends,
         broadcast_signals_caller, inherit_config_from_id, inherit_context_from_id,

@@ -60,11 +60,14 @@ __all__ = [
     "Task",
     "TreeRunner",
     "active_runner",
+    "calls_made_elsewhere",
     "current_execution_id",
     "current_node_name",
     "deferred_start",
     "draining_runner",
+    "new_runner",
     "run_tree",
+    "runner_scope",
     "submit",
     "validated_in_this_run",
 ]
@@ -73,6 +76,7 @@ _ACTIVE: ContextVar[Mapping[str, TreeRunner] | None] = ContextVar("soe_active_ru
 _DRAINING: ContextVar[TreeRunner | None] = ContextVar("soe_draining_runner", default=None)
 _CURRENT_NODE: ContextVar[str | None] = ContextVar("soe_current_node", default=None)
 _CURRENT_EXECUTION: ContextVar[str | None] = ContextVar("soe_current_execution", default=None)
+_ELSEWHERE: ContextVar[list[dict[str, Any]] | None] = ContextVar("soe_calls_elsewhere", default=None)
 _NODE_TIMEOUT: ContextVar[float | None] = ContextVar("soe_node_timeout", default=None)
 
 
@@ -202,6 +206,7 @@ class TreeRunner:
     _held: deque[tuple[Task, Wait, str | None]] = field(default_factory=deque)
     _thread: int | None = None  # the core loop's thread: the only one that applies transitions
     deadline: float | None = None  # max_run_seconds after this call started draining (monotonic clock)
+    _handed_out: bool = False  # a journaled call was left to another process (calls_made_elsewhere)
     _rows: TreeRows = field(default_factory=TreeRows)  # row changes since the state was last saved
     _next_key: int = 0  # the next row key of a frame or an in-flight item
     _inline_tasks: list[Task] = field(default_factory=list)  # in-flight items kept in the tree state
@@ -305,16 +310,20 @@ class TreeRunner:
         self._thread = threading.get_ident()
         if self.limits.max_run_seconds is not None:
             self.deadline = time.monotonic() + self.limits.max_run_seconds
+        pending = deque(restored)
         try:
-            for task in restored:
-                self._replay(task)
-            while True:
+            while pending and not self.concurrent:  # it was making its call inline: nothing ran after it
+                self._replay(pending.popleft())
+            while not (self._handed_out and not self.concurrent):
                 self._merge_late()
                 item = self._pop()
                 if item is not None:
                     if self.deadline is not None and time.monotonic() > self.deadline:
                         raise self._out_of_time()
                     self._run(Task(item))
+                    continue
+                if pending:  # a completion is applied only once nothing queued is left to start
+                    self._replay(pending.popleft())
                     continue
                 if not self._waiting:
                     break
@@ -325,6 +334,8 @@ class TreeRunner:
                 self._continue(task, future.result())
         finally:
             self._held.clear()  # a failed tree starts nothing more; calls already running end on their own
+        if self._handed_out:  # calls made elsewhere: the saved state waits for their journaled results
+            return
         self._finish(None)
 
     def _run(self, task: Task) -> None:
@@ -391,11 +402,30 @@ class TreeRunner:
             recorded = task.journal.recorded(key, wait)
             if recorded is not MISSING:
                 return _Result(recorded)
+            elsewhere = _ELSEWHERE.get()
+            if elsewhere is not None:
+                return self._hand_out(elsewhere, task, wait, key)
         if not self.concurrent:
             return task.context.copy().run(self._perform, task, wait, key)
         self._waiting += 1
         self._held.append((task, wait, key))
         self._release_held()
+        return None
+
+    def _hand_out(self, elsewhere: list[dict[str, Any]], task: Task, wait: Wait, key: str) -> Outcome | None:
+        """Leave the call to another process (a Temporal activity): its raised error, or ``None``.
+
+        The task stays in flight in the saved state; a later resume replays it
+        and finds the call's journaled result (or the error it raised).
+        """
+        assert task.journal is not None
+        raised = task.journal.raised(key)
+        if raised is not None:
+            return _Raised(raised)
+        self._handed_out = True
+        elsewhere.append({"key": key, "kind": wait.kind, "sequence": task.sequence,
+                          "execution_id": getattr(task.item, "execution_id", None),
+                          "node": getattr(task.item, "node_name", None)})
         return None
 
     def _release_held(self) -> None:
@@ -464,7 +494,13 @@ class TreeRunner:
         return BudgetExceeded("max_run_seconds", limit, limit, self.main_execution_id)
 
     def _replay(self, task: Task) -> None:
-        """Bring a task that was waiting at a crash back to that wait, then let it go on.
+        """Bring a task that was waiting at a crash back to that wait, then let it go on."""
+        wait = self.replay_to_wait(task)
+        if wait is not None:
+            self._continue(task, self._wait(task, wait, self._journal_key(task, wait)))
+
+    def replay_to_wait(self, task: Task) -> Wait | None:
+        """Bring a task back to the wait that was in flight (returned), or to its end (``None``).
 
         Its code runs again from the start inside a transaction that is rolled
         back, fed the journaled results of its earlier waits, so the writes and
@@ -495,8 +531,20 @@ class TreeRunner:
             if sink:
                 self.frames.append(sink)
             self._track(task, None)
-            return
-        self._continue(task, self._wait(task, wait, self._journal_key(task, wait)))
+        return wait
+
+    def wait_key(self, task: Task, wait: Wait) -> str | None:
+        """The journal key of the wait ``task`` just reached (``None``: not journaled)."""
+        return self._journal_key(task, wait)
+
+    def perform(self, task: Task, wait: Wait, key: str | None) -> Exception | None:
+        """Make the call here and journal its result, or the error it raised (calls made elsewhere)."""
+        outcome = task.context.copy().run(self._perform, task, wait, key)
+        if isinstance(outcome, _Raised):
+            if key is not None and task.journal is not None:
+                task.journal.record_raised(key, outcome.error)
+            return outcome.error
+        return None
 
     def _replayed_outcome(self, task: Task, wait: Wait) -> Outcome:
         """An earlier wait's result during a replay: journaled, else made again (not journal-able)."""
@@ -506,6 +554,9 @@ class TreeRunner:
             recorded = task.journal.recorded(key, wait)
             if recorded is not MISSING:
                 return _Result(recorded)
+            raised = task.journal.raised(key)
+            if raised is not None:
+                return _Raised(raised)
         return task.context.copy().run(self._perform, task, wait, key)
 
     def _transaction(self) -> AbstractContextManager[Any]:
@@ -620,6 +671,22 @@ class TreeRunner:
             tracer.execution_started(self.main_execution_id, workflow_name=None, parent_execution_id=None)
 
 
+@contextmanager
+def calls_made_elsewhere() -> Iterator[list[dict[str, Any]]]:
+    """Runners in the block make no journaled call: they describe it in the yielded list and stop.
+
+    A stopped tree stays ``running`` with the call's task in flight; once the
+    call's result is journaled (by whatever made it, e.g. a Temporal activity),
+    ``resume`` inside another such block goes on from there.
+    """
+    calls: list[dict[str, Any]] = []
+    token = _ELSEWHERE.set(calls)
+    try:
+        yield calls
+    finally:
+        _ELSEWHERE.reset(token)
+
+
 def current_node_name() -> str | None:
     """The node whose activation is running in this context, if any."""
     return _CURRENT_NODE.get()
@@ -689,22 +756,33 @@ class _OpenTree:
     def drain(self) -> None:
         with self.stack:
             runner = self.runner
-            active = _ACTIVE.set({**(_ACTIVE.get() or {}), runner.main_execution_id: runner})
-            draining = _DRAINING.set(runner)
-            deferred = _DEFERRED.set(None)
             try:
-                with template_limits(runner.limits.templates), \
-                        confine_builtins(runner.limits.confine_builtin_tools):
+                with runner_scope(runner):
                     runner.drain(self.restored)
             except Exception as exc:
                 if not runner.outcome_recorded:
                     runner._finish(exc)
                 raise
             finally:
-                _DEFERRED.reset(deferred)
-                _DRAINING.reset(draining)
-                _ACTIVE.reset(active)
                 _remember_usage(runner)
+
+
+@contextmanager
+def runner_scope(runner: TreeRunner) -> Iterator[None]:
+    """Where a runner's items run: it is the tree's active and draining runner, under its limits.
+
+    Draining uses it, and so does a Temporal activity that replays one item to make its call.
+    """
+    active = _ACTIVE.set({**(_ACTIVE.get() or {}), runner.main_execution_id: runner})
+    draining = _DRAINING.set(runner)
+    deferred = _DEFERRED.set(None)
+    try:
+        with template_limits(runner.limits.templates), confine_builtins(runner.limits.confine_builtin_tools):
+            yield
+    finally:
+        _DEFERRED.reset(deferred)
+        _DRAINING.reset(draining)
+        _ACTIVE.reset(active)
 
 
 def _open_tree(main_execution_id: str, items: Iterable[WorkItem], backends: Backends, *,
@@ -716,7 +794,7 @@ def _open_tree(main_execution_id: str, items: Iterable[WorkItem], backends: Back
         stack.enter_context(held_lease(runtime_store(backends), main_execution_id))
         if admitted is not None:
             admitted()
-        runner = _new_runner(main_execution_id, backends, resuming=frames is not None)
+        runner = new_runner(main_execution_id, backends, resuming=frames is not None)
         if frames is not None:
             runner.frames = [Frame(frame) for frame in frames] or [Frame()]
         if known is not None:
@@ -793,7 +871,7 @@ def run_tree(main_execution_id: str, items: Iterable[WorkItem], backends: Backen
     opened.drain()
 
 
-def _new_runner(main_execution_id: str, backends: Backends, *, resuming: bool) -> TreeRunner:
+def new_runner(main_execution_id: str, backends: Backends, *, resuming: bool) -> TreeRunner:
     """A runner carrying what earlier calls left: limits, LLM usage and the activation sequence.
 
     A durable store's committed tree state wins (it survives the process);

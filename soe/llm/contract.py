@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, RootModel
 
 from soe.lib.awaitables import resolve
 from soe.lib.effects import Steps, Wait, journal_value
@@ -134,6 +134,8 @@ def _encode_outcome(outcome: LlmOutcome) -> dict[str, Any] | None:
         record: dict[str, Any] = {"value": journal_value(outcome.value)}
     except (TypeError, ValueError):
         return None
+    if isinstance(outcome.value, BaseModel):  # a root model's dump alone would read back as a plain-text answer
+        record["model"] = True
     if outcome.usage is not None:
         record["usage"] = [outcome.usage.prompt_tokens, outcome.usage.completion_tokens]
     return record
@@ -144,7 +146,12 @@ def _decode_outcome(record: dict[str, Any]) -> LlmOutcome:
     if record.get("usage"):
         usage = Usage()
         usage.add(*record["usage"])
-    return LlmOutcome(record["value"], usage)
+    value = record["value"]
+    return LlmOutcome(_JournaledModel(value) if record.get("model") else value, usage)
+
+
+class _JournaledModel(RootModel[Any]):
+    """A journaled model answer: validated again from its dump, as the model instance was."""
 
 
 def _model_name(call_llm: Callable[..., Any], args: tuple[Any, ...]) -> str:
