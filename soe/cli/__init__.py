@@ -7,10 +7,7 @@ extra when they are missing.
 
 from __future__ import annotations
 
-__all__ = ["CLI_EXTRA_MESSAGE", "main"]
-
-CLI_EXTRA_MESSAGE = ("The soe command needs the cli extra (Typer and Rich): pip install typer rich, "
-                     "or reinstall SOE with it (pip install \".[cli]\" from a checkout)")
+__all__ = ["main"]
 
 
 def main() -> None:

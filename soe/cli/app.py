@@ -1,6 +1,6 @@
 """The ``soe`` command: a thin shell over SOE's public API (Typer for arguments, Rich for output).
 
-Each command reads its inputs with :mod:`soe.cli.inputs`, calls the same
+Each command reads its inputs with :mod:`soe.inputs`, calls the same
 functions a Python program would (``orchestrate``, ``resume``, the caller from
 ``create_all_nodes``, ``get_execution_status``, the validators) and prints with
 :mod:`soe.cli.render`. Exit codes are the contract scripts rely on:
@@ -23,8 +23,7 @@ from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
 from soe._errors import SoeError, WorkflowValidationError
-from soe.cli import CLI_EXTRA_MESSAGE
-from soe.cli.inputs import (
+from soe.inputs import (
     apply_budgets,
     build_initial_context,
     close_store,
@@ -39,6 +38,9 @@ from soe.cli.inputs import (
     resolve_execution_id,
     shown_store,
 )
+
+CLI_EXTRA_MESSAGE = ("The soe command needs the cli extra (Typer and Rich): pip install typer rich, "
+                     "or reinstall SOE with it (pip install \".[cli]\" from a checkout)")
 
 try:
     import typer

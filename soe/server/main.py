@@ -56,7 +56,7 @@ def serve(options: ServeOptions) -> None:
     import uvicorn
 
     from soe import create_all_nodes
-    from soe.cli.inputs import close_store, load_tools, open_store
+    from soe.inputs import close_store, load_tools, open_store
     from soe.llm.providers import llm_from_spec
     from soe.server.app import create_app
     from soe.server.auth import ApiKeys

@@ -79,7 +79,7 @@ def test_container_has_every_backend_and_a_runtime_store(sb, postgres_url):
 
 
 def test_importing_soe_never_imports_psycopg():
-    code = ("import sys, soe, soe.local_backends, soe.backends.sqlite, soe.cli.inputs\n"
+    code = ("import sys, soe, soe.local_backends, soe.backends.sqlite, soe.inputs\n"
             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('psycopg', 'psycopg_pool')))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr

@@ -12,7 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from soe.cli.app import app
-from soe.cli.inputs import (
+from soe.inputs import (
     apply_budgets,
     build_initial_context,
     load_tools,

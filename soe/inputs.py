@@ -2,7 +2,8 @@
 
 Everything here is plain Python (no Typer, no Rich) so the rules for reading
 ``--store``, ``--context``, ``--context-file`` and ``--tools`` can be tested and
-reused without a terminal. Every user mistake raises ``ValueError`` with a
+reused without a terminal: the command line and the service both read their
+inputs here, so neither interface imports the other for them. Every user mistake raises ``ValueError`` with a
 message that says what was expected; the command line turns it into exit 2.
 """
 
@@ -154,7 +155,7 @@ def find_store(start: str | Path | None = None) -> str:
 
 def resolve_execution_id(backends: Any, given: str) -> str:
     """The stored execution ``given`` names: its full id, or a unique prefix of one (like git's short ids)."""
-    from soe import get_execution_status, list_executions
+    from soe.engine.resume import get_execution_status, list_executions
 
     try:
         if get_execution_status(given, backends) is not None or backends.context.get_context(given):
