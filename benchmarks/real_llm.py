@@ -11,7 +11,7 @@ Needs an OpenAI-compatible server, e.g. ``../shared/real-llm/serve.sh start``
 (Qwen2.5-Coder-0.5B on 127.0.0.1:8088; tool calling does not work there, so
 agents use ``tool_calling="json"``).
 
-Usage: .venv/bin/python benchmarks/real_llm.py [--quick] [--base-url URL] [--only adapter|plain]
+Usage: .venv/bin/python benchmarks/real_llm.py [--quick] [--base-url URL] [--only adapter|plain] [--task WORD]
 """
 
 from __future__ import annotations
@@ -302,7 +302,8 @@ def main() -> None:
     print(f"{'task':24} {'mode':8} {'right':>7} {'acc':>5} {'wall s':>7} {'reqs':>5} {'prompt tok':>10} "
           f"{'failed':>6}")
     totals = {mode: Result() for mode in modes}
-    for task in TASKS:
+    word = args[args.index("--task") + 1] if "--task" in args else ""
+    for task in (t for t in TASKS if word in t.name):
         cases = task.cases[:2] if quick else task.cases
         for mode, call_llm in modes.items():
             r = run_task(task, cases, call_llm)

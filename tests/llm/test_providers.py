@@ -360,7 +360,8 @@ def test_end_to_end_openai_node_stores_output(server: FakeProvider, backends: An
     [request] = server.requests
     assert request["body"] == {
         "model": "gpt-test",
-        "messages": [{"role": "user", "content": 'Summarize hello\n\nAnswer in JSON with "summary": The summary value.'}],
+        "messages": [{"role": "system", "content": 'Answer in JSON with "summary": The summary value.'},
+                     {"role": "user", "content": "Summarize hello"}],
         "response_format": {"type": "json_schema", "json_schema": {
             "name": "SummaryResponse", "strict": False,
             "schema": {"type": "object", "required": ["summary"],
@@ -372,7 +373,7 @@ def test_end_to_end_invalid_json_is_retried_with_feedback(server: FakeProvider, 
     server.answer(openai_ok('{"summary": broken'), openai_ok('{"summary": "fixed"}'))
     eid = run_with(openai("gpt-test", base_url=f"{server.url}/v1", api_key="k", **FAST), backends)
     assert backends.context.get_context(eid)["summary"] == ["fixed"]
-    first, second = (body["messages"][0]["content"] for body in server.bodies)
+    first, second = (body["messages"][-1]["content"] for body in server.bodies)
     assert second.startswith(first)
     assert '\n\nPrevious response: {"summary": broken' in second
     assert "Validation failed. Fix these fields:" in second

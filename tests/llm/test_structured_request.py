@@ -81,7 +81,8 @@ def classify_config(**node: Any) -> dict[str, Any]:
     }
 
 
-CLASSIFY_TEXT = 'Classify: I am furious\n\nAnswer in JSON with "sentiment": positive or negative.'
+CLASSIFY_TEXT = "Classify: I am furious"
+CLASSIFY_FORMAT = 'Answer in JSON with "sentiment": positive or negative'
 
 
 def test_context_is_sent_only_when_the_prompt_does_not_already_show_it(server: FakeProvider, backends: Any) -> None:
@@ -90,13 +91,12 @@ def test_context_is_sent_only_when_the_prompt_does_not_already_show_it(server: F
     config["workflows"]["desk"]["Classify"].pop("event_emissions")
     go(config, backends, context={"message": "I am furious", "vip": True}, call_llm=gpt(server))
     assert server.bodies[0]["messages"][-1]["content"] == (
-        'Important! Classify: I am furious\n\nContext:\n{\n  "vip": true,\n  "message": "I am furious"\n}'
-        '\n\nAnswer in JSON with "sentiment": positive or negative.')
+        'Important! Classify: I am furious\n\nContext:\n{\n  "vip": true,\n  "message": "I am furious"\n}')
 
 
-def test_llm_node_sends_identity_history_described_field_boolean_signals_and_node_options(
+def test_llm_node_sends_identity_history_described_field_signal_statements_and_node_options(
         server: FakeProvider, backends: Any) -> None:
-    server.answer(openai_ok('{"sentiment": "negative", "signals": {"ESCALATE": true, "THANK": false}}'),
+    server.answer(openai_ok('{"sentiment": "negative", "applies": ["the customer is angry"]}'),
                   openai_ok('{"reply": "Sorry!"}'))
     node = {"model": "small", "temperature": 0, "seed": 7, "max_tokens": 20, "top_p": 1, "stop": ["\n\n"],
             "llm_options": {"logprobs": False}}
@@ -107,43 +107,44 @@ def test_llm_node_sends_identity_history_described_field_boolean_signals_and_nod
         "model": "small", "temperature": 0, "frequency_penalty": 0.1, "seed": 7, "max_tokens": 20,
         "top_p": 1, "stop": ["\n\n"], "logprobs": False,
         "messages": [
-            {"role": "system", "content": "You are a support agent."},
-            {"role": "user", "content": CLASSIFY_TEXT
-             + '\nIn "signals", answer each question with true or false:\n'
-               "- ESCALATE: the customer is angry\n- THANK: the customer is happy"},
+            {"role": "system", "content": "You are a support agent.\n\n"
+             "Decide which of these statements about the message are true:\n"
+             "- the customer is angry\n- the customer is happy\n\n"
+             + CLASSIFY_FORMAT + ', and "applies": the true statements (an empty list if none).'},
+            {"role": "user", "content": CLASSIFY_TEXT},
         ],
         "response_format": {"type": "json_schema", "json_schema": {
             "name": "SentimentResponse", "strict": False, "schema": {
-                "type": "object", "required": ["sentiment", "signals"], "properties": {
+                "type": "object", "required": ["sentiment", "applies"], "properties": {
                     "sentiment": {"type": "string", "description": "positive or negative"},
-                    "signals": {"type": "object", "additionalProperties": False,
-                                "required": ["ESCALATE", "THANK"], "properties": {
-                                    "ESCALATE": {"type": "boolean", "description": "the customer is angry"},
-                                    "THANK": {"type": "boolean", "description": "the customer is happy"}}}}}}},
+                    "applies": {"type": "array", "maxItems": 2, "items": {
+                        "type": "string", "enum": ["the customer is angry", "the customer is happy"]}}}}}},
     }
     # The second node: the adapter's own model, the earlier exchange as real chat turns.
     assert second["model"] == "gpt-test" and second["temperature"] == 0.5
     assert second["messages"] == [
-        {"role": "system", "content": "You are a support agent."},
+        {"role": "system", "content": 'You are a support agent.\n\nAnswer in JSON with "reply": The reply value.'},
         {"role": "user", "content": "Classify: I am furious"},
         {"role": "assistant", "content": "negative"},
-        {"role": "user", "content": 'Write a reply\n\nAnswer in JSON with "reply": The reply value.'},
+        {"role": "user", "content": "Write a reply"},
     ]
     ctx = backends.context.get_context(eid)
     assert (ctx["sentiment"], ctx["reply"]) == (["negative"], ["Sorry!"])
 
 
-def test_exclusive_signals_are_one_enum_and_the_choice_is_the_selection(
+def test_exclusive_signals_are_one_enum_of_statements_and_the_choice_is_the_selection(
         server: FakeProvider, backends: Any) -> None:
-    server.answer(openai_ok('{"sentiment": "positive", "signal": "THANK"}'))
+    server.answer(openai_ok('{"sentiment": "positive", "applies": "the customer is happy"}'))
     eid = go(classify_config(exclusive_signals=True), backends, context={"message": "I am furious"},
               call_llm=gpt(server))
     [body] = server.bodies
     schema = body["response_format"]["json_schema"]["schema"]
-    assert schema["properties"]["signal"] == {"type": "string", "enum": ["ESCALATE", "THANK"]}
-    assert body["messages"][-1]["content"].endswith(
-        'Set "signal" to the one option that applies:\n'
-        "- ESCALATE: the customer is angry\n- THANK: the customer is happy")
+    assert schema["properties"]["applies"] == {
+        "type": "string", "enum": ["the customer is angry", "the customer is happy"]}
+    assert body["messages"][0]["content"].endswith(
+        "Decide which one of these statements about the message is true:\n"
+        "- the customer is angry\n- the customer is happy\n\n"
+        + CLASSIFY_FORMAT + ', and "applies": the true statement.')
     [emitted] = [e for e in events(backends, eid, "signals_broadcast") if e["context"]["signals"] != ["START"]]
     assert emitted["context"]["signals"] == ["THANK"]
 
@@ -175,6 +176,7 @@ def test_truncated_json_is_retried_with_feedback_in_the_last_user_turn(server: F
     eid = go(config, backends, context={"message": "I am furious"}, call_llm=gpt(server))
     first, second = (body["messages"][-1]["content"] for body in server.bodies)
     assert first == CLASSIFY_TEXT
+    assert server.bodies[0]["messages"][0]["content"] == "You are a support agent.\n\n" + CLASSIFY_FORMAT + "."
     assert second.startswith(CLASSIFY_TEXT + '\n\nPrevious response: {"sentiment": "nega')
     assert "JSON parse error" in second or "Validation failed" in second
     assert backends.context.get_context(eid)["sentiment"] == ["negative"]
@@ -221,8 +223,10 @@ def test_openai_agent_uses_native_tool_calls_and_skips_the_parameter_stage(
         "name": "get_order", "description": "Look up an order's status.", "parameters": GET_ORDER_SCHEMA}}
     assert [t["function"]["name"] for t in route["tools"]] == ["get_order", "refund", "cancel"]
     assert "response_format" not in route
-    assert again["messages"][-2] == {"role": "user", "content": "[Tool: get_order]\norder A1: shipped"}
-    assert again["messages"][-1]["content"].endswith("\nAlready called: get_order; their results are above.")
+    # the loop's tool results follow the prompt they answer
+    assert again["messages"][-2:] == [{"role": "user", "content": "Where is order A1?"},
+                                      {"role": "user", "content": "[Tool: get_order]\norder A1: shipped"}]
+    assert again["messages"][0]["content"].endswith("\nAlready called: get_order; their results are above.")
     assert "tools" not in respond and respond["response_format"]["json_schema"]["name"] == "AnswerResponse"
     assert _calls(backends, eid) == [("router", None), (None, {"order_id": "A1"}), ("router", None),
                                      ("response", None)]
@@ -239,7 +243,7 @@ def test_agent_json_mode_constrains_the_choice_by_schema(server: FakeProvider, b
     assert choices[0] == {"type": "object", "required": ["tool", "arguments"], "properties": {
         "tool": {"const": "get_order"}, "arguments": GET_ORDER_SCHEMA}}
     assert choices[-1] == {"type": "object", "required": ["tool"], "properties": {"tool": {"const": "finish"}}}
-    assert route["messages"][-1]["content"].endswith(
+    assert route["messages"][0]["content"].endswith(
         'or "finish" when the task is complete. Tools:\n- get_order: Look up an order\'s status.\n'
         "- refund: Refund an order.\n- cancel: Cancel an order.")
     assert _calls(backends, eid) == [("router", None), (None, {"order_id": "B2"}), ("router", None),
@@ -253,7 +257,7 @@ def test_router_arguments_that_do_not_fit_fall_back_to_the_parameter_stage(
     eid = go(AGENT, backends, context={"order": "A1"}, call_llm=gpt(server), tools=TOOLS)
     parameter = server.bodies[1]
     assert parameter["response_format"]["json_schema"]["schema"] == GET_ORDER_SCHEMA
-    assert parameter["messages"][-1]["content"].endswith("Give the arguments to call the tool get_order with, as JSON.")
+    assert parameter["messages"][0]["content"].endswith("Give the arguments to call the tool get_order with, as JSON.")
     assert _calls(backends, eid) == [("router", None), ("parameter", None), (None, {"order_id": "A1"}),
                                      ("router", None), ("response", None)]
 
@@ -265,7 +269,8 @@ def test_anthropic_agent_uses_tool_use_and_the_node_gets_a_system_field(server: 
     config["workflows"]["desk"]["Help"] = {**AGENT["desk"]["Help"], "identity": "clerk", "temperature": 0}
     eid = go(config, backends, context={"order": "A1"}, call_llm=claude(server), tools=TOOLS)
     route, _, respond = server.bodies
-    assert route["system"] == "You are a clerk." and route["temperature"] == 0 and route["max_tokens"] == 1024
+    assert route["system"].startswith("You are a clerk.\n\nCall the tool the task needs next.")
+    assert route["temperature"] == 0 and route["max_tokens"] == 1024
     assert route["tools"][0] == {"name": "get_order", "description": "Look up an order's status.",
                                  "input_schema": GET_ORDER_SCHEMA}
     assert "tool_choice" not in route
@@ -276,14 +281,15 @@ def test_anthropic_agent_uses_tool_use_and_the_node_gets_a_system_field(server: 
 
 
 def test_anthropic_llm_node_body(server: FakeProvider, backends: Any) -> None:
-    server.answer(anthropic_ok(tool_use({"sentiment": "positive", "signals": {"ESCALATE": False, "THANK": True}})))
+    server.answer(anthropic_ok(tool_use({"sentiment": "positive", "applies": ["the customer is happy"]})))
     config = classify_config(max_tokens=50, top_p=0.9)
     go(config, backends, context={"message": "I am furious"}, call_llm=claude(server))
     [body] = server.bodies
     assert body["model"] == "claude-test" and body["max_tokens"] == 50 and body["top_p"] == 0.9
-    assert body["system"] == "You are a support agent."
+    assert body["system"].startswith("You are a support agent.\n\nDecide which of these statements")
     assert [m["role"] for m in body["messages"]] == ["user"]
-    assert body["tools"][0]["input_schema"]["properties"]["signals"]["required"] == ["ESCALATE", "THANK"]
+    assert body["tools"][0]["input_schema"]["properties"]["applies"]["items"]["enum"] == [
+        "the customer is angry", "the customer is happy"]
 
 
 # --- errors ------------------------------------------------------------------------------------
@@ -393,3 +399,19 @@ def test_litellm_takes_the_request_with_node_options_and_native_tool_calls(
 def test_a_bad_tool_calling_mode_is_refused_at_creation(factory: Any, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         factory()
+
+
+def test_signals_without_a_condition_or_sharing_one_still_decode_to_one_name_each() -> None:
+    from pydantic import create_model
+
+    from soe.llm.providers._compose import compose
+    from soe.llm.request import SignalOption
+
+    model = create_model("NoteResponse", note=(str, ...), selected_signals=(list[str], []))
+    request = LlmRequest(stage="llm", prompt="p", response_model=model, text="p", output_field="note",
+                         signals=(SignalOption("DONE"), SignalOption("A", "same"), SignalOption("B", "same")))
+    composed = compose(request, native_tools=False)
+    assert composed.schema["properties"]["applies"]["items"]["enum"] == ["DONE", "A: same", "B: same"]
+    decoded = composed.decode({"note": "n", "applies": ["B: same", "DONE", "not an option"]})
+    assert decoded.selected_signals == ["DONE", "B"]  # the node's order; unknown statements dropped
+    assert composed.decode({"note": "n", "applies": "nonsense"}).selected_signals == []
