@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-grimp = pytest.importorskip("grimp", reason="import-linter (dev extra) is not installed")
+pytest.importorskip("importlinter", reason="import-linter (dev extra, Python 3.11+) is not installed")
+grimp = pytest.importorskip("grimp", reason="import-linter (dev extra, Python 3.11+) is not installed")
 
 ROOT = Path(__file__).resolve().parents[1]
 

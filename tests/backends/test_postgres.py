@@ -184,6 +184,7 @@ def test_a_newer_schema_is_refused(postgres_url):
         create_postgres_backends(postgres_url)
 
 
+@pytest.mark.slow
 def test_processes_migrating_together_apply_each_migration_once(postgres_url):
     code = ("import sys\nfrom soe.backends.postgres import create_postgres_backends\n"
             "create_postgres_backends(sys.argv[1]).close()")
@@ -306,6 +307,7 @@ def test_writers_of_one_execution_in_parallel_lose_nothing(sb):
 # --- the test fixture itself -----------------------------------------------------------------
 
 @pytest.mark.parametrize("ci, code, outcome", [("", 0, "1 skipped"), ("true", 1, "1 error")])
+@pytest.mark.slow
 def test_without_a_server_postgres_tests_skip_but_fail_in_ci(ci, code, outcome):
     env = {**os.environ, "SOE_TEST_POSTGRES": "postgresql://postgres@127.0.0.1:1/test", "CI": ci}
     result = subprocess.run(
