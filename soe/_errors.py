@@ -11,7 +11,7 @@
     ├── TemplateSecurityError       .node_name .field .template
     ├── TemplateRenderError         .node_name .field .template
     ├── ResumeError                 resume of an unknown, failed or live execution
-    ├── CallTimeout                 an LLM or tool call overran limits.max_call_seconds
+    ├── CallTimeout                 an LLM or tool call overran its node's timeout or limits.max_call_seconds
     ├── StoreError                  a value that cannot be stored, or a store write that failed
     └── ProviderError               transport failure in an LLM adapter (soe.llm)
 
@@ -117,7 +117,7 @@ class ResumeError(SoeError):
 
 
 class CallTimeout(SoeError, TimeoutError):
-    """An LLM or tool call ran longer than ``limits.max_call_seconds``; it was abandoned.
+    """An LLM or tool call ran longer than its node's ``timeout`` or ``limits.max_call_seconds``; it was abandoned.
 
     Raised where the node awaited the call, so the node's failure handling
     (retries, failure signals) applies as for any failed call.

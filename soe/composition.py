@@ -20,6 +20,7 @@ from soe.nodes.child.factory import create_child_node_caller
 from soe.nodes.llm.factory import create_llm_node_caller
 from soe.nodes.router.factory import create_router_node_caller
 from soe.nodes.tool.factory import create_tool_node_caller
+from soe.types import Backends
 
 __all__ = ["create_all_nodes", "setup_orchestration"]
 
@@ -35,8 +36,8 @@ def _agent_tools(tools_registry: dict[str, Any] | None) -> list[dict[str, Any]]:
     return tools
 
 
-def create_all_nodes(backends: Any, call_llm: Any = None, tools_registry: dict[str, Any] | None = None, *,
-                     confine_builtin_tools: bool = False) -> tuple[dict[str, Any], Callable[[str, list], None]]:
+def create_all_nodes(backends: Backends, call_llm: Any = None, tools_registry: dict[str, Any] | None = None, *,
+                     confine_builtin_tools: bool = False) -> tuple[dict[str, Any], Callable[[str, list[Any]], None]]:
     """Build every node caller and the broadcast caller bound to them.
 
     ``confine_builtin_tools`` keeps ``soe_copy_context`` and ``soe_list_contexts``
@@ -49,11 +50,11 @@ def create_all_nodes(backends: Any, call_llm: Any = None, tools_registry: dict[s
     """
     nodes: dict[str, Any] = {}
 
-    def broadcast_signals_caller(execution_id: str, signals: list) -> None:
+    def broadcast_signals_caller(execution_id: str, signals: list[Any]) -> None:
         broadcast_signals(execution_id, signals, nodes, backends)
 
-    def orchestrate_caller(config: Any, initial_workflow_name: str, initial_signals: list,
-                           initial_context: dict, backends: Any) -> str:
+    def orchestrate_caller(config: Any, initial_workflow_name: str, initial_signals: list[Any],
+                           initial_context: dict[str, Any], backends: Backends) -> str:
         if isinstance(config, str):
             config = parse_yaml(config)
         elif not isinstance(config, FrozenDict):
@@ -80,12 +81,12 @@ def create_all_nodes(backends: Any, call_llm: Any = None, tools_registry: dict[s
 
 def _confined(caller: Any) -> Any:
     """``caller`` with built-in tools confined to the tree, run inline or as a runner's steps."""
-    def steps(execution_id: str, node_config: dict) -> Any:
+    def steps(execution_id: str, node_config: dict[str, Any]) -> Any:
         with confine_builtins():
             return (yield from caller.steps(execution_id, node_config))
 
     @functools.wraps(caller)
-    def run(execution_id: str, node_config: dict) -> None:
+    def run(execution_id: str, node_config: dict[str, Any]) -> None:
         with confine_builtins():
             caller(execution_id, node_config)
 
@@ -95,7 +96,7 @@ def _confined(caller: Any) -> Any:
 
 def setup_orchestration(call_llm: Any = None, tools_registry: dict[str, Any] | None = None,
                         use_local_storage: bool = False,
-                        storage_dir: str = "./orchestration_data") -> tuple[Any, Callable[[str, list], None]]:
+                        storage_dir: str = "./orchestration_data") -> tuple[Any, Callable[[str, list[Any]], None]]:
     """Backends (in memory, or files under ``storage_dir``) plus a ready broadcast caller."""
     from soe.local_backends import create_in_memory_backends, create_local_backends
 

@@ -1,7 +1,7 @@
-"""Turning command-line text into what the public API takes: backends, context, tools, config.
+"""Turning command-line text into what the public API takes: backends, context, config.
 
 Everything here is plain Python (no Typer, no Rich) so the rules for reading
-``--store``, ``--context``, ``--context-file`` and ``--tools`` can be tested and
+``--store``, ``--context`` and ``--context-file`` (``--tools``: :mod:`soe.tool_specs`) can be tested and
 reused without a terminal: the command line and the service both read their
 inputs here, so neither interface imports the other for them. Every user mistake raises ``ValueError`` with a
 message that says what was expected; the command line turns it into exit 2.
@@ -9,21 +9,18 @@ message that says what was expected; the command line turns it into exit 2.
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import json
 import os
 import re
-import sys
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import yaml
 
 from soe.lib.yaml_parser import load_yaml, parse_yaml
+from soe.types import Backends
 from soe.validation.graph import extract_workflows
 
 __all__ = [
@@ -35,9 +32,7 @@ __all__ = [
     "close_store",
     "find_store",
     "first_workflow",
-    "load_attribute",
     "load_context_file",
-    "load_tools",
     "missing_tools",
     "needs_llm",
     "open_store",
@@ -153,7 +148,7 @@ def find_store(start: str | Path | None = None) -> str:
     return DEFAULT_STORE
 
 
-def resolve_execution_id(backends: Any, given: str) -> str:
+def resolve_execution_id(backends: Backends, given: str) -> str:
     """The stored execution ``given`` names: its full id, or a unique prefix of one (like git's short ids)."""
     from soe.engine.resume import get_execution_status, list_executions
 
@@ -172,7 +167,7 @@ def resolve_execution_id(backends: Any, given: str) -> str:
     raise ValueError(f"Execution '{given}' not found in this store")
 
 
-def close_store(backends: Any) -> None:
+def close_store(backends: Backends) -> None:
     """Close what the store holds open (SQLite connections, a PostgreSQL pool); others hold nothing."""
     close = getattr(backends, "close", None)
     if callable(close):
@@ -208,7 +203,7 @@ def parse_context_value(text: str) -> Any:
             return yaml.safe_load(stripped)
         except yaml.YAMLError as exc:
             raise ValueError(f"Invalid --context value {text!r}: not a YAML list or mapping "
-                             f"({exc.problem or exc}); use --context-string for text") from exc
+                             f"({getattr(exc, 'problem', None) or exc}); use --context-string for text") from exc
     if stripped.lower() in _WORDS and stripped in (stripped.lower(), stripped.capitalize(), stripped.upper()):
         return _WORDS[stripped.lower()]
     if _INT.fullmatch(stripped):
@@ -257,77 +252,6 @@ def build_initial_context(context_file: str | Path | None, pairs: Iterable[str],
     context.update(parse_context_pairs(pairs))
     context.update(parse_context_pairs(strings, typed=False))
     return context
-
-
-# --------------------------------------------------------------------------- tools
-
-
-def _import_file(path: Path) -> ModuleType:
-    """Import a ``.py`` file as a module; its folder joins ``sys.path`` so it can import siblings."""
-    if not path.is_file():
-        raise ValueError(f"No such file: '{path}'")
-    folder = str(path.resolve().parent)
-    if folder not in sys.path:
-        sys.path.insert(0, folder)
-    name = f"soe_cli_tools_{path.stem}"
-    spec = importlib.util.spec_from_file_location(name, path)
-    if spec is None or spec.loader is None:
-        raise ValueError(f"Cannot import '{path}'")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-def _import_module(name: str) -> ModuleType:
-    """Import a dotted module name the way ``python -m`` would: the current folder comes first."""
-    cwd = os.getcwd()
-    if cwd not in sys.path:
-        sys.path.insert(0, cwd)
-    return importlib.import_module(name)
-
-
-def load_attribute(spec: str) -> Any:
-    """``package.module:attribute`` or ``path/to/file.py:attribute`` to the object it names."""
-    module_part, sep, attribute = spec.rpartition(":")
-    if not sep or not module_part or not attribute:
-        raise ValueError(f"Invalid --tools '{spec}': expected module:attribute "
-                         "(e.g. myproject.tools:TOOLS or examples/tools.py:TOOLS)")
-    try:
-        if module_part.endswith(".py") or os.sep in module_part or "/" in module_part:
-            target: Any = _import_file(Path(module_part))
-        else:
-            target = _import_module(module_part)
-        for part in attribute.split("."):
-            target = getattr(target, part)
-    except (ImportError, AttributeError, SyntaxError) as exc:
-        raise ValueError(f"Cannot load --tools '{spec}': {exc}") from exc
-    except Exception as exc:  # noqa: BLE001 - the module's own code failed while it was imported
-        raise ValueError(f"Cannot load --tools '{spec}': importing it failed: {exc}") from exc
-    return target
-
-
-def _tools_from(value: Any, spec: str) -> dict[str, Any]:
-    """A registry from a dict of tools, one callable, or a list of callables (keyed by name)."""
-    if isinstance(value, Mapping):
-        return dict(value)
-    if callable(value):
-        return {value.__name__: value}
-    if isinstance(value, (list, tuple)) and all(callable(item) for item in value):
-        return {item.__name__: item for item in value}
-    raise ValueError(f"--tools '{spec}' must name a dict of tools, a callable or a list of callables, "
-                     f"got {type(value).__name__}")
-
-
-def load_tools(specs: Sequence[str]) -> dict[str, Any]:
-    """One tools registry from every ``--tools`` flag; later flags win on a name clash.
-
-    Always a dict (possibly empty) so tool nodes can still call the built-in tools.
-    """
-    registry: dict[str, Any] = {}
-    for spec in specs:
-        registry.update(_tools_from(load_attribute(spec), spec))
-    return registry
 
 
 # --------------------------------------------------------------------------- config

@@ -61,7 +61,8 @@ EVENTS = [
     "orchestration_start", "config_inheritance_start", "context_inheritance_start", "context_merge",
     "signals_broadcast", "node_execution", "signals_to_parent", "llm_call", "context_warning", "tool_call",
     "node_error", "agent_tools_loaded", "agent_tool_call", "agent_tool_result", "agent_tool_not_found",
-    "child_fan_out_empty", "step_budget_exceeded", "template_security_error", "llm_usage",
+    "child_fan_out_empty", "step_budget_exceeded", "template_security_error", "condition_error",
+    "llm_usage",
 ]
 
 

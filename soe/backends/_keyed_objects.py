@@ -9,21 +9,28 @@ the store class provides the primitives.
 
 from __future__ import annotations
 
-from typing import Any
-
-# The primitives come from the store class the mixin is combined with.
-# mypy: disable-error-code=attr-defined
+from typing import TYPE_CHECKING, Any
 
 __all__ = ["ContextSchemaMethods", "IdentityMethods"]
 
 
-class ContextSchemaMethods:
+class _Primitives:
+    """The four primitives; the store class the mixins are combined with defines them."""
+
+    if TYPE_CHECKING:  # declared for the type checker only: at run time the store's own methods serve
+        def _save(self, execution_id: str, value: dict[str, Any]) -> None: ...
+        def _get(self, execution_id: str) -> dict[str, Any] | None: ...
+        def _delete(self, execution_id: str) -> bool: ...
+        def _entry(self, execution_id: str, name: str) -> Any: ...
+
+
+class ContextSchemaMethods(_Primitives):
     """Context schemas (field name -> definition) per execution id."""
 
-    def save_context_schema(self, execution_id: str, schema: dict) -> None:
+    def save_context_schema(self, execution_id: str, schema: dict[str, Any]) -> None:
         self._save(execution_id, schema)
 
-    def get_context_schema(self, execution_id: str) -> dict | None:
+    def get_context_schema(self, execution_id: str) -> dict[str, Any] | None:
         return self._get(execution_id)
 
     def delete_context_schema(self, execution_id: str) -> bool:
@@ -34,17 +41,18 @@ class ContextSchemaMethods:
         return self._entry(execution_id, field_name)
 
 
-class IdentityMethods:
+class IdentityMethods(_Primitives):
     """Identities (name -> system prompt) per execution id."""
 
-    def save_identities(self, execution_id: str, identities: dict) -> None:
+    def save_identities(self, execution_id: str, identities: dict[str, Any]) -> None:
         self._save(execution_id, identities)
 
-    def get_identities(self, execution_id: str) -> dict | None:
+    def get_identities(self, execution_id: str) -> dict[str, Any] | None:
         return self._get(execution_id)
 
     def get_identity(self, execution_id: str, name: str) -> str | None:
-        return self._entry(execution_id, name)
+        prompt: str | None = self._entry(execution_id, name)
+        return prompt
 
     def delete_identities(self, execution_id: str) -> bool:
         return self._delete(execution_id)

@@ -16,7 +16,7 @@ import threading
 import uuid
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import yaml
 
@@ -97,13 +97,13 @@ class LocalContextBackend(_FileBackend):
     def __init__(self, storage_dir: StrPath = "./orchestration_data/contexts") -> None:
         super().__init__(storage_dir)
 
-    def save_context(self, id: str, context: dict) -> None:
+    def save_context(self, id: str, context: dict[str, Any]) -> None:
         path = self._path(id, ".json")
         with self._lock:
             _write_json(path, context)
 
-    def get_context(self, id: str) -> dict:
-        return _read_json(self._path(id, ".json"), dict)
+    def get_context(self, id: str) -> dict[str, Any]:
+        return cast("dict[str, Any]", _read_json(self._path(id, ".json"), dict))
 
     def append_to_field(self, execution_id: str, field: str, value: Any) -> None:
         """Exactly ``get_context``, ``set_field``, ``save_context``, without interleaving."""
@@ -113,7 +113,7 @@ class LocalContextBackend(_FileBackend):
             set_field(context, field, value)
             _write_json(path, context)
 
-    def update_operational(self, execution_id: str, event_type: str, data: dict) -> None:
+    def update_operational(self, execution_id: str, event_type: str, data: dict[str, Any]) -> None:
         """Apply an event's counter change; no-op without a stored ``__operational__``."""
         path = self._path(execution_id, ".json")
         with self._lock:
@@ -135,13 +135,13 @@ class LocalWorkflowBackend(_FileBackend):
     def __init__(self, storage_dir: StrPath = "./orchestration_data/workflows") -> None:
         super().__init__(storage_dir)
 
-    def save_workflows_registry(self, id: str, workflows: dict) -> None:
+    def save_workflows_registry(self, id: str, workflows: dict[str, Any]) -> None:
         path = self._path(id, "_workflows.json")
         with self._lock:
             _write_json(path, workflows)
 
-    def get_workflows_registry(self, id: str) -> dict:
-        return _read_json(self._path(id, "_workflows.json"), dict)
+    def get_workflows_registry(self, id: str) -> dict[str, Any]:
+        return cast("dict[str, Any]", _read_json(self._path(id, "_workflows.json"), dict))
 
     def save_current_workflow_name(self, id: str, name: str) -> None:
         path = self._path(id, "_current.txt")
@@ -154,15 +154,15 @@ class LocalWorkflowBackend(_FileBackend):
         except FileNotFoundError:
             return ""
 
-    def save_registry_revision(self, execution_id: str, revision: dict) -> None:
+    def save_registry_revision(self, execution_id: str, revision: dict[str, Any]) -> None:
         path = self._path(execution_id, "_revisions.json")
         with self._lock:
             revisions = _read_json(path, list)
             revisions.append(revision)
             _write_json(path, revisions)
 
-    def get_registry_revisions(self, execution_id: str) -> list[dict]:
-        return _read_json(self._path(execution_id, "_revisions.json"), list)
+    def get_registry_revisions(self, execution_id: str) -> list[dict[str, Any]]:
+        return cast("list[dict[str, Any]]", _read_json(self._path(execution_id, "_revisions.json"), list))
 
     def cleanup_all(self) -> None:
         with self._lock:
@@ -182,7 +182,7 @@ class LocalTelemetryBackend(_FileBackend):
         with self._lock, open(path, "a", encoding="utf-8") as handle:
             handle.write(line)
 
-    def get_events(self, execution_id: str) -> list[dict]:
+    def get_events(self, execution_id: str) -> list[dict[str, Any]]:
         """Logged events in order; blank or malformed lines (e.g. a torn last line) are skipped."""
         try:
             with open(self._path(execution_id, ".jsonl"), encoding="utf-8") as handle:
@@ -196,7 +196,7 @@ class LocalTelemetryBackend(_FileBackend):
             _delete_matching(self.storage_dir, "*.jsonl")
 
 
-def _parse_line(line: str) -> dict | None:
+def _parse_line(line: str) -> dict[str, Any] | None:
     if not line.strip():
         return None
     try:
@@ -212,17 +212,17 @@ class LocalConversationHistoryBackend(_FileBackend):
     def __init__(self, storage_dir: StrPath = "./orchestration_data/conversations") -> None:
         super().__init__(storage_dir)
 
-    def get_conversation_history(self, key: str) -> list:
-        return _read_json(self._path(key, ".json"), list)
+    def get_conversation_history(self, key: str) -> list[Any]:
+        return cast("list[Any]", _read_json(self._path(key, ".json"), list))
 
-    def append_to_conversation_history(self, key: str, entry: dict) -> None:
+    def append_to_conversation_history(self, key: str, entry: dict[str, Any]) -> None:
         path = self._path(key, ".json")
         with self._lock:
             history = _read_json(path, list)
             history.append(entry)
             _write_json(path, history)
 
-    def save_conversation_history(self, key: str, history: list) -> None:
+    def save_conversation_history(self, key: str, history: list[Any]) -> None:
         path = self._path(key, ".json")
         with self._lock:
             _write_json(path, history)

@@ -51,7 +51,7 @@ def _plain_operational(operational: Any) -> bool:
     )
 
 
-def _still_plain(operational: dict, event_type: str, data: dict) -> bool:
+def _still_plain(operational: dict[str, Any], event_type: str, data: dict[str, Any]) -> bool:
     """Whether a plain block stayed plain after one event, looking only at what the event changed.
 
     Only a broadcast (its signals) and a usage report (its token counts) store
@@ -108,14 +108,14 @@ class InMemoryContextBackend:
         self._kinds: dict[str, dict[str, str]] = {}
         self._lock = threading.Lock()
 
-    def save_context(self, id: str, context: dict) -> None:
+    def save_context(self, id: str, context: dict[str, Any]) -> None:
         stored = {key: fast_copy(value) for key, value in context.items()}
         kinds = {key: _kind_of(key, value) for key, value in stored.items()}
         with self._lock:
             self._contexts[id] = stored
             self._kinds[id] = kinds
 
-    def get_context(self, id: str) -> dict:
+    def get_context(self, id: str) -> dict[str, Any]:
         with self._lock:
             stored = self._contexts.get(id)
             if stored is None:
@@ -123,7 +123,7 @@ class InMemoryContextBackend:
             kinds = self._kinds[id]
             return {key: _copy_value(kinds.get(key), value) for key, value in stored.items()}
 
-    def get_context_snapshot(self, id: str) -> dict:
+    def get_context_snapshot(self, id: str) -> dict[str, Any]:
         """The engine's read: like ``get_context``, but histories are ``HistoryPrefix`` views.
 
         Stored histories are only ever appended to in place (or replaced whole), so
@@ -151,7 +151,7 @@ class InMemoryContextBackend:
             elif not (kinds.get(field) == _LIST_COPY and type(value) in _SCALARS):
                 kinds[field] = _DEEP
 
-    def update_operational(self, execution_id: str, event_type: str, data: dict) -> None:
+    def update_operational(self, execution_id: str, event_type: str, data: dict[str, Any]) -> None:
         """Apply an event's counter change to the stored ``__operational__`` in place."""
         if event_type == "signals_broadcast" and not _only_scalars(data["signals"]):
             data = fast_copy(data)  # only signals are stored; scalars need no copy
@@ -177,15 +177,15 @@ class InMemoryWorkflowBackend:
     def __init__(self) -> None:
         self._registries: dict[str, FrozenDict] = {}
         self._names: dict[str, str] = {}
-        self._revisions: dict[str, list[dict]] = {}
+        self._revisions: dict[str, list[dict[str, Any]]] = {}
         self._lock = threading.Lock()
 
-    def save_workflows_registry(self, id: str, workflows: dict) -> None:
+    def save_workflows_registry(self, id: str, workflows: dict[str, Any]) -> None:
         snapshot = freeze(workflows)
         with self._lock:
             self._registries[id] = snapshot
 
-    def get_workflows_registry(self, id: str) -> dict | None:
+    def get_workflows_registry(self, id: str) -> dict[str, Any] | None:
         """A plain copy: changing it never changes the store (SPEC Q25)."""
         snapshot = self.get_workflows_registry_snapshot(id)
         return None if snapshot is None else thaw(snapshot)
@@ -203,12 +203,12 @@ class InMemoryWorkflowBackend:
         with self._lock:
             return self._names.get(id, "")
 
-    def save_registry_revision(self, execution_id: str, revision: dict) -> None:
+    def save_registry_revision(self, execution_id: str, revision: dict[str, Any]) -> None:
         revision = freeze(revision)  # frozen parts (the registry snapshot) are shared, not copied
         with self._lock:
             self._revisions.setdefault(execution_id, []).append(revision)
 
-    def get_registry_revisions(self, execution_id: str) -> list[dict]:
+    def get_registry_revisions(self, execution_id: str) -> list[dict[str, Any]]:
         with self._lock:
             return fast_copy(self._revisions.get(execution_id, []))
 
@@ -223,7 +223,7 @@ class InMemoryTelemetryBackend:
     """Events per execution id, kept as logged (no copy: the log is append-only)."""
 
     def __init__(self) -> None:
-        self._events: dict[str, list[dict]] = {}
+        self._events: dict[str, list[dict[str, Any]]] = {}
         self._lock = threading.Lock()
 
     def log_event(self, execution_id: str, event_type: str, **event_data: Any) -> None:
@@ -231,7 +231,7 @@ class InMemoryTelemetryBackend:
         with self._lock:
             self._events.setdefault(execution_id, []).append(event)
 
-    def get_events(self, execution_id: str) -> list[dict]:
+    def get_events(self, execution_id: str) -> list[dict[str, Any]]:
         with self._lock:
             return self._events.get(execution_id, [])
 
@@ -244,19 +244,19 @@ class InMemoryConversationHistoryBackend:
     """Histories per key; every read and write copies, so callers never alias the store."""
 
     def __init__(self) -> None:
-        self._histories: dict[str, list] = {}
+        self._histories: dict[str, list[Any]] = {}
         self._lock = threading.Lock()
 
-    def get_conversation_history(self, key: str) -> list:
+    def get_conversation_history(self, key: str) -> list[Any]:
         with self._lock:
             return fast_copy(self._histories.get(key, []))
 
-    def append_to_conversation_history(self, key: str, entry: dict) -> None:
+    def append_to_conversation_history(self, key: str, entry: dict[str, Any]) -> None:
         entry = fast_copy(entry)
         with self._lock:
             self._histories.setdefault(key, []).append(entry)
 
-    def save_conversation_history(self, key: str, history: list) -> None:
+    def save_conversation_history(self, key: str, history: list[Any]) -> None:
         history = list(fast_copy(history))
         with self._lock:
             self._histories[key] = history

@@ -18,11 +18,10 @@ from soe.lib.tree_scope import builtins_confined
 from soe.lib.yaml_parser import parse_yaml
 from soe.revisions.editor import RegistryEditor
 from soe.revisions.history import API_AUTHOR
+from soe.types import Backends, EventTypes
 
 __all__ = [
     "editor",
-    "load_context_schema",
-    "load_identities",
     "main_execution_id",
     "parse_mapping",
     "parse_structured",
@@ -57,7 +56,7 @@ def require_string(name: str, value: Any) -> str:
     return value
 
 
-def main_execution_id(backends: Any, execution_id: str) -> str:
+def main_execution_id(backends: Backends, execution_id: str) -> str:
     """The tree's main execution id from the bound context, else the bound id itself (Q12)."""
     ctx = backends.context.get_context(execution_id)
     operational = ctx.get("__operational__") if isinstance(ctx, Mapping) else None
@@ -65,38 +64,18 @@ def main_execution_id(backends: Any, execution_id: str) -> str:
     return main_id if isinstance(main_id, str) and main_id else execution_id
 
 
-def within_own_tree(backends: Any, execution_id: str, other_id: str) -> bool:
+def within_own_tree(backends: Backends, execution_id: str, other_id: str) -> bool:
     """Whether a built-in bound to ``execution_id`` may reach ``other_id`` (always, unless confined)."""
     if not builtins_confined() or other_id == execution_id:
         return True
     return main_execution_id(backends, other_id) == main_execution_id(backends, execution_id)
 
 
-def record_tool_event(backends: Any, execution_id: str, data: dict[str, Any]) -> None:
+def record_tool_event(backends: Backends, execution_id: str, data: dict[str, Any]) -> None:
     """The ``node_execution`` event a structural built-in registers (a ``node_name`` counts, Q13)."""
-    register_event(backends, execution_id, "node_execution", data)
+    register_event(backends, execution_id, EventTypes.NODE_EXECUTION, data)
 
 
-def editor(execution_id: str, backends: Any, operation: str) -> RegistryEditor:
+def editor(execution_id: str, backends: Backends, operation: str) -> RegistryEditor:
     """Registry changes made by a built-in: authored by the calling node, else ``"api"``."""
     return RegistryEditor(execution_id, backends, operation, current_node_name() or API_AUTHOR)
-
-
-def _load_for_edit(backends: Any, execution_id: str, attribute: str, getter: str) -> tuple[str, dict[str, Any]]:
-    """``(main id, plain copy of the tree's mapping)``: edits never touch the backend's stored object."""
-    backend = getattr(backends, attribute)
-    if backend is None:
-        raise ValueError(f"No {attribute} backend is configured")
-    main_id = main_execution_id(backends, execution_id)
-    stored = getattr(backend, getter)(main_id)
-    return main_id, (copy.deepcopy(dict(stored)) if isinstance(stored, Mapping) else {})
-
-
-def load_identities(backends: Any, execution_id: str) -> tuple[str, dict[str, Any]]:
-    """The tree's identities, to edit and save back under the main id (Q12)."""
-    return _load_for_edit(backends, execution_id, "identity", "get_identities")
-
-
-def load_context_schema(backends: Any, execution_id: str) -> tuple[str, dict[str, Any]]:
-    """The tree's context schema, to edit and save back under the main id (Q12)."""
-    return _load_for_edit(backends, execution_id, "context_schema", "get_context_schema")

@@ -11,14 +11,15 @@ from collections.abc import Callable
 from typing import Any
 
 from soe.builtin_tools._common import editor, record_tool_event
+from soe.types import Backends
 
 __all__ = ["create_soe_add_signal_tool"]
 
 OPERATION = "soe_add_signal"
 
 
-def create_soe_add_signal_tool(execution_id: str, backends: Any,
-                               tools_registry: dict | None = None) -> Callable[..., dict[str, Any]]:
+def create_soe_add_signal_tool(execution_id: str, backends: Backends,
+                               tools_registry: dict[str, Any] | None = None) -> Callable[..., dict[str, Any]]:
     """Bind ``add_signal`` to ``execution_id`` (Q7)."""
 
     def add_signal(workflow_name: str, node_name: str, signal_name: str, condition: str) -> dict[str, Any]:

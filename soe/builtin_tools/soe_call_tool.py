@@ -15,6 +15,7 @@ from typing import Any
 
 from soe._errors import PASSTHROUGH_ERRORS
 from soe.engine.telemetry import register_event
+from soe.types import Backends, EventTypes
 
 __all__ = ["create_soe_call_tool_tool"]
 
@@ -38,7 +39,7 @@ def _parse_arguments(arguments: Any) -> dict[str, Any]:
     return parsed
 
 
-def _lookup(registry: Mapping | None, tool_name: str) -> tuple[Any, dict[str, Any] | None]:
+def _lookup(registry: Mapping[str, Any] | None, tool_name: str) -> tuple[Any, dict[str, Any] | None]:
     """``(function, None)`` for a callable entry, else ``(None, error dict)``."""
     registry = registry or {}
     if tool_name not in registry:
@@ -56,8 +57,8 @@ def _lookup(registry: Mapping | None, tool_name: str) -> tuple[Any, dict[str, An
     return function, None
 
 
-def create_soe_call_tool_tool(execution_id: str, backends: Any,
-                              tools_registry: dict | None = None) -> Callable[..., dict[str, Any]]:
+def create_soe_call_tool_tool(execution_id: str, backends: Backends,
+                              tools_registry: dict[str, Any] | None = None) -> Callable[..., dict[str, Any]]:
     """Bind ``call_tool`` to ``execution_id`` and the caller's registry (Q7)."""
 
     def call_tool(tool_name: str, arguments: str = "{}") -> dict[str, Any]:
@@ -69,7 +70,7 @@ def create_soe_call_tool_tool(execution_id: str, backends: Any,
         function, error = _lookup(tools_registry, tool_name)
         if error is not None:
             return error
-        register_event(backends, execution_id, "tool_call",
+        register_event(backends, execution_id, EventTypes.TOOL_CALL,
                        {"meta_tool": "call_tool", "invoked_tool": tool_name, "arguments": args})
         try:
             result = function(**args)

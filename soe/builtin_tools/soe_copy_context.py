@@ -15,6 +15,7 @@ from typing import Any
 from soe.builtin_tools._common import within_own_tree
 from soe.engine.store import execution_lock
 from soe.lib.context_fields import is_internal
+from soe.types import Backends
 
 __all__ = ["create_soe_copy_context_tool"]
 
@@ -37,8 +38,8 @@ def _mapping(source: dict[str, Any], fields: Any, all_fields: bool) -> dict[str,
     return dict(fields)
 
 
-def create_soe_copy_context_tool(backends: Any, execution_id: str,
-                                 tools_registry: dict | None = None) -> Callable[..., dict[str, Any]]:
+def create_soe_copy_context_tool(backends: Backends, execution_id: str,
+                                 tools_registry: dict[str, Any] | None = None) -> Callable[..., dict[str, Any]]:
     """Bind ``copy_context`` to ``execution_id`` (both ids default to it, Q7)."""
 
     def copy_context(source_execution_id: str | None = None, fields: dict[str, str] | None = None,

@@ -12,9 +12,10 @@ they must be real typing objects rather than strings.
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from soe.docs_index import DOCS_INDEX
+from soe.types import Backends
 
 __all__ = ["DOCS_ROOT", "create_soe_explore_docs_tool", "soe_explore_docs"]
 
@@ -55,8 +56,8 @@ def soe_explore_docs(
 
 def create_soe_explore_docs_tool(
     execution_id: str | None = None,
-    backends: Any = None,
-    tools_registry: dict | None = None,
+    backends: Backends | None = None,
+    tools_registry: dict[str, Any] | None = None,
 ) -> Callable[..., str]:
     """Factory with the built-in signature; the docs are execution-independent, so no binding."""
     return soe_explore_docs
@@ -65,9 +66,9 @@ def create_soe_explore_docs_tool(
 # --------------------------------------------------------------------------- helpers
 
 
-def _items() -> dict:
+def _items() -> dict[str, Any]:
     """The index items, read at call time so a replaced ``DOCS_INDEX`` is honoured."""
-    return DOCS_INDEX["items"]
+    return cast("dict[str, Any]", DOCS_INDEX["items"])
 
 
 def _name(key: str) -> str:
@@ -79,7 +80,7 @@ def _kind(key: str) -> str:
     """Item type of ``key``; keys missing from the index count as dirs when they end with ``/``."""
     item = _items().get(key)
     if item is not None:
-        return item["type"]
+        return cast("str", item["type"])
     return "dir" if key.endswith("/") else "file"
 
 
@@ -134,7 +135,7 @@ def _read(path: str, clean: str, query: str | None, tag: str | None) -> str:
     except (OSError, UnicodeDecodeError):
         return f"Error: File not found at '{full_path}'. The docs index may be out of date."
     if item["type"] == "file":
-        return text
+        return cast("str", text)
     lines = text.splitlines()
     return "\n".join(lines[item["start_line"] - 1 : item["end_line"]])
 
@@ -168,7 +169,7 @@ def _search(path: str, clean: str, query: str | None, tag: str | None) -> str:
     if tag:
         if tag not in DOCS_INDEX["tags"]:
             return f"No results for tag '{tag}'"
-        candidates = [key for key in DOCS_INDEX["tags"][tag] if key in items]
+        candidates = [key for key in cast("dict[str, list[str]]", DOCS_INDEX["tags"])[tag] if key in items]
     else:
         candidates = list(items)
     words = _query_words(query) if query else []
@@ -189,7 +190,7 @@ def _query_words(query: str) -> list[str]:
     return words or [lowered]
 
 
-def _matches(item: dict, key: str, words: list[str]) -> bool:
+def _matches(item: dict[str, Any], key: str, words: list[str]) -> bool:
     """Any word is a substring of path + title + content preview (items carry only a path)."""
     haystack = "".join(
         str(part)
@@ -199,7 +200,7 @@ def _matches(item: dict, key: str, words: list[str]) -> bool:
     return any(word in haystack for word in words)
 
 
-def _parent_matched(item: dict, matched: set[str]) -> bool:
+def _parent_matched(item: dict[str, Any], matched: set[str]) -> bool:
     """A section is redundant when the file it belongs to is already a result."""
     return item.get("type") == "section" and item.get("file_path") in matched
 

@@ -8,12 +8,13 @@ from collections.abc import Callable
 from typing import Any
 
 from soe.builtin_tools._names import BUILTIN_TOOL_NAMES
+from soe.types import Backends
 
 __all__ = ["create_soe_get_available_tools_tool"]
 
 
-def create_soe_get_available_tools_tool(execution_id: str, backends: Any,
-                                        tools_registry: dict | None = None) -> Callable[..., dict[str, Any]]:
+def create_soe_get_available_tools_tool(execution_id: str, backends: Backends,
+                                        tools_registry: dict[str, Any] | None = None) -> Callable[..., dict[str, Any]]:
     """Bind ``soe_get_available_tools`` to the caller's registry (nothing is cached into it, Q7)."""
 
     def soe_get_available_tools() -> dict[str, Any]:

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from soe.lib.context_fields import is_internal
+from soe.types import Backends
 
 __all__ = ["create_soe_get_context_tool"]
 
@@ -28,8 +29,8 @@ def _field_names(fields: Any) -> list[Any]:
     return list(fields)
 
 
-def create_soe_get_context_tool(backends: Any, execution_id: str,
-                                tools_registry: dict | None = None) -> Callable[..., dict[str, Any]]:
+def create_soe_get_context_tool(backends: Backends, execution_id: str,
+                                tools_registry: dict[str, Any] | None = None) -> Callable[..., dict[str, Any]]:
     """Bind ``get_context`` to ``execution_id`` (each execution resolves its own, Q7)."""
 
     def get_context(field: str | None = None, fields: list[str] | None = None) -> dict[str, Any]:

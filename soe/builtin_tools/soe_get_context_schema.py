@@ -7,29 +7,21 @@ No ``from __future__ import annotations`` here: agents build the tool's paramete
 model from its signature, so the annotations must be real typing objects.
 """
 
-import copy
 from collections.abc import Callable
 from typing import Any
 
-from soe.builtin_tools._common import main_execution_id
+from soe.builtin_tools._tree_mappings import CONTEXT_SCHEMA
+from soe.types import Backends
 
 __all__ = ["create_soe_get_context_schema_tool"]
 
 
-def create_soe_get_context_schema_tool(execution_id: str, backends: Any,
-                                       tools_registry: dict | None = None) -> Callable[..., dict[str, Any]]:
+def create_soe_get_context_schema_tool(execution_id: str, backends: Backends,
+                                       tools_registry: dict[str, Any] | None = None) -> Callable[..., dict[str, Any]]:
     """Bind ``soe_get_context_schema`` to ``execution_id`` (Q7)."""
 
     def soe_get_context_schema(field_name: str | None = None) -> dict[str, Any]:
         """Show one context field's schema definition, or the whole context schema."""
-        backend = backends.context_schema
-        schema = None if backend is None else backend.get_context_schema(main_execution_id(backends, execution_id))
-        if schema is None:
-            return {}
-        if field_name:
-            if field_name not in schema:
-                return {"error": f"Field '{field_name}' not found in context schema", "available": list(schema)}
-            return {"field_name": field_name, "definition": copy.deepcopy(schema[field_name])}
-        return copy.deepcopy(dict(schema))  # never the backend's stored object
+        return CONTEXT_SCHEMA.show(backends, execution_id, field_name)
 
     return soe_get_context_schema

@@ -8,11 +8,13 @@ import copy
 from collections.abc import Callable
 from typing import Any
 
+from soe.types import Backends
+
 __all__ = ["create_soe_get_workflows_tool"]
 
 
-def create_soe_get_workflows_tool(execution_id: str, backends: Any,
-                                  tools_registry: dict | None = None) -> Callable[..., dict[str, Any]]:
+def create_soe_get_workflows_tool(execution_id: str, backends: Backends,
+                                  tools_registry: dict[str, Any] | None = None) -> Callable[..., dict[str, Any]]:
     """Bind ``soe_get_workflows`` to ``execution_id`` (Q7)."""
 
     def soe_get_workflows(workflow_name: str | None = None, list_only: bool = False) -> dict[str, Any]:

@@ -9,15 +9,17 @@ model from its signature, so the annotations must be real typing objects.
 from collections.abc import Callable
 from typing import Any
 
-from soe.builtin_tools._common import load_identities, record_tool_event, require_string
+from soe.builtin_tools._common import require_string
+from soe.builtin_tools._tree_mappings import IDENTITIES
+from soe.types import Backends
 
 __all__ = ["create_soe_inject_identity_tool"]
 
 OPERATION = "soe_inject_identity"
 
 
-def create_soe_inject_identity_tool(execution_id: str, backends: Any,
-                                    tools_registry: dict | None = None) -> Callable[..., dict[str, Any]]:
+def create_soe_inject_identity_tool(execution_id: str, backends: Backends,
+                                    tools_registry: dict[str, Any] | None = None) -> Callable[..., dict[str, Any]]:
     """Bind ``soe_inject_identity`` to ``execution_id`` (Q7)."""
 
     def soe_inject_identity(identity_name: str, system_prompt: str) -> dict[str, Any]:
@@ -25,13 +27,6 @@ def create_soe_inject_identity_tool(execution_id: str, backends: Any,
         require_string("identity_name", identity_name)
         if not isinstance(system_prompt, str):
             raise ValueError(f"'system_prompt' must be a string, got {type(system_prompt).__name__}")
-        main_id, identities = load_identities(backends, execution_id)
-        action = "updated" if identity_name in identities else "created"
-        identities[identity_name] = system_prompt
-        backends.identity.save_identities(main_id, identities)
-        record_tool_event(backends, execution_id,
-                          {"tool": OPERATION, "identity_name": identity_name, "action": action})
-        return {"success": True, "identity_name": identity_name, "action": action,
-                "message": f"Successfully {action} identity '{identity_name}'"}
+        return IDENTITIES.inject(backends, execution_id, OPERATION, identity_name, system_prompt)
 
     return soe_inject_identity

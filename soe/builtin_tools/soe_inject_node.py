@@ -12,6 +12,7 @@ from typing import Any
 
 from soe.builtin_tools._common import editor, parse_mapping, record_tool_event
 from soe.revisions.editor import NODE_CONFIG_ERROR
+from soe.types import Backends
 
 __all__ = ["create_soe_inject_node_tool"]
 
@@ -22,8 +23,8 @@ def _load_node(text: Any) -> dict[str, Any]:
     return parse_mapping(text, NODE_CONFIG_ERROR)
 
 
-def create_soe_inject_node_tool(execution_id: str, backends: Any,
-                                tools_registry: dict | None = None) -> Callable[..., dict[str, Any]]:
+def create_soe_inject_node_tool(execution_id: str, backends: Backends,
+                                tools_registry: dict[str, Any] | None = None) -> Callable[..., dict[str, Any]]:
     """Bind ``soe_soe_inject_node`` (upstream's function name) to ``execution_id`` (Q7)."""
 
     def soe_soe_inject_node(workflow_name: str, node_name: str, node_config_data: str) -> dict[str, Any]:

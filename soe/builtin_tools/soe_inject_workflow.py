@@ -13,6 +13,7 @@ from typing import Any
 
 from soe.builtin_tools._common import editor, parse_mapping, record_tool_event
 from soe.revisions.editor import check_workflow_name
+from soe.types import Backends
 
 __all__ = ["create_soe_inject_workflow_tool", "select_definition"]
 
@@ -34,8 +35,8 @@ def select_definition(workflow_name: str, data: dict[str, Any]) -> Any:
     return data
 
 
-def create_soe_inject_workflow_tool(execution_id: str, backends: Any,
-                                    tools_registry: dict | None = None) -> Callable[..., dict[str, Any]]:
+def create_soe_inject_workflow_tool(execution_id: str, backends: Backends,
+                                    tools_registry: dict[str, Any] | None = None) -> Callable[..., dict[str, Any]]:
     """Bind ``soe_inject_workflow`` to ``execution_id`` (Q7)."""
 
     def soe_inject_workflow(workflow_name: str, workflow_data: str) -> dict[str, Any]:

@@ -13,13 +13,14 @@ from pathlib import Path
 from typing import Any
 
 from soe.builtin_tools._common import within_own_tree
+from soe.types import Backends
 
 __all__ = ["create_soe_list_contexts_tool"]
 
 _RECENT_SIGNALS = 5
 
 
-def _storage_dir(backends: Any) -> Path | None:
+def _storage_dir(backends: Backends) -> Path | None:
     directory = getattr(backends.context, "storage_dir", None)
     if directory is None:
         return None
@@ -44,8 +45,8 @@ def _summary(path: Path, current_id: str) -> dict[str, Any] | None:
         return None
 
 
-def create_soe_list_contexts_tool(backends: Any, execution_id: str,
-                                  tools_registry: dict | None = None) -> Callable[..., dict[str, Any]]:
+def create_soe_list_contexts_tool(backends: Backends, execution_id: str,
+                                  tools_registry: dict[str, Any] | None = None) -> Callable[..., dict[str, Any]]:
     """Bind ``list_contexts`` to ``execution_id`` (it marks the current one, Q7)."""
 
     def list_contexts(include_current: bool = True) -> dict[str, Any]:

@@ -8,14 +8,15 @@ from collections.abc import Callable
 from typing import Any
 
 from soe.builtin_tools._common import editor, record_tool_event
+from soe.types import Backends
 
 __all__ = ["create_soe_remove_node_tool"]
 
 OPERATION = "soe_remove_node"
 
 
-def create_soe_remove_node_tool(execution_id: str, backends: Any,
-                                tools_registry: dict | None = None) -> Callable[..., dict[str, Any]]:
+def create_soe_remove_node_tool(execution_id: str, backends: Backends,
+                                tools_registry: dict[str, Any] | None = None) -> Callable[..., dict[str, Any]]:
     """Bind ``soe_remove_node`` to ``execution_id`` (Q7)."""
 
     def soe_remove_node(workflow_name: str, node_name: str) -> dict[str, Any]:

@@ -13,11 +13,12 @@ from typing import Any
 from soe.engine.store import execution_lock
 from soe.lib.context_fields import is_internal, set_field
 from soe.lib.values import storable
+from soe.types import Backends
 
 __all__ = ["create_soe_update_context_tool"]
 
 
-def _user_fields(updates: Mapping) -> dict[str, Any]:
+def _user_fields(updates: Mapping[str, Any]) -> dict[str, Any]:
     """The writable part of ``updates``: every key that is not ``__``-prefixed."""
     for key in updates:
         if not isinstance(key, str):
@@ -25,7 +26,7 @@ def _user_fields(updates: Mapping) -> dict[str, Any]:
     return {key: value for key, value in updates.items() if not is_internal(key)}
 
 
-def _append_all(backends: Any, execution_id: str, values: dict[str, Any]) -> None:
+def _append_all(backends: Backends, execution_id: str, values: dict[str, Any]) -> None:
     """Append atomically per field when the backend can; otherwise read, modify, save once."""
     atomic = getattr(backends.context, "append_to_field", None)
     if atomic is not None:
@@ -39,8 +40,8 @@ def _append_all(backends: Any, execution_id: str, values: dict[str, Any]) -> Non
         backends.context.save_context(execution_id, ctx)
 
 
-def create_soe_update_context_tool(backends: Any, execution_id: str,
-                                   tools_registry: dict | None = None) -> Callable[..., dict[str, Any]]:
+def create_soe_update_context_tool(backends: Backends, execution_id: str,
+                                   tools_registry: dict[str, Any] | None = None) -> Callable[..., dict[str, Any]]:
     """Bind ``update_context`` to ``execution_id`` (Q7)."""
 
     def update_context(updates: dict[str, Any]) -> dict[str, Any]:

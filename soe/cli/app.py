@@ -16,306 +16,44 @@ from __future__ import annotations
 import json
 import sys
 import uuid
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
-from soe._errors import SoeError, WorkflowValidationError
+from soe.cli import CLI_EXTRA_MESSAGE, EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
 from soe.inputs import (
     apply_budgets,
     build_initial_context,
     close_store,
-    find_store,
-    first_workflow,
-    load_tools,
-    missing_tools,
-    needs_llm,
     open_store,
-    parse_context_pairs,
     read_config,
     resolve_execution_id,
-    shown_store,
 )
-
-CLI_EXTRA_MESSAGE = ("The soe command needs the cli extra (Typer and Rich): pip install typer rich, "
-                     "or reinstall SOE with it (pip install \".[cli]\" from a checkout)")
 
 try:
     import typer
-    from rich.console import Console
 
     from soe.cli import render
+    from soe.cli.checks import check_listened, check_valid, lint_before_run, workflow_to_start
+    from soe.cli.session import (
+        STATUSES,
+        Llm,
+        append_context,
+        bad_input,
+        drive,
+        fail,
+        inspection_of,
+        listing,
+        open_session,
+        screen_for,
+        store_spec,
+        workflow_name,
+    )
 except ModuleNotFoundError as exc:  # the cli extra is not installed
     _MISSING: ModuleNotFoundError | None = exc
 else:
     _MISSING = None
 
 __all__ = ["EXIT_BAD_INPUT", "EXIT_FAILED", "EXIT_INTERRUPTED", "EXIT_OK", "app", "main"]
-
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_BAD_INPUT = 2
-EXIT_INTERRUPTED = 130
-
-_BAD_INPUT_ERRORS = (SoeError, ValueError, OSError)
-
-
-# --------------------------------------------------------------------------- shared plumbing
-
-
-def _error_console() -> Console:
-    return Console(stderr=True, highlight=False)
-
-
-def _fail(message: str, code: int = EXIT_BAD_INPUT) -> NoReturn:
-    render.print_error(_error_console(), message)
-    raise typer.Exit(code)
-
-
-def _message(exc: BaseException) -> str:
-    """What a user reads for an exception: its message, never a Python class name in front of it.
-
-    The class name is only a fallback for an exception raised without a message.
-    """
-    return str(exc).strip() or type(exc).__name__
-
-
-@contextmanager
-def _bad_input() -> Iterator[None]:
-    """Turn a user mistake (SoeError, ValueError, OSError) into ``Error: <message>``, exit 2."""
-    try:
-        yield
-    except _BAD_INPUT_ERRORS as exc:
-        _fail(_message(exc))
-
-
-def _check_valid(text: str, filename: str) -> None:
-    """Refuse an invalid config before anything is stored, pointing at the line and column."""
-    from soe.validation.locate import validate_text
-
-    failure = validate_text(text, filename)
-    if failure is not None:
-        raise WorkflowValidationError(str(failure))
-
-
-def _checked(text: str, filename: str, *, signals: Sequence[str], fields: Sequence[str],
-             quiet: bool) -> None:
-    """Lint before running: every error stops the run (exit 2), warnings are printed first.
-
-    Validation alone misses what only the whole config shows (a condition that
-    cannot compile, a child workflow that does not exist); both would make the
-    run give a wrong result quietly. Warnings (misspelled keys, unguarded
-    loops...) do not stop it; ``--quiet`` hides them.
-    """
-    from soe.validation.lint import lint_config
-
-    findings = lint_config(text, initial_signals=signals, initial_context_fields=fields, filename=filename)
-    errors = [finding for finding in findings if finding.severity == "error"]
-    console = _error_console()
-    for finding in errors:
-        render.print_error(console, render.finding_line(finding, filename))
-    if errors:
-        raise typer.Exit(EXIT_BAD_INPUT)
-    if not quiet:
-        render.print_warnings(console, [f for f in findings if f.severity == "warning"], filename)
-
-
-def _workflow_to_start(text: str, requested: str | None) -> str:
-    """``--workflow`` if the config has it, else the first workflow."""
-    from soe.validation.graph import extract_workflows
-
-    if requested is None:
-        return first_workflow(text)
-    names = [str(name) for name in extract_workflows(text)]
-    if requested not in names:
-        raise WorkflowValidationError(f"Workflow '{requested}' not found in config. "
-                                      f"Available workflows: {', '.join(names)}")
-    return requested
-
-
-@dataclass(frozen=True)
-class _Llm:
-    """``--llm``, ``--llm-option`` and ``--llm-base-url``: which model, and how to reach it."""
-
-    spec: str | None
-    options: tuple[str, ...] = ()
-    base_url: str | None = None
-
-    def flags(self) -> list[str]:
-        """The same choice as command-line flags, for the hints that continue an execution."""
-        flags = [] if self.spec is None else ["--llm", self.spec]
-        for option in self.options:
-            flags += ["--llm-option", option]
-        return flags + ([] if self.base_url is None else ["--llm-base-url", self.base_url])
-
-    def build(self) -> Any:
-        """The adapter, created now so a missing key or bad option stops the command before it runs."""
-        from soe.llm.providers import llm_from_spec
-
-        options = parse_context_pairs(self.options, flag="--llm-option")
-        if self.base_url is not None:
-            options["base_url"] = self.base_url
-        return llm_from_spec(self.spec or "", **options)
-
-
-def _call_llm(llm: _Llm, workflows: Any) -> Any:
-    """The ``call_llm`` for ``--llm``; refuses early when LLM nodes exist and none was given."""
-    if llm.spec:
-        return llm.build()
-    if needs_llm(workflows):
-        raise ValueError("This workflow has llm or agent nodes: pass --llm SPEC "
-                        "(e.g. --llm echo offline, or --llm openai:gpt-4o-mini) or set SOE_LLM")
-    return None
-
-
-def _check_tools(workflows: Any, registry: dict[str, Any]) -> None:
-    """Refuse to start when a tool node or agent names a tool nobody provides."""
-    missing = missing_tools(workflows, registry)
-    if missing:
-        raise ValueError(f"Tools not found: {', '.join(missing)}; pass --tools MODULE:ATTR "
-                         "(a dict of tools, a callable or a list of callables)")
-
-
-@dataclass
-class _Session:
-    """Opened backends and node callers for one command, and how to name them again in a hint.
-
-    A PostgreSQL URL's password is shown as ``***``.
-    """
-
-    backends: Any
-    broadcast: Callable[[str, list], None]
-    store: str
-    store_flags: list[str]
-    run_flags: list[str]
-    execution_id: str = ""
-
-    @property
-    def durable(self) -> bool:
-        return self.store.strip() != "memory"
-
-    def hint(self, command: str, execution_id: str) -> str:
-        """The command line that goes on with this execution: same store and, to run, same model and tools.
-
-        A store found up the tree needs no ``--store``, so the hint works after a ``cd``.
-        """
-        flags = self.store_flags + (self.run_flags if command in ("resume", "signal") else [])
-        return " ".join(["soe", command, execution_id, *flags])
-
-
-def _store(spec: str | None) -> str:
-    """``--store`` as given, else the nearest ``.soe/`` store up the directory tree."""
-    return spec if spec is not None else find_store()
-
-
-def _run_flags(llm: _Llm, tools: Sequence[str]) -> list[str]:
-    flags = llm.flags()
-    for spec in tools:
-        flags += ["--tools", spec]
-    return flags
-
-
-@contextmanager
-def _session(store: str | None, llm: _Llm, tools: Sequence[str], workflows: Any = None, *,
-             must_exist: bool = False, registry_of: str | None = None) -> Iterator[_Session]:
-    """Open the store and build the node callers; the store is closed when the command ends.
-
-    ``registry_of`` names a stored execution (or a unique prefix of its id) whose
-    registry decides whether ``--llm`` is needed.
-    """
-    from soe import create_all_nodes
-
-    call_llm: Any = None
-    spec = _store(store)
-    with _bad_input():
-        registry = load_tools(tools)
-        if registry_of is None:  # checked before the store is created, so bad input leaves no trace
-            _check_tools(workflows, registry)
-            call_llm = _call_llm(llm, workflows)
-        backends = open_store(spec, must_exist=must_exist)
-    try:
-        with _bad_input():
-            if registry_of is not None:
-                registry_of = resolve_execution_id(backends, registry_of)
-                workflows = backends.workflow.get_workflows_registry(registry_of)
-                _check_tools(workflows, registry)
-                call_llm = _call_llm(llm, workflows)
-            _, broadcast = create_all_nodes(backends, call_llm=call_llm, tools_registry=registry)
-        yield _Session(backends, broadcast, shown_store(spec),
-                       [] if store is None else ["--store", shown_store(store)],
-                       _run_flags(llm, tools), registry_of or "")
-    finally:
-        close_store(backends)
-
-
-def _screen(json_output: bool) -> tuple[render.Screen, str]:
-    """The output screen and the monitor mode: quiet for ``--json``, live on a terminal, else plain."""
-    screen = render.Screen(Console(highlight=False))
-    if json_output:
-        return screen, "quiet"
-    return screen, ("plain" if screen.plain else "live")
-
-
-def _report(session: _Session, execution_id: str, error: BaseException | None) -> render.RunReport:
-    from soe import get_execution_status
-
-    record = get_execution_status(execution_id, session.backends)
-    status = record["status"] if record else "completed"
-    if error is not None and not isinstance(error, KeyboardInterrupt):
-        status = "failed"
-    context = session.backends.context.get_context(execution_id) or {}
-    waiting_for = record.get("waiting_for") if record and status == "waiting" else None
-    return render.RunReport(execution_id, status, dict(context), error, waiting_for)
-
-
-def _drive(session: _Session, execution_id: str, label: str, title: str, action: Callable[[], Any], *,
-           json_output: bool, history: bool) -> NoReturn:
-    """Run ``action`` under the monitor, then print the outcome and exit with its code.
-
-    An exception that left the execution's status untouched happened before
-    anything ran (unknown id, bad signal list...): that is bad input, exit 2.
-    One raised while the tree ran marks it failed: exit 1, context printed.
-    """
-    from soe import get_execution_status
-
-    screen, mode = _screen(json_output)
-    before = get_execution_status(execution_id, session.backends)
-    monitor = render.RunMonitor(screen.console, mode=mode, title=title, execution_id=execution_id, label=label)
-    if mode == "plain":
-        screen.line(title)
-    error: BaseException | None = None
-    try:
-        with monitor.watching(session.backends):
-            action()
-    except KeyboardInterrupt as exc:
-        error = exc
-    except Exception as exc:  # noqa: BLE001 - sorted into bad input or run failure just below
-        if get_execution_status(execution_id, session.backends) == before:
-            _fail(_message(exc))
-        error = exc
-    report = _report(session, execution_id, error)
-    if monitor.hidden:
-        where = f" (soe inspect {execution_id} lists every event)" if session.durable else ""
-        screen.line(f"{monitor.hidden:,} repeated lines not shown{where}")
-    _print_outcome(screen, report, monitor, session, json_output=json_output, history=history)
-    if isinstance(error, KeyboardInterrupt):
-        raise typer.Exit(EXIT_INTERRUPTED)
-    raise typer.Exit(EXIT_OK if report.status in ("completed", "waiting") else EXIT_FAILED)
-
-
-def _print_outcome(screen: render.Screen, report: render.RunReport, monitor: render.RunMonitor,
-                   session: _Session, *, json_output: bool, history: bool) -> None:
-    if json_output:
-        typer.echo(json.dumps(report.document(history=history), indent=2, ensure_ascii=False, default=str))
-        return
-    hint = session.hint("inspect", report.execution_id) if session.durable else None
-    render.print_report(screen, report, history=history, summary=monitor.summary(),
-                        elapsed=monitor.elapsed, inspect_hint=hint)
-    if isinstance(report.error, KeyboardInterrupt) and session.durable:
-        screen.line(f"interrupted: continue it with {session.hint('resume', report.execution_id)}",
-                    style="bold yellow")
 
 
 # --------------------------------------------------------------------------- options
@@ -386,21 +124,21 @@ def run(
     from soe.validation.graph import extract_workflows
 
     _enable_otel(otel)
-    with _bad_input():
+    with bad_input():
         text = read_config(file)
         initial = build_initial_context(context_file, context or [], context_string or [])
-    _checked(text, str(file), signals=signal or ["START"], fields=list(initial), quiet=quiet)
-    with _bad_input():
-        name = _workflow_to_start(text, workflow)
+    lint_before_run(text, str(file), signals=signal or ["START"], fields=list(initial), quiet=quiet)
+    with bad_input():
+        name = workflow_to_start(text, workflow)
         config = apply_budgets(text, max_llm_calls=max_llm_calls, max_tokens=max_tokens)
     execution_id = str(uuid.uuid4())
-    with _session(store, _Llm(llm, tuple(llm_option or ()), llm_base_url), tools or [], extract_workflows(text)) as session:
+    with open_session(store, Llm(llm, tuple(llm_option or ()), llm_base_url), tools or [], extract_workflows(text)) as session:
         def start() -> None:
             orchestrate(config, name, list(signal or ["START"]), initial, session.backends, session.broadcast,
                         max_steps=max_steps, max_concurrency=max_concurrency, execution_id=execution_id)
 
         title = f"soe run {file}: workflow {name}, execution {execution_id}, store {session.store}"
-        _drive(session, execution_id, name, title, start, json_output=json_output, history=history)
+        drive(session, execution_id, name, title, start, json_output=json_output, history=history)
 
 
 def resume_command(
@@ -416,11 +154,11 @@ def resume_command(
     """Continue an interrupted execution from its stored queue (completed nodes do not run again)."""
     from soe import resume
 
-    with _session(store, _Llm(llm, tuple(llm_option or ()), llm_base_url), tools or [], must_exist=True, registry_of=execution_id) as session:
+    with open_session(store, Llm(llm, tuple(llm_option or ()), llm_base_url), tools or [], must_exist=True, registry_of=execution_id) as session:
         execution_id = session.execution_id
-        label = _workflow_name(session, execution_id)
+        label = workflow_name(session, execution_id)
         title = f"soe resume {execution_id} (workflow {label}), store {session.store}"
-        _drive(session, execution_id, label, title,
+        drive(session, execution_id, label, title,
                lambda: resume(execution_id, session.backends, session.broadcast),
                json_output=json_output, history=history)
 
@@ -439,52 +177,21 @@ def signal_command(
     history: HistoryOption = False,
 ) -> None:
     """Send signals to a stored execution: how a person answers a workflow that waits for them."""
-    with _bad_input():
+    with bad_input():
         updates = build_initial_context(None, context or [], context_string or [])
-    with _session(store, _Llm(llm, tuple(llm_option or ()), llm_base_url), tools or [], must_exist=True, registry_of=execution_id) as session:
+    with open_session(store, Llm(llm, tuple(llm_option or ()), llm_base_url), tools or [], must_exist=True, registry_of=execution_id) as session:
         execution_id = session.execution_id
-        with _bad_input():
-            _check_listened(session.backends, execution_id, signals)
-        label = _workflow_name(session, execution_id)
+        with bad_input():
+            check_listened(session.backends, execution_id, signals)
+        label = workflow_name(session, execution_id)
         title = f"soe signal {execution_id} {' '.join(signals)} (workflow {label}), store {session.store}"
 
         def send() -> None:
             if updates:
-                _append_context(session.backends, execution_id, updates)
+                append_context(session.backends, execution_id, updates)
             session.broadcast(execution_id, list(signals))
 
-        _drive(session, execution_id, label, title, send, json_output=json_output, history=history)
-
-
-def _check_listened(backends: Any, execution_id: str, signals: Sequence[str]) -> None:
-    """Refuse signals no node of the execution's workflow listens for.
-
-    Broadcasting one runs nothing and reports ``completed``, which looks like
-    an approval went through; a typo in the signal is far likelier.
-    """
-    from soe.validation.graph import listened_signals
-
-    workflow = backends.workflow.get_current_workflow_name(execution_id)
-    registry = backends.workflow.get_workflows_registry(execution_id) or {}
-    listened = listened_signals(registry.get(workflow))
-    unheard = [signal for signal in signals if signal not in listened]
-    if unheard:
-        raise ValueError(f"No node of execution '{execution_id}' (workflow '{workflow}') listens for "
-                         f"{', '.join(unheard)}; it listens for: {', '.join(listened) or 'nothing'}")
-
-
-def _append_context(backends: Any, execution_id: str, updates: dict[str, Any]) -> None:
-    """Append values the way a node would (the built-in ``soe_update_context`` does exactly that)."""
-    from soe.builtin_tools.soe_update_context import create_soe_update_context_tool
-
-    create_soe_update_context_tool(backends, execution_id)(updates)
-
-
-def _workflow_name(session: _Session, execution_id: str) -> str:
-    try:
-        return str(session.backends.workflow.get_current_workflow_name(execution_id) or execution_id[:8])
-    except Exception:  # noqa: BLE001 - only a label
-        return execution_id[:8]
+        drive(session, execution_id, label, title, send, json_output=json_output, history=history)
 
 
 def validate(files: FilesArgument) -> None:
@@ -493,7 +200,7 @@ def validate(files: FilesArgument) -> None:
 
     failed = False
     for path in files:
-        with _bad_input():
+        with bad_input():
             errors = [f for f in lint_file(path) if f.severity == "error"]
         for finding in errors:
             typer.echo(render.finding_line(finding, str(path)))
@@ -513,10 +220,10 @@ def lint(
     """Find problems between nodes (unheard signals, unreachable triggers, loops...), each with a fix."""
     from soe.validation.lint import has_errors, lint_file
 
-    screen, _ = _screen(False)
+    screen, _ = screen_for(False)
     failed = False
     for path in files:
-        with _bad_input():
+        with bad_input():
             findings = lint_file(path, initial_signals=signal or ["START"],
                                  initial_context_fields=context_field or [])
         render.print_findings(screen, findings, str(path))
@@ -533,11 +240,11 @@ def graph(
     from soe.validation.graph import to_dot, to_mermaid
 
     renderers = {"mermaid": to_mermaid, "dot": to_dot}
-    with _bad_input():
+    with bad_input():
         if format not in renderers:
             raise ValueError(f"Unknown --format '{format}': use mermaid or dot")
         text = read_config(file)
-        _check_valid(text, str(file))
+        check_valid(text, str(file))
         typer.echo(renderers[format](text, initial_signals=signal or ["START"]).rstrip("\n"))
 
 
@@ -547,31 +254,18 @@ def inspect(
     json_output: JsonOption = False,
 ) -> None:
     """Show a stored execution: status, context history, __operational__, timeline and registry revisions."""
-    with _bad_input():
-        backends = open_store(_store(store), must_exist=True, read_only=True)
+    with bad_input():
+        backends = open_store(store_spec(store), must_exist=True, read_only=True)
     try:
-        with _bad_input():
-            inspection = _inspection(backends, resolve_execution_id(backends, execution_id))
+        with bad_input():
+            inspection = inspection_of(backends, resolve_execution_id(backends, execution_id))
     finally:
         close_store(backends)
     if json_output:
         typer.echo(json.dumps(inspection.document(), indent=2, ensure_ascii=False, default=str))
         return
-    screen, _ = _screen(False)
+    screen, _ = screen_for(False)
     render.print_inspection(screen, inspection)
-
-
-def _inspection(backends: Any, execution_id: str) -> render.Inspection:
-    from soe import get_execution_status, get_registry_revisions, list_executions
-
-    status = get_execution_status(execution_id, backends)
-    context = backends.context.get_context(execution_id) or {}
-    telemetry = backends.telemetry
-    events = list(telemetry.get_events(execution_id)) if telemetry is not None else []
-    main_id = (status or {}).get("main_execution_id") or execution_id
-    tree = [entry for entry in list_executions(backends) if entry.get("main_execution_id") == main_id]
-    return render.Inspection(execution_id, status, backends.workflow.get_current_workflow_name(execution_id),
-                             dict(context), events, get_registry_revisions(execution_id, backends), tree)
 
 
 def list_command(
@@ -583,32 +277,20 @@ def list_command(
     json_output: JsonOption = False,
 ) -> None:
     """List the executions in the store, most recent first: id, status, workflow, when, error."""
-    with _bad_input():
-        if status is not None and status not in _STATUSES:
-            raise ValueError(f"Unknown --status '{status}': use {', '.join(_STATUSES)}")
-        backends = open_store(_store(store), must_exist=True)
+    with bad_input():
+        if status is not None and status not in STATUSES:
+            raise ValueError(f"Unknown --status '{status}': use {', '.join(STATUSES)}")
+        backends = open_store(store_spec(store), must_exist=True)
     try:
-        with _bad_input():
-            entries = _listing(backends, status, limit)
+        with bad_input():
+            entries = listing(backends, status, limit)
     finally:
         close_store(backends)
     if json_output:
         typer.echo(json.dumps(entries, indent=2, ensure_ascii=False, default=str))
         return
-    screen, _ = _screen(False)
+    screen, _ = screen_for(False)
     render.print_listing(screen, entries, keeps_statuses=getattr(backends, "runtime", None) is not None)
-
-
-_STATUSES = ("running", "waiting", "completed", "failed")
-
-
-def _listing(backends: Any, status: str | None, limit: int) -> list[dict[str, Any]]:
-    """The ``limit`` most recent status records, each with its workflow name."""
-    from soe import list_executions
-
-    entries = list_executions(backends, status)[-limit:][::-1]
-    return [{**entry, "workflow": backends.workflow.get_current_workflow_name(entry["execution_id"])}
-            for entry in entries]
 
 
 def serve(
@@ -631,11 +313,11 @@ def serve(
     except ModuleNotFoundError as exc:
         from soe.server import SERVER_EXTRA_MESSAGE
 
-        _fail(f"{SERVER_EXTRA_MESSAGE} (missing module: {exc.name})")
+        fail(f"{SERVER_EXTRA_MESSAGE} (missing module: {exc.name})")
     _enable_otel(otel)
-    with _bad_input():
-        options = ServeOptions(_store(store), host, port, api_key_file, llm, tools or [], workers)
-    with _bad_input():
+    with bad_input():
+        options = ServeOptions(store_spec(store), host, port, api_key_file, llm, tools or [], workers)
+    with bad_input():
         serve_forever(options)
 
 
@@ -647,12 +329,12 @@ def _enable_otel(exporter: str | None) -> None:
 
     try:
         from soe.otel import configure_exporter
-        with _bad_input():
+        with bad_input():
             provider = configure_exporter(exporter)
     except ModuleNotFoundError as exc:
         from soe.otel import OTEL_EXTRA_MESSAGE
 
-        _fail(f"{OTEL_EXTRA_MESSAGE} (missing module: {exc.name})")
+        fail(f"{OTEL_EXTRA_MESSAGE} (missing module: {exc.name})")
     atexit.register(provider.shutdown)
 
 

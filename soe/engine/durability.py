@@ -11,7 +11,11 @@ Without it (in-memory and local-file backends) executions live in-process.
 from __future__ import annotations
 
 from contextlib import AbstractContextManager
+from datetime import datetime, timedelta
 from typing import Any, Protocol, runtime_checkable
+
+from soe.lib.tree_rows import TreeRows
+from soe.types import Backends
 
 __all__ = ["RuntimeStore", "runtime_store"]
 
@@ -38,11 +42,15 @@ class RuntimeStore(Protocol):
         """Status records, optionally only those with ``status``, oldest first."""
 
     # -- per-tree runner state -----------------------------------------------------------
-    def save_tree(self, main_execution_id: str, state: dict[str, Any]) -> None:
-        """Store the tree's JSON-able runner state: steps taken, limits, the pending queue."""
+    def save_tree(self, main_execution_id: str, state: dict[str, Any], rows: TreeRows | None = None) -> None:
+        """Store the tree's JSON-able runner state (steps taken, limits, the top of the queue) and ``rows``."""
 
     def load_tree(self, main_execution_id: str) -> dict[str, Any] | None:
-        """The last committed runner state of a tree, or ``None``."""
+        """The last committed runner state of a tree, or ``None``.
+
+        ``"queue"`` lists the row frames (by key) then the state's own frames,
+        ``"in_flight"`` the row items (by key) then the state's own.
+        """
 
     # -- lease: one live runner per tree across processes --------------------------------
     def acquire_lease(self, main_execution_id: str, owner: str, ttl_seconds: float) -> bool:
@@ -64,7 +72,11 @@ class RuntimeStore(Protocol):
     def journal_put(self, key: str, value: Any) -> None:
         """Record a call's JSON-able result; committed at once, outside any transaction."""
 
+    # -- housekeeping ---------------------------------------------------------------------
+    def prune(self, older_than: datetime | timedelta, keep_failed: bool = True) -> int:
+        """Delete finished executions last updated before ``older_than``; returns how many (``soe.prune``)."""
 
-def runtime_store(backends: Any) -> RuntimeStore | None:
+
+def runtime_store(backends: Backends) -> RuntimeStore | None:
     """The backends' runtime store, if they have one."""
     return getattr(backends, "runtime", None)

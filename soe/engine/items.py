@@ -23,6 +23,7 @@ from soe.engine.telemetry import register_event
 from soe.lib.effects import Steps, Wait
 from soe.lib.recent import RecentMap
 from soe.lib.snapshot import FrozenDict, fast_copy
+from soe.types import Backends, EventTypes
 
 if TYPE_CHECKING:
     from soe.engine.runner import Task, TreeRunner
@@ -32,6 +33,8 @@ __all__ = ["Activation", "OrchestrateCaller", "SpawnChild", "WorkItem"]
 OrchestrateCaller = Callable[..., str]
 
 # (config id, node name) -> (the snapshot's config, its frozen named copy)
+# the node types whose validation checks a ``timeout`` key: it bounds each of their LLM and tool calls
+_TIMED_NODE_TYPES = frozenset({"llm", "agent", "tool"})
 _NAMED: RecentMap[tuple[int, str], tuple[Mapping[str, Any], FrozenDict]] = RecentMap(10_000)
 
 
@@ -51,7 +54,8 @@ class WorkItem:
         raise NotImplementedError
 
 
-def node_steps(caller: Callable[[str, dict], Any], execution_id: str, node_config: dict) -> Steps[None]:
+def node_steps(caller: Callable[[str, dict[str, Any]], Any], execution_id: str,
+               node_config: Mapping[str, Any]) -> Steps[None]:
     """Run any node caller as steps: its generator when it has one, else one plain call.
 
     A user's own node caller (or a wrapper around ours) has no ``steps``: it
@@ -59,9 +63,9 @@ def node_steps(caller: Callable[[str, dict], Any], execution_id: str, node_confi
     """
     steps = getattr(caller, "steps", None)
     if steps is not None:
-        return (yield from steps(execution_id, node_config))
+        yield from steps(execution_id, node_config)
+        return
     caller(execution_id, dict(node_config))  # theirs may change its config: give it a copy
-    return None
 
 
 def _traced(span: Any, steps: Steps[None]) -> Steps[None]:
@@ -102,19 +106,20 @@ class Activation(WorkItem):
     execution_id: str
     node_name: str
     node_config: Mapping[str, Any]
-    nodes: Mapping[str, Callable[[str, dict], None]]
-    backends: Any
+    nodes: Mapping[str, Callable[[str, dict[str, Any]], None]]
+    backends: Backends
 
     def steps(self, runner: TreeRunner, task: Task) -> Steps[None]:
         if task.sequence is None:  # a replayed activation keeps its number and its step
             task.sequence = runner.count_step(self)
         node_type = self.node_config["node_type"]
         executor = self.nodes[node_type]
-        register_event(self.backends, self.execution_id, "node_execution",
+        register_event(self.backends, self.execution_id, EventTypes.NODE_EXECUTION,
                        {"node_name": self.node_name, "node_type": node_type})
         config = named_config(self.node_config, self.node_name)
         runner.start_journal(task, f"{self.execution_id}/{self.node_name}/{task.sequence}")
-        runner.mark_running_node(self.execution_id, self.node_name)
+        timeout = config.get("timeout") if node_type in _TIMED_NODE_TYPES else None
+        runner.mark_running_node(self.execution_id, self.node_name, timeout)
         span = tracing.node_span(self.execution_id, self.node_name, str(node_type))
         if span is None:
             yield from node_steps(executor, self.execution_id, config)
@@ -137,7 +142,7 @@ class SpawnChild(WorkItem):
     delay: float
     index: int
     orchestrate_caller: OrchestrateCaller
-    backends: Any
+    backends: Backends
 
     def steps(self, runner: TreeRunner, task: Task) -> Steps[None]:
         # Sequential children start one after another, so each waits one interval;

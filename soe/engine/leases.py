@@ -41,7 +41,7 @@ def _acquire(store: RuntimeStore, main_execution_id: str, owner: str) -> bool:
     if store.acquire_lease(main_execution_id, owner, LEASE_SECONDS):
         return True
     holder = store.lease_owner(main_execution_id)
-    if not _dead_local_owner(holder):
+    if holder is None or not _dead_local_owner(holder):
         return False
     store.release_lease(main_execution_id, holder)
     return store.acquire_lease(main_execution_id, owner, LEASE_SECONDS)

@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from soe.lib.recent import RecentMap
-from soe.lib.templating import DEFAULT_TEMPLATE_LIMITS, TemplateLimits
+from soe.lib.template_limits import DEFAULT_TEMPLATE_LIMITS, TemplateLimits
 
 __all__ = ["DEFAULT_LIMITS", "Limits", "limits_for_tree", "remember_tree_limits", "resolve_limits"]
 

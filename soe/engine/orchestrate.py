@@ -9,7 +9,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from soe._errors import WorkflowValidationError
 from soe.engine import tracing
@@ -32,6 +32,7 @@ from soe.lib.operational import new_operational
 from soe.lib.snapshot import fast_copy, registry_snapshot
 from soe.lib.values import storable
 from soe.revisions.history import record_initial_revision
+from soe.types import Backends, EventTypes
 from soe.validation.config import validate_initial_workflow, validate_orchestrate_params
 from soe.validation.operational import validate_operational
 
@@ -45,7 +46,7 @@ def orchestrate(
     initial_workflow_name: str,
     initial_signals: list[str],
     initial_context: dict[str, Any] | None,
-    backends: Any,
+    backends: Backends,
     broadcast_signals_caller: Callable[[str, list[str]], None],
     inherit_config_from_id: str | None = None,
     inherit_context_from_id: str | None = None,
@@ -80,8 +81,8 @@ def orchestrate(
             registry, config_limits, external = loaded.workflows, loaded.limits, loaded.external_signals
             _save_if_present(backends.context_schema, "save_context_schema", new_id, loaded.fresh_schema())
             _save_if_present(backends.identity, "save_identities", new_id, loaded.fresh_identities())
-        register_event(backends, new_id, "orchestration_start", {"workflow_name": initial_workflow_name})
-        backends.workflow.save_workflows_registry(new_id, registry)
+        register_event(backends, new_id, EventTypes.ORCHESTRATION_START, {"workflow_name": initial_workflow_name})
+        backends.workflow.save_workflows_registry(new_id, cast("dict[str, Any]", registry))  # a dict or its frozen snapshot
         record_initial_revision(new_id, registry, backends)
         validate_initial_workflow(initial_workflow_name, registry)
         backends.workflow.save_current_workflow_name(new_id, initial_workflow_name)
@@ -106,7 +107,7 @@ def _trace_start(execution_id: str, workflow_name: str, context: Mapping[str, An
     tracer.execution_started(execution_id, workflow_name=workflow_name, parent_execution_id=parent_id)
 
 
-def _new_execution_id(execution_id: str | None, backends: Any) -> str:
+def _new_execution_id(execution_id: str | None, backends: Backends) -> str:
     if execution_id is None:
         return str(uuid.uuid4())
     check_id(execution_id)
@@ -120,8 +121,8 @@ def _save_if_present(backend: Any, method: str, execution_id: str, value: Any) -
         getattr(backend, method)(execution_id, value)
 
 
-def _inherit_config(new_id: str, source_id: str, backends: Any) -> Mapping[str, Any]:
-    register_event(backends, new_id, "config_inheritance_start", {"source_execution_id": source_id})
+def _inherit_config(new_id: str, source_id: str, backends: Backends) -> Mapping[str, Any]:
+    register_event(backends, new_id, EventTypes.CONFIG_INHERITANCE_START, {"source_execution_id": source_id})
     registry = registry_snapshot(backends.workflow, source_id)
     if not registry:
         raise ValueError(f"Cannot inherit config from execution '{source_id}': no workflows registry found")
@@ -132,11 +133,11 @@ def _inherit_config(new_id: str, source_id: str, backends: Any) -> Mapping[str, 
     if backends.context_schema is not None:
         _save_if_present(backends.context_schema, "save_context_schema", new_id,
                          fast_copy(backends.context_schema.get_context_schema(source_id)))
-    return registry
+    return cast("Mapping[str, Any]", registry)
 
 
 def _prepare_context(new_id: str, initial_context: dict[str, Any], inherit_from: str | None,
-                     backends: Any, external: list[list[str]]) -> dict[str, Any]:
+                     backends: Backends, external: list[list[str]]) -> dict[str, Any]:
     if inherit_from:
         context = _inherit_context(new_id, inherit_from, initial_context, backends)
     else:
@@ -151,20 +152,20 @@ def _prepare_context(new_id: str, initial_context: dict[str, Any], inherit_from:
 
 
 def _inherit_context(new_id: str, source_id: str, initial_context: dict[str, Any],
-                     backends: Any) -> dict[str, Any]:
-    register_event(backends, new_id, "context_inheritance_start", {})
+                     backends: Backends) -> dict[str, Any]:
+    register_event(backends, new_id, EventTypes.CONTEXT_INHERITANCE_START, {})
     source = backends.context.get_context(source_id)
     if not source:
         raise ValueError(f"Cannot inherit context from execution '{source_id}': no context found")
     context = {key: fast_copy(value) for key, value in source.items() if key not in _EXCLUDED_ON_INHERIT}
     if initial_context:
-        register_event(backends, new_id, "context_merge", {"fields": list(initial_context.keys())})
+        register_event(backends, new_id, EventTypes.CONTEXT_MERGE, {"fields": list(initial_context.keys())})
         for key, value in initial_context.items():
             set_field(context, key, storable(value, what=f"initial_context['{key}']"))
     return context
 
 
-def broadcast_signals(id: str, signals: list[str], nodes: Mapping[str, Any], backends: Any) -> None:
+def broadcast_signals(id: str, signals: list[str], nodes: Mapping[str, Any], backends: Backends) -> None:
     """Deliver ``signals`` to execution ``id``: queue one activation per listening node.
 
     Inside a running tree this only queues; otherwise it runs the tree until drained.
@@ -181,10 +182,10 @@ def broadcast_signals(id: str, signals: list[str], nodes: Mapping[str, Any], bac
     if _parent_signals(parent, signals):
         items.append(ParentSignals(id, tuple(signals), nodes, backends))
     submit(main_id, items, backends, known=(id, facts),
-           admitted=lambda: register_event(backends, id, "signals_broadcast", {"signals": signals}))
+           admitted=lambda: register_event(backends, id, EventTypes.SIGNALS_BROADCAST, {"signals": signals}))
 
 
-def _execution_facts(execution_id: str, backends: Any) -> tuple[str, Any]:
+def _execution_facts(execution_id: str, backends: Backends) -> tuple[str, Any]:
     """Validate the execution (SPEC §4.2 step 1) and return its main id and ``__parent__``.
 
     A node broadcasting for its own execution had that execution validated
@@ -208,14 +209,14 @@ def _parent_signals(parent: Any, signals: list[str]) -> list[str]:
     return [signal for signal in signals if signal in wanted]
 
 
-def signals_to_parent(child_id: str, signals: list[str], nodes: Mapping[str, Any], backends: Any) -> None:
+def signals_to_parent(child_id: str, signals: list[str], nodes: Mapping[str, Any], backends: Backends) -> None:
     """SPEC §4.2 step 5: after the child's listeners, pass listed signals up one level."""
     parent = backends.context.get_context(child_id).get("__parent__")
     upward = _parent_signals(parent, signals)
     parent_id = parent.get("parent_execution_id") if isinstance(parent, Mapping) else None
     if not parent_id or not upward:
         return
-    register_event(backends, child_id, "signals_to_parent", {"signals": upward, "parent_id": parent_id})
+    register_event(backends, child_id, EventTypes.SIGNALS_TO_PARENT, {"signals": upward, "parent_id": parent_id})
     broadcast_signals(parent_id, upward, nodes, backends)
 
 
@@ -225,8 +226,8 @@ class ParentSignals(WorkItem):
 
     execution_id: str
     signals: tuple[Any, ...]
-    nodes: Mapping[str, Callable[[str, dict], None]]
-    backends: Any
+    nodes: Mapping[str, Callable[[str, dict[str, Any]], None]]
+    backends: Backends
 
     def run(self, runner: TreeRunner) -> None:
         signals_to_parent(self.execution_id, list(self.signals), self.nodes, self.backends)

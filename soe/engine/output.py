@@ -9,11 +9,12 @@ from soe.engine.store import append_field
 from soe.lib.context_fields import set_field
 from soe.lib.history import HistoryPrefix
 from soe.lib.values import storable
+from soe.types import Backends
 
 __all__ = ["save_output_to_context", "store_output"]
 
 
-def save_output_to_context(backends: Any, execution_id: str, ctx: Mapping[str, Any],
+def save_output_to_context(backends: Backends, execution_id: str, ctx: Mapping[str, Any],
                            output_field: str | None, value: Any) -> None:
     """Append ``value`` to ``output_field`` once, then climb the parents that list the field.
 
@@ -32,7 +33,7 @@ def save_output_to_context(backends: Any, execution_id: str, ctx: Mapping[str, A
         parent = backends.context.get_context(parent_id).get("__parent__")
 
 
-def store_output(backends: Any, execution_id: str, ctx: dict[str, Any], output_field: str | None,
+def store_output(backends: Backends, execution_id: str, ctx: dict[str, Any], output_field: str | None,
                  value: Any, *, appended: bool = True) -> dict[str, Any]:
     """Store a node's output; returns the in-process context its conditions evaluate against.
 

@@ -12,7 +12,7 @@ import asyncio
 from collections import deque
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from soe._errors import ResumeError
 from soe.engine import status as execution_status
@@ -21,34 +21,35 @@ from soe.engine.items import Activation, OrchestrateCaller, SpawnChild, WorkItem
 from soe.engine.orchestrate import ParentSignals, orchestrate
 from soe.engine.runner import Task, run_tree
 from soe.lib.ids import check_id
+from soe.types import Backends
 
 __all__ = ["aorchestrate", "aresume", "get_execution_status", "list_executions", "prune", "resume"]
 
 
-def get_execution_status(execution_id: str, backends: Any) -> dict[str, Any] | None:
+def get_execution_status(execution_id: str, backends: Backends) -> dict[str, Any] | None:
     """``{"execution_id", "main_execution_id", "status", "error", "updated_at"}`` or ``None``."""
     return execution_status.get(backends, execution_id)
 
 
-def list_executions(backends: Any, status: str | None = None) -> list[dict[str, Any]]:
+def list_executions(backends: Backends, status: str | None = None) -> list[dict[str, Any]]:
     """Known executions, optionally only those with ``status`` (``running`` finds interrupted work)."""
     return execution_status.list_all(backends, status)
 
 
-def _orchestrate_caller(broadcast_signals_caller: Callable[[str, list], None]) -> Callable[..., str]:
+def _orchestrate_caller(broadcast_signals_caller: Callable[[str, list[Any]], None]) -> Callable[..., str]:
     caller = getattr(broadcast_signals_caller, "orchestrate_caller", None)
     if caller is not None:
-        return caller
+        return cast("Callable[..., str]", caller)
 
-    def start_child(config: Any, initial_workflow_name: str, initial_signals: list, initial_context: dict,
-                    backends: Any) -> str:
+    def start_child(config: Any, initial_workflow_name: str, initial_signals: list[Any], initial_context: dict[str, Any],
+                    backends: Backends) -> str:
         return orchestrate(config, initial_workflow_name, initial_signals, initial_context, backends,
                            broadcast_signals_caller)
 
     return start_child
 
 
-def resume(execution_id: str, backends: Any, broadcast_signals_caller: Callable[[str, list], None]) -> str:
+def resume(execution_id: str, backends: Backends, broadcast_signals_caller: Callable[[str, list[Any]], None]) -> str:
     """Continue an interrupted execution tree until its queue is empty.
 
     Returns:
@@ -95,7 +96,7 @@ async def aorchestrate(
     initial_workflow_name: str,
     initial_signals: list[str],
     initial_context: dict[str, Any] | None,
-    backends: Any,
+    backends: Backends,
     broadcast_signals_caller: Callable[[str, list[str]], None],
     inherit_config_from_id: str | None = None,
     inherit_context_from_id: str | None = None,
@@ -115,13 +116,13 @@ async def aorchestrate(
         max_steps=max_steps, max_concurrency=max_concurrency, execution_id=execution_id)
 
 
-async def aresume(execution_id: str, backends: Any,
+async def aresume(execution_id: str, backends: Backends,
                   broadcast_signals_caller: Callable[[str, list[str]], None]) -> str:
     """``resume`` for asyncio applications: runs on a worker thread, awaits completion."""
     return await asyncio.to_thread(resume, execution_id, backends, broadcast_signals_caller)
 
 
-def prune(backends: Any, older_than: datetime | timedelta, keep_failed: bool = True) -> int:
+def prune(backends: Backends, older_than: datetime | timedelta, keep_failed: bool = True) -> int:
     """Delete finished executions last updated before ``older_than``; returns how many.
 
     Raises:
@@ -133,7 +134,7 @@ def prune(backends: Any, older_than: datetime | timedelta, keep_failed: bool = T
     return store.prune(older_than, keep_failed)
 
 
-def item_from_json(data: Mapping[str, Any], *, nodes: Mapping[str, Any], backends: Any,
+def item_from_json(data: Mapping[str, Any], *, nodes: Mapping[str, Any], backends: Backends,
                    orchestrate_caller: OrchestrateCaller) -> WorkItem:
     """Rebuild a stored item, binding it to this process's node callers and backends."""
     kind = data["kind"]

@@ -51,10 +51,13 @@ from soe.engine.telemetry import register_event
 from soe.engine.usage import remember_usage, usage_for_tree
 from soe.lib.effects import Steps, Wait
 from soe.lib.missing import MISSING
-from soe.lib.templating import template_limits
+from soe.lib.template_limits import template_limits
+from soe.lib.tree_rows import TreeRows
 from soe.lib.tree_scope import confine_builtins
+from soe.types import Backends, EventTypes
 
 __all__ = [
+    "Frame",
     "Task",
     "TreeRunner",
     "active_runner",
@@ -71,6 +74,7 @@ _ACTIVE: ContextVar[Mapping[str, TreeRunner] | None] = ContextVar("soe_active_ru
 _DRAINING: ContextVar[TreeRunner | None] = ContextVar("soe_draining_runner", default=None)
 _CURRENT_NODE: ContextVar[str | None] = ContextVar("soe_current_node", default=None)
 _CURRENT_EXECUTION: ContextVar[str | None] = ContextVar("soe_current_execution", default=None)
+_NODE_TIMEOUT: ContextVar[float | None] = ContextVar("soe_node_timeout", default=None)
 
 
 _POOL_LOCK = threading.Lock()
@@ -111,6 +115,18 @@ _NO_TRANSACTION = nullcontext()
 Outcome = _Result | _Raised
 
 
+# Queued and in-flight items the tree state holds itself; beyond these they move to the store's rows.
+_INLINE_ITEMS = 16
+_INLINE_TASKS = 16
+
+
+class Frame(deque[WorkItem]):
+    """One FIFO frame of the queue; ``key`` is set once it moved to the store's rows (durable runs)."""
+
+    key: int | None = None
+    head: int = 0  # the row position of its first item: items taken off since it moved
+
+
 class _Rollback(Exception):
     """Raised inside a replay's transaction so that it commits nothing."""
 
@@ -126,6 +142,7 @@ class Task:
     journal: JournalCursor | None = None
     waits: int = 0  # waits yielded so far
     replay_until: int = 0  # restored from a crash: the wait that was in flight
+    key: int | None = None  # its row key once it moved to the store's rows (durable runs)
 
     def to_json(self) -> dict[str, Any]:
         return {"item": self.item.to_json(), "sequence": self.sequence, "waits": self.waits}
@@ -164,11 +181,11 @@ class TreeRunner:
 
     main_execution_id: str
     limits: Limits
-    backends: Any
+    backends: Backends
     steps: int = 0
     # activations of the tree over all calls: journal keys stay unique when a later call runs a node again
     sequence: int = 0
-    frames: list[deque[WorkItem]] = field(default_factory=lambda: [deque()])
+    frames: list[Frame] = field(default_factory=lambda: [Frame()])
     # execution id -> (main execution id, __parent__), learned from a validated read
     known_executions: dict[str, tuple[str, Any]] = field(default_factory=dict)
     outcome_recorded: bool = False
@@ -179,13 +196,16 @@ class TreeRunner:
     in_flight: list[Task] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _sink: deque[WorkItem] | None = None
-    _late: list[deque[WorkItem]] = field(default_factory=list)
+    _late: list[Frame] = field(default_factory=list)
     _completed: queue.SimpleQueue[tuple[Task, Future[Outcome]]] = field(default_factory=queue.SimpleQueue)
     _waiting: int = 0  # waits handed out and not yet consumed, held ones included
     _running: int = 0  # of those, the ones on a worker thread (at most max_concurrency)
     _held: deque[tuple[Task, Wait, str | None]] = field(default_factory=deque)
     _thread: int | None = None  # the core loop's thread: the only one that applies transitions
     deadline: float | None = None  # max_run_seconds after this call started draining (monotonic clock)
+    _rows: TreeRows = field(default_factory=TreeRows)  # row changes since the state was last saved
+    _next_key: int = 0  # the next row key of a frame or an in-flight item
+    _inline_tasks: list[Task] = field(default_factory=list)  # in-flight items kept in the tree state
 
     store: RuntimeStore | None = field(init=False)  # the backends' durable runtime store, if any
 
@@ -208,7 +228,7 @@ class TreeRunner:
             sink.extend(items)
             return
         with self._lock:
-            self._late.append(deque(items))
+            self._late.append(Frame(items))
 
     def _merge_late(self) -> None:
         if not self._late:  # written by other threads only while one of our waits is in flight
@@ -225,6 +245,9 @@ class TreeRunner:
                 frames.pop()
                 continue
             item = frame.popleft()
+            if frame.key is not None:
+                self._rows.taken.append((frame.key, frame.head))
+                frame.head += 1
             if not frame:
                 frames.pop()  # a tail position needs no frame of its own
             return item
@@ -238,7 +261,7 @@ class TreeRunner:
                 self.sequence += 1
                 return self.sequence
         budget = self.limits.max_steps
-        register_event(activation.backends, activation.execution_id, "step_budget_exceeded",
+        register_event(activation.backends, activation.execution_id, EventTypes.STEP_BUDGET_EXCEEDED,
                        {"max_steps": budget, "steps": budget})
         raise StepBudgetExceeded(activation.execution_id, self.main_execution_id, budget, budget)
 
@@ -268,13 +291,14 @@ class TreeRunner:
             task.journal = JournalCursor(store, prefix)
 
     @staticmethod
-    def mark_running_node(execution_id: str, node_name: str) -> None:
-        """Mark which node runs in this task (revision authors, own-broadcast shortcut).
+    def mark_running_node(execution_id: str, node_name: str, timeout: float | None = None) -> None:
+        """Mark which node runs in this task (revision authors, own-broadcast shortcut, its call timeout).
 
         Each task has its own copy of the context variables, so nothing needs resetting.
         """
         _CURRENT_NODE.set(node_name)
         _CURRENT_EXECUTION.set(execution_id)
+        _NODE_TIMEOUT.set(timeout)
 
     # -- the core loop ----------------------------------------------------------------------
     def drain(self, restored: Iterable[Task] = ()) -> None:
@@ -318,7 +342,7 @@ class TreeRunner:
 
     def _transition(self, task: Task, outcome: Outcome) -> Wait | None:
         """One atomic state transition: the task's code up to its next wait, plus the queue it leaves."""
-        sink: deque[WorkItem] = deque()
+        sink = Frame()
         error: Exception | None = None
         wait: Wait | None = None
         with self._transaction():
@@ -346,10 +370,17 @@ class TreeRunner:
         if wait is None:
             if task in self.in_flight:
                 self.in_flight.remove(task)
+                if task.key is None:
+                    self._inline_tasks.remove(task)
+                else:
+                    self._rows.tasks_done.append(task.key)
             return
         task.waits += 1
         if task not in self.in_flight:
             self.in_flight.append(task)
+            self._inline_tasks.append(task)
+        elif task.key is not None:
+            self._rows.tasks.append((task.key, task.to_json()))
 
     def _journal_key(self, task: Task, wait: Wait) -> str | None:
         return task.journal.next_key(wait.kind) if task.journal is not None and wait.journaled else None
@@ -374,7 +405,11 @@ class TreeRunner:
             task, wait, key = self._held.popleft()
             self._running += 1
             future = _wait_pool().submit(task.context.copy().run, self._perform, task, wait, key)
-            future.add_done_callback(lambda done, task=task: self._completed.put((task, done)))
+            future.add_done_callback(self._when_done(task))
+
+    def _when_done(self, task: Task) -> Callable[[Future[Outcome]], None]:
+        """The done-callback of ``task``'s wait (run on the worker thread): hand it back to the loop."""
+        return lambda done: self._completed.put((task, done))
 
     def _perform(self, task: Task, wait: Wait, key: str | None) -> Outcome:
         """Make the call, outside every transaction; journal its result before anything uses it.
@@ -394,13 +429,14 @@ class TreeRunner:
         return _Result(value)
 
     def _timed_call(self, wait: Wait) -> Any:
-        """``wait.call()``, abandoned after ``max_call_seconds`` or when ``max_run_seconds`` runs out.
+        """``wait.call()``, abandoned after its time limit or when ``max_run_seconds`` runs out.
 
+        The limit is the node's ``timeout``, else the tree's ``max_call_seconds``.
         A Python call cannot be stopped from outside, so a bounded call runs on
         a pool thread and is waited for; a call that overruns is left to finish
         on its own (its result is discarded) and the run moves on.
         """
-        limit, name = self.limits.max_call_seconds, "max_call_seconds"
+        limit, name = self._call_limit(wait)
         if self.deadline is not None:
             remaining = max(self.deadline - time.monotonic(), 0.0)
             if limit is None or remaining < limit:
@@ -415,7 +451,14 @@ class TreeRunner:
                 raise self._out_of_time() from None
             node = current_node_name() or "unknown"
             raise CallTimeout(f"Node '{node}': the {wait.kind} call took longer than {limit:g} s "
-                              "(limits.max_call_seconds) and was abandoned") from None
+                              f"({name}) and was abandoned") from None
+
+    def _call_limit(self, wait: Wait) -> tuple[float | None, str]:
+        """The seconds one call may take, and where that bound comes from (for the error)."""
+        node_timeout = _NODE_TIMEOUT.get()
+        if node_timeout is not None and wait.kind in ("llm", "tool"):
+            return node_timeout, "the node's timeout"
+        return self.limits.max_call_seconds, "limits.max_call_seconds"
 
     def _out_of_time(self) -> BudgetExceeded:
         limit = self.limits.max_run_seconds or 0
@@ -433,7 +476,7 @@ class TreeRunner:
         counters = (self.steps, self.sequence, self.llm_calls, self.tokens)
         outcome: Outcome = _START
         wait: Wait | None = None
-        sink: deque[WorkItem] = deque()
+        sink = Frame()
         try:
             with self._transaction():
                 self._sink = sink
@@ -472,17 +515,59 @@ class TreeRunner:
 
     # -- persisted state and outcome -------------------------------------------------------
     def save_state(self) -> None:
-        """Persist the steps taken, the pending queue and the in-flight items (durable stores only)."""
+        """Persist the steps taken, the pending queue and the in-flight items (durable stores only).
+
+        The tree state holds the top of the queue and a few in-flight items;
+        the rest is in keyed rows, written once and deleted once, so a save
+        costs what the transition changed, not the length of the queue.
+        """
         store = self.store
         if store is None:
             return
         with self._lock:
-            pending = [[item.to_json() for item in frame] for frame in self.frames if frame]
+            pending = [[item.to_json() for item in frame] for frame in self._inline_frames() if frame]
             pending += [[item.to_json() for item in frame] for frame in self._late if frame]
+            if len(self._inline_tasks) > _INLINE_TASKS:
+                self._move_to_rows(self._inline_tasks)
             state = {"steps": self.steps, "sequence": self.sequence, "limits": self.limits.__dict__,
-                     "queue": pending, "in_flight": [task.to_json() for task in self.in_flight],
+                     "queue": pending, "in_flight": [task.to_json() for task in self._inline_tasks],
                      "usage": {"llm_calls": self.llm_calls, "tokens": self.tokens}}
-        store.save_tree(self.main_execution_id, state)
+            rows, self._rows = self._rows, TreeRows()
+        store.save_tree(self.main_execution_id, state, rows)
+
+    def _inline_frames(self) -> list[Frame]:
+        """The top frames, for the tree state, once the lowest of them moved to rows while they held too many.
+
+        Frames are pushed and popped at the top only, so the frames in rows are
+        always the bottom of the stack, their keys growing upwards.
+        """
+        frames = self.frames
+        start, count = len(frames), 0
+        while start > 0 and frames[start - 1].key is None:
+            start -= 1
+            count += len(frames[start])
+        while count > _INLINE_ITEMS:
+            frame = frames[start]
+            start += 1
+            if frame:
+                frame.key, frame.head = self._next_key, 0
+                self._next_key += 1
+                self._rows.frames.append((frame.key, [item.to_json() for item in frame]))
+                count -= len(frame)
+        return frames[start:]
+
+    def _move_to_rows(self, tasks: list[Task]) -> None:
+        """Give every in-flight item kept in the tree state a row (in order: rows load by key)."""
+        for task in tasks:
+            task.key = self._next_key
+            self._next_key += 1
+            self._rows.tasks.append((task.key, task.to_json()))
+        tasks.clear()
+
+    def _reset_rows(self) -> None:
+        """The next save replaces every row of the tree: the queue was cleared, or rebuilt by ``start``."""
+        self._rows, self._next_key = TreeRows(reset=True), 0
+        self._inline_tasks = list(self.in_flight)
 
     def _finish(self, error: Exception | None) -> None:
         """Record the outcome for every execution the tree ran; a failure drops the queue.
@@ -494,6 +579,7 @@ class TreeRunner:
         """
         self.frames.clear()
         self.in_flight.clear()
+        self._reset_rows()
         message = None if error is None else str(error)
         resumable = isinstance(error, StoreError)
         outcomes = {}
@@ -528,6 +614,7 @@ class TreeRunner:
     def start(self) -> None:
         """Record that the tree runs and what it will run first."""
         execution_status.record(self.backends, self.main_execution_id, self.main_execution_id, "running")
+        self._reset_rows()
         self.save_state()
         tracer = tracing.current()
         if tracer is not None:  # signals from outside continue a drained tree: a new span
@@ -621,7 +708,7 @@ class _OpenTree:
                 remember_usage(runner.main_execution_id, runner.limits, runner.llm_calls, runner.tokens)
 
 
-def _open_tree(main_execution_id: str, items: Iterable[WorkItem], backends: Any, *,
+def _open_tree(main_execution_id: str, items: Iterable[WorkItem], backends: Backends, *,
                frames: list[deque[WorkItem]] | None, in_flight: list[Task],
                known: Known | None, admitted: Callable[[], None] | None = None) -> _OpenTree:
     stack = ExitStack()
@@ -632,7 +719,7 @@ def _open_tree(main_execution_id: str, items: Iterable[WorkItem], backends: Any,
             admitted()
         runner = _new_runner(main_execution_id, backends, resuming=frames is not None)
         if frames is not None:
-            runner.frames = frames or [deque()]
+            runner.frames = [Frame(frame) for frame in frames] or [Frame()]
         if known is not None:
             runner.learn(*known)
         runner.enqueue(items)
@@ -655,7 +742,7 @@ _DEFERRED: ContextVar[_Deferred | None] = ContextVar("soe_deferred_start", defau
 
 
 @contextmanager
-def deferred_start(backends: Any) -> Iterator[_Deferred]:
+def deferred_start(backends: Backends) -> Iterator[_Deferred]:
     """Make ``orchestrate``'s preparation and its tree's first saved state one transaction.
 
     A root started inside the block is opened but not drained; the caller
@@ -685,7 +772,7 @@ def deferred_start(backends: Any) -> Iterator[_Deferred]:
         raise error
 
 
-def run_tree(main_execution_id: str, items: Iterable[WorkItem], backends: Any, *,
+def run_tree(main_execution_id: str, items: Iterable[WorkItem], backends: Backends, *,
              frames: list[deque[WorkItem]] | None = None, in_flight: list[Task] | None = None,
              known: Known | None = None, admitted: Callable[[], None] | None = None) -> None:
     """Become the runner of a tree: drain its queue, starting with ``items``.
@@ -707,7 +794,7 @@ def run_tree(main_execution_id: str, items: Iterable[WorkItem], backends: Any, *
     opened.drain()
 
 
-def _new_runner(main_execution_id: str, backends: Any, *, resuming: bool) -> TreeRunner:
+def _new_runner(main_execution_id: str, backends: Backends, *, resuming: bool) -> TreeRunner:
     """A runner carrying what earlier calls left: limits, LLM usage and the activation sequence.
 
     A durable store's committed tree state wins (it survives the process);
@@ -722,7 +809,7 @@ def _new_runner(main_execution_id: str, backends: Any, *, resuming: bool) -> Tre
                       sequence=state.get("sequence", 0), llm_calls=llm_calls, tokens=tokens)
 
 
-def submit(main_execution_id: str, items: Iterable[WorkItem], backends: Any, known: Known | None = None, *,
+def submit(main_execution_id: str, items: Iterable[WorkItem], backends: Backends, known: Known | None = None, *,
            admitted: Callable[[], None] | None = None) -> None:
     """Queue ``items`` on the tree's active runner, or run the tree now if none is active.
 

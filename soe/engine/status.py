@@ -16,6 +16,7 @@ from soe.engine.durability import runtime_store
 from soe.engine.waiting import waiting_for
 from soe.lib.clock import timestamp
 from soe.lib.recent import RecentMap
+from soe.types import Backends
 
 __all__ = ["drained", "get", "list_all", "record"]
 
@@ -23,7 +24,7 @@ _IN_PROCESS: RecentMap[str, dict[str, Any]] = RecentMap(100_000)
 _LOG = logging.getLogger("soe.status")
 
 
-def record(backends: Any, execution_id: str, main_execution_id: str, status: str,
+def record(backends: Backends, execution_id: str, main_execution_id: str, status: str,
            error: str | None = None) -> None:
     """Set an execution's status (logged on ``soe.status``: ERROR for a failure, else INFO)."""
     level = logging.ERROR if status == "failed" else logging.INFO
@@ -39,19 +40,19 @@ def record(backends: Any, execution_id: str, main_execution_id: str, status: str
     _IN_PROCESS.put(execution_id, entry)
 
 
-def drained(backends: Any, execution_id: str) -> str:
+def drained(backends: Backends, execution_id: str) -> str:
     """The status of an execution whose queue drained without error: ``waiting`` or ``completed``."""
     return "waiting" if waiting_for(backends, execution_id) else "completed"
 
 
-def _with_waits(backends: Any, entry: dict[str, Any]) -> dict[str, Any]:
+def _with_waits(backends: Backends, entry: dict[str, Any]) -> dict[str, Any]:
     """A waiting record gains ``waiting_for``, computed when read so that it is always current."""
     if entry["status"] == "waiting":
         entry["waiting_for"] = waiting_for(backends, entry["execution_id"])
     return entry
 
 
-def get(backends: Any, execution_id: str) -> dict[str, Any] | None:
+def get(backends: Backends, execution_id: str) -> dict[str, Any] | None:
     """The status record of an execution, or ``None`` when it is unknown."""
     store = runtime_store(backends)
     if store is not None:
@@ -62,7 +63,7 @@ def get(backends: Any, execution_id: str) -> dict[str, Any] | None:
     return _with_waits(backends, found) if found is not None else None
 
 
-def list_all(backends: Any, status: str | None = None) -> list[dict[str, Any]]:
+def list_all(backends: Backends, status: str | None = None) -> list[dict[str, Any]]:
     """Status records (optionally only one status), oldest first."""
     store = runtime_store(backends)
     if store is not None:

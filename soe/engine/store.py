@@ -14,6 +14,7 @@ from typing import Any
 
 from soe.lib.context_fields import set_field
 from soe.lib.operational import apply_operational_event
+from soe.types import Backends
 
 __all__ = ["append_field", "execution_lock", "update_operational"]
 
@@ -25,7 +26,7 @@ def execution_lock(execution_id: str) -> threading.RLock:
     return _STRIPES[hash(execution_id) % len(_STRIPES)]
 
 
-def append_field(backends: Any, execution_id: str, field: str, value: Any) -> None:
+def append_field(backends: Backends, execution_id: str, field: str, value: Any) -> None:
     """Append ``value`` to ``field``'s stored history (or set a ``__`` key)."""
     context_backend = backends.context
     atomic = getattr(context_backend, "append_to_field", None)
@@ -38,7 +39,7 @@ def append_field(backends: Any, execution_id: str, field: str, value: Any) -> No
         context_backend.save_context(execution_id, ctx)
 
 
-def update_operational(backends: Any, execution_id: str, event_type: str, data: dict[str, Any]) -> None:
+def update_operational(backends: Backends, execution_id: str, event_type: str, data: dict[str, Any]) -> None:
     """Apply an event's counter change to the stored ``__operational__``."""
     context_backend = backends.context
     atomic = getattr(context_backend, "update_operational", None)

@@ -15,8 +15,9 @@ from typing import Any
 from soe.engine.store import update_operational
 from soe.lib.clock import timestamp
 from soe.lib.operational import changes_operational
+from soe.types import Backends
 
-__all__ = ["EVENT_LOG_LEVELS", "register_event"]
+__all__ = ["EVENT_LOG_LEVELS", "read_events", "register_event"]
 
 _LOG = logging.getLogger("soe.events")
 
@@ -30,7 +31,7 @@ EVENT_LOG_LEVELS: dict[str, int] = {
 """The ``logging`` level of each event type; any other event is logged at DEBUG."""
 
 
-def register_event(backends: Any, execution_id: str, event_type: str,
+def register_event(backends: Backends, execution_id: str, event_type: str,
                    data: dict[str, Any] | None = None) -> None:
     """Log ``event_type`` on ``execution_id`` and update ``__operational__`` if it counts.
 
@@ -46,3 +47,18 @@ def register_event(backends: Any, execution_id: str, event_type: str,
         telemetry.log_event(execution_id, event_type, timestamp=timestamp(), context=data)
     if changes_operational(event_type, data):
         update_operational(backends, execution_id, event_type, data)
+
+
+def read_events(backends: Backends, execution_id: str, start: int = 0) -> list[dict[str, Any]]:
+    """The execution's telemetry records from position ``start`` on, in logging order.
+
+    SPEC §11 only requires ``log_event``; every built-in backend can also be read
+    back (``get_events``, and ``get_events_since`` on SQLite, which reads only the
+    tail). A write-only backend reads as no events.
+    """
+    telemetry = backends.telemetry
+    since = getattr(telemetry, "get_events_since", None)
+    if since is not None:
+        return list(since(execution_id, start))
+    get_events = getattr(telemetry, "get_events", None)
+    return [] if get_events is None else list(get_events(execution_id))[start:]

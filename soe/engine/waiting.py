@@ -20,6 +20,7 @@ from typing import Any
 from soe.lib.history import HistoryPrefix
 from soe.lib.recent import RecentMap
 from soe.lib.snapshot import FrozenDict, registry_snapshot
+from soe.types import Backends
 from soe.validation.graph import emissions_of, is_signal
 
 __all__ = ["EXTERNAL_SIGNALS_FIELD", "emitted_signals", "external_triggers", "open_waits", "waiting_for"]
@@ -75,7 +76,7 @@ def open_waits(waits: Iterable[Iterable[Any]], declared: Iterable[Iterable[str]]
     return list(dict.fromkeys(pending))
 
 
-def waiting_for(backends: Any, execution_id: str) -> list[str]:
+def waiting_for(backends: Backends, execution_id: str) -> list[str]:
     """What a drained execution waits for (see the module docstring); ``[]`` means completed.
 
     The context is read only when some node listens for an external signal.

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 __all__ = ["Steps", "Wait", "journal_value", "run_inline"]
 
@@ -82,4 +82,4 @@ def run_inline(steps: Steps[T]) -> T:
             else:
                 wait = steps.send(result)
     except StopIteration as stop:
-        return stop.value
+        return cast("T", stop.value)

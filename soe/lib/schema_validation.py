@@ -16,9 +16,9 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
-from pydantic import BaseModel, Field, RootModel, create_model
+from pydantic import BaseModel, ConfigDict, Field, RootModel, create_model
 
 __all__ = ["resolve_type", "root_model_for_field", "schema_to_pydantic", "schema_to_root_model"]
 
@@ -82,7 +82,7 @@ def resolve_type(field_def: Any, name: str) -> Any:
     details = field_def if isinstance(field_def, dict) else {}
     if type_name in _LIST_NAMES:
         items = details.get("items")
-        return list if items is None else list[resolve_type(items, name + "Item")]
+        return list if items is None else list[resolve_type(items, name + "Item")]  # type: ignore[misc]  # built at run time
     if type_name in _DICT_NAMES:
         properties = details.get("properties")
         if isinstance(properties, dict) and properties:
@@ -108,16 +108,16 @@ def _field_spec(field_def: Any, name: str) -> tuple[Any, Any]:
 def schema_to_pydantic(schema: dict[str, Any], model_name: str = "DynamicModel") -> type[BaseModel]:
     """An object model with one field per property; extra keys are kept."""
     def build() -> type[BaseModel]:
-        fields = {
+        fields: dict[str, Any] = {
             str(prop): _field_spec(field_def, model_name + str(prop).title())
             for prop, field_def in schema.items()
         }
-        return create_model(model_name, __config__={"extra": "allow"}, **fields)
+        return create_model(model_name, __config__=ConfigDict(extra="allow"), **fields)
 
     return _cached("object", schema, model_name, build)
 
 
-def schema_to_root_model(field_def: Any, model_name: str = "RootModel") -> type[RootModel]:
+def schema_to_root_model(field_def: Any, model_name: str = "RootModel") -> type[RootModel[Any]]:
     """A ``RootModel`` of the definition's type, renamed ``model_name``.
 
     The LLM answers with the bare value (``42``, ``"text"``, ``{...}``), so the
@@ -125,11 +125,11 @@ def schema_to_root_model(field_def: Any, model_name: str = "RootModel") -> type[
     """
     def build() -> type[BaseModel]:
         root_type = resolve_type(field_def, model_name)
-        return type(model_name, (RootModel[root_type],), {"__module__": __name__})
+        return type(model_name, (RootModel[root_type],), {"__module__": __name__})  # type: ignore[valid-type]
 
-    return _cached("root", field_def, model_name, build)
+    return cast("type[RootModel[Any]]", _cached("root", field_def, model_name, build))
 
 
-def root_model_for_field(output_field: str, field_def: Any) -> type[RootModel]:
+def root_model_for_field(output_field: str, field_def: Any) -> type[RootModel[Any]]:
     """The root model of ``output_field``, named ``<Field>Root`` as the spec requires."""
     return schema_to_root_model(field_def, output_field.title() + "Root")

@@ -10,7 +10,9 @@ loudly, instead of silently corrupting a registry another execution shares.
 from __future__ import annotations
 
 import copy
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar, cast
+
+T = TypeVar("T")
 
 __all__ = ["FrozenDict", "FrozenList", "fast_copy", "freeze", "registry_snapshot", "thaw"]
 
@@ -23,38 +25,38 @@ def _refuse(self: Any, *args: Any, **kwargs: Any) -> NoReturn:
     raise TypeError(_READ_ONLY)
 
 
-class FrozenDict(dict):
+class FrozenDict(dict[str, Any]):
     """A ``dict`` that refuses every in-place change; copies of it are plain dicts."""
 
     __slots__ = ()
     __setitem__ = __delitem__ = __ior__ = _refuse
     update = pop = popitem = clear = setdefault = _refuse
 
-    def __copy__(self) -> dict:
+    def __copy__(self) -> dict[str, Any]:
         return dict(self)
 
-    def __deepcopy__(self, memo: dict) -> dict:
+    def __deepcopy__(self, memo: dict[str, Any]) -> dict[str, Any]:
         return fast_copy(self)
 
-    def __reduce_ex__(self, protocol: Any) -> tuple:
+    def __reduce_ex__(self, protocol: Any) -> tuple[Any, ...]:
         # Pickle as a plain dict: dict's default reduction would call __setitem__.
         return (dict, (dict(self),))
 
 
-class FrozenList(list):
+class FrozenList(list[Any]):
     """A ``list`` that refuses every in-place change; copies of it are plain lists."""
 
     __slots__ = ()
     __setitem__ = __delitem__ = __iadd__ = __imul__ = _refuse
     append = extend = insert = remove = pop = clear = sort = reverse = _refuse
 
-    def __copy__(self) -> list:
+    def __copy__(self) -> list[Any]:
         return list(self)
 
-    def __deepcopy__(self, memo: dict) -> list:
+    def __deepcopy__(self, memo: dict[str, Any]) -> list[Any]:
         return fast_copy(self)
 
-    def __reduce_ex__(self, protocol: Any) -> tuple:
+    def __reduce_ex__(self, protocol: Any) -> tuple[Any, ...]:
         return (list, (list(self),))
 
 
@@ -96,7 +98,7 @@ def registry_snapshot(workflow_backend: Any, execution_id: str) -> Any:
     return read(execution_id)
 
 
-def fast_copy(obj: Any) -> Any:
+def fast_copy(obj: T) -> T:
     """Deep-copy JSON-like data without ``copy.deepcopy``'s per-object bookkeeping.
 
     Plain and frozen dicts/lists, tuples and scalars are copied directly (frozen
@@ -105,9 +107,9 @@ def fast_copy(obj: Any) -> Any:
     Nesting deeper than the recursion limit allows is copied with an explicit stack.
     """
     try:
-        return _copy_recursive(obj)
+        return cast(T, _copy_recursive(obj))
     except RecursionError:
-        return _copy_iterative(obj)
+        return cast(T, _copy_iterative(obj))
 
 
 def _copy_recursive(obj: Any) -> Any:

@@ -6,224 +6,54 @@ inject nodes) never reaches Python internals, a template is compiled once per
 process, a failure is an error naming the node and field instead of a
 silently unrendered string, and no template can exhaust memory or time.
 
-Resource bounds (the "Limits and safety" guide lists them): ``**`` and ``*``
-operands are checked before Python computes the result (at compile time too,
-where Jinja folds constants), count arguments of filters and string methods are
-bounded, every loop, call and output chunk checks the render's deadline, and
-the rendered text, strings and lists a render builds stay under
-``max_template_output`` characters.
+Resource bounds (the "Limits and safety" guide lists them) live in
+:mod:`soe.lib.template_limits`; the sandbox below applies them.
 """
 
 from __future__ import annotations
 
-import math
 import re
-import string
-import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass
-from functools import lru_cache, update_wrapper
+from functools import lru_cache
 from typing import Any
 
 from jinja2 import Template, TemplateSyntaxError, nodes, pass_context
 from jinja2.exceptions import SecurityError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
-from jinja2.utils import generate_lorem_ipsum
 
 from soe._errors import TemplateRenderError, TemplateSecurityError
 from soe.lib.history import HistoryPrefix
+from soe.lib.template_limits import (
+    BINOP_CHECKS,
+    TemplateLimitExceeded,
+    bounded_filter,
+    bounded_lipsum,
+    bounded_render,
+    check_brace_format,
+    check_call,
+    check_deadline,
+    check_size,
+    guard_iter,
+    render_deadline,
+)
 
 __all__ = [
-    "DEFAULT_TEMPLATE_LIMITS",
-    "MAX_TEMPLATE_DIGITS",
     "SoeSandboxedEnvironment",
     "ENVIRONMENT",
-    "TemplateLimitExceeded",
-    "TemplateLimits",
     "compile_template",
     "has_template_syntax",
     "is_jinja_condition",
     "referenced_fields",
     "render_template",
-    "template_limits",
 ]
 
 _JINJA_CONDITION = re.compile(r"\{\{.*\}\}")
 
-# Python refuses to print an int of more than 4,300 digits; computing one far
-# larger first (``9**(9**9)``) would take minutes, so results are bounded before.
-MAX_TEMPLATE_DIGITS = 4300
-_MAX_INT_BITS = MAX_TEMPLATE_DIGITS * math.log2(10)
-
 # The accumulated filter searches the full (wrapped) context; the render call
 # hands it over through this variable so templates get no extra globals.
 _FULL_CONTEXT: ContextVar[Mapping[str, Any] | None] = ContextVar("soe_full_context", default=None)
-
-
-@dataclass(frozen=True)
-class TemplateLimits:
-    """How large a rendered template and its values may grow, and how long one render may run."""
-
-    max_template_output: int = 1_000_000  # characters (or list items)
-    max_template_ms: int = 2_000
-
-
-DEFAULT_TEMPLATE_LIMITS = TemplateLimits()
-_LIMITS: ContextVar[TemplateLimits] = ContextVar("soe_template_limits", default=DEFAULT_TEMPLATE_LIMITS)
-_DEADLINE: ContextVar[float | None] = ContextVar("soe_template_deadline", default=None)
-
-
-class TemplateLimitExceeded(Exception):
-    """A template hit a resource limit; ``limit`` names the ``limits`` key (or the fixed bound)."""
-
-    def __init__(self, limit: str, detail: str) -> None:
-        self.limit = limit
-        super().__init__(f"template limit {limit} exceeded: {detail}")
-
-
-@contextmanager
-def template_limits(limits: TemplateLimits) -> Iterator[None]:
-    """Render templates under ``limits`` within the block (the engine sets a tree's limits)."""
-    token = _LIMITS.set(limits)
-    try:
-        yield
-    finally:
-        _LIMITS.reset(token)
-
-
-def _check_deadline() -> None:
-    deadline = _DEADLINE.get()
-    if deadline is not None and time.monotonic() > deadline:
-        ms = _LIMITS.get().max_template_ms
-        raise TemplateLimitExceeded("max_template_ms", f"the render took longer than {ms} ms")
-
-
-def _check_size(value: Any) -> Any:
-    """Refuse a string or list longer than ``max_template_output``; pass anything else through."""
-    cap = _LIMITS.get().max_template_output
-    if isinstance(value, (str, list, tuple)) and len(value) > cap:
-        raise TemplateLimitExceeded("max_template_output",
-                                    f"a value of {len(value)} characters or items (at most {cap})")
-    return value
-
-
-def _check_count(count: Any, what: str) -> None:
-    cap = _LIMITS.get().max_template_output
-    if isinstance(count, int) and not isinstance(count, bool) and abs(count) > cap:
-        raise TemplateLimitExceeded("max_template_output", f"{what} {count} is larger than {cap}")
-
-
-def _check_int_bits(bits: float) -> None:
-    if bits > _MAX_INT_BITS:
-        digits = int(bits / math.log2(10))
-        raise TemplateLimitExceeded("max_template_digits", f"the result would have about {digits} digits "
-                                                   f"(at most {MAX_TEMPLATE_DIGITS})")
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _check_power(base: Any, exponent: Any) -> None:
-    if _is_int(base) and _is_int(exponent) and exponent > 0 and abs(base) > 1:
-        _check_int_bits(exponent * math.log2(abs(base)))
-
-
-def _check_product(left: Any, right: Any) -> None:
-    if _is_int(left) and _is_int(right):
-        _check_int_bits(left.bit_length() + right.bit_length())
-        return
-    for seq, times in ((left, right), (right, left)):
-        if isinstance(seq, (str, list, tuple)) and _is_int(times):
-            _check_count(len(seq) * times, "a repetition of")
-
-
-_PERCENT_SPEC = re.compile(r"%(?:\([^)]*\))?[#0\- +]*(\*|\d+)?(?:\.(\*|\d+))?")
-_NUMBERS = re.compile(r"\d+")
-
-
-def _check_percent_format(fmt: Any) -> None:
-    """``'%0999999999d' % 1`` allocates before returning: widths are bounded, ``*`` is refused."""
-    if not isinstance(fmt, str):
-        return
-    for match in _PERCENT_SPEC.finditer(fmt):
-        for group in match.groups():
-            if group == "*":
-                raise TemplateLimitExceeded("max_template_output", "a '*' width in a % format")
-            if group:
-                _check_count(int(group), "a format width of")
-
-
-def _check_brace_format(fmt: str) -> None:
-    """``'{:>999999999}'.format(1)``: the same bound for ``str.format`` widths."""
-    try:
-        parsed = list(string.Formatter().parse(fmt))
-    except ValueError:
-        return  # str.format raises the same error itself
-    for _literal, _field, spec, _conversion in parsed:
-        if spec and "{" in spec:
-            raise TemplateLimitExceeded("max_template_output", "a format width taken from an argument")
-        for number in _NUMBERS.findall(spec or ""):
-            _check_count(int(number), "a format width of")
-
-
-def _check_replace(text: Any, old: Any, new: Any, count: Any = -1) -> None:
-    if isinstance(text, str) and isinstance(old, str) and isinstance(new, str):
-        hits = len(text) + 1 if old == "" else text.count(old)
-        if _is_int(count) and count >= 0:
-            hits = min(hits, count)
-        _check_count(len(text) + hits * len(new), "a replacement producing")
-
-
-_BINOP_CHECKS: dict[str, Callable[[Any, Any], None]] = {
-    "**": _check_power,
-    "*": _check_product,
-    "%": lambda left, _right: _check_percent_format(left),
-}
-# string methods and filters whose integer arguments are sizes of what they build
-_COUNT_CALLS = frozenset({"center", "ljust", "rjust", "zfill", "expandtabs", "indent", "wordwrap",
-                          "truncate", "batch", "slice", "tojson"})
-
-
-def _check_call(name: str, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> None:
-    """Bound what a filter or method call would build, before it runs."""
-    if name in _COUNT_CALLS:
-        for value in (*args, *kwargs.values()):
-            _check_count(value, f"'{name}' argument")
-    elif name == "replace":
-        strings = [a for a in args if isinstance(a, str)]
-        counts = [a for a in args if _is_int(a)]
-        if len(strings) >= 3:
-            _check_replace(*strings[-3:], *counts[-1:])
-    elif name == "format":
-        _check_percent_format(next((a for a in args if isinstance(a, str)), None))
-
-
-def _bounded_filter(name: str, function: Callable[..., Any]) -> Callable[..., Any]:
-    """A filter that checks the deadline and its arguments before running and its result after."""
-
-    def bounded(*args: Any, **kwargs: Any) -> Any:
-        _check_deadline()
-        _check_call(name, args, kwargs)
-        return _check_size(function(*args, **kwargs))
-
-    return update_wrapper(bounded, function)  # keeps Jinja's pass_context/eval_context marks
-
-
-def _guard_iter(iterable: Any) -> Iterator[Any]:
-    """Every loop iteration checks the deadline, so nested loops end on time."""
-    for item in iterable:
-        _check_deadline()
-        yield item
-
-
-def bounded_lipsum(n: int = 5, html: bool = True, min: int = 20, max: int = 100) -> str:  # noqa: A002
-    """Jinja's ``lipsum`` with its paragraph and word counts bounded by ``max_template_output``."""
-    words = max if _is_int(max) else 100
-    _check_count(n * abs(words) * 12 if _is_int(n) else 0, "lipsum would build about")
-    return generate_lorem_ipsum(n, html, min, max)
 
 
 @pass_context  # never constant-folded at compile time: the answer depends on the render's context
@@ -255,9 +85,9 @@ class SoeSandboxedEnvironment(ImmutableSandboxedEnvironment):
     def __init__(self) -> None:
         super().__init__(autoescape=False)
         self.filters["accumulated"] = accumulated
-        self.filters = {name: _bounded_filter(name, function) for name, function in self.filters.items()}
-        self.filters["soe_guard_iter"] = _guard_iter
-        self.filters["soe_guard_size"] = _check_size
+        self.filters = {name: bounded_filter(name, function) for name, function in self.filters.items()}
+        self.filters["soe_guard_iter"] = guard_iter
+        self.filters["soe_guard_size"] = check_size
         self.globals["lipsum"] = bounded_lipsum
 
     def unsafe_undefined(self, obj: Any, attribute: str) -> Any:
@@ -266,22 +96,22 @@ class SoeSandboxedEnvironment(ImmutableSandboxedEnvironment):
         )
 
     def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
-        _check_deadline()
-        check = _BINOP_CHECKS.get(operator)
+        check_deadline()
+        check = BINOP_CHECKS.get(operator)
         if check is not None:
             check(left, right)
-        return _check_size(super().call_binop(context, operator, left, right))
+        return check_size(super().call_binop(context, operator, left, right))
 
     def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N805
-        _check_deadline()
+        check_deadline()
         if isinstance(getattr(__obj, "__self__", None), str):
-            _check_call(getattr(__obj, "__name__", ""), (__obj.__self__, *args), kwargs)
-        return _check_size(super().call(__context, __obj, *args, **kwargs))
+            check_call(getattr(__obj, "__name__", ""), (__obj.__self__, *args), kwargs)
+        return check_size(super().call(__context, __obj, *args, **kwargs))
 
     def wrap_str_format(self, value: Any) -> Callable[..., str] | None:
         wrapper = super().wrap_str_format(value)
         if wrapper is not None:
-            _check_brace_format(value.__self__)
+            check_brace_format(value.__self__)
         return wrapper
 
 
@@ -353,6 +183,7 @@ def referenced_fields(source: str) -> tuple[str, ...]:
     """Context fields a template reads, from its AST (``context.x`` and ``context['x']``)."""
     found: dict[str, None] = {}
     for node in _parse(source).find_all((nodes.Getattr, nodes.Getitem)):
+        assert isinstance(node, (nodes.Getattr, nodes.Getitem))  # what find_all yields, for the type checker
         target = node.node
         if not (isinstance(target, nodes.Name) and target.name == "context"):
             continue
@@ -361,20 +192,6 @@ def referenced_fields(source: str) -> tuple[str, ...]:
         elif isinstance(node.arg, nodes.Const) and isinstance(node.arg.value, str):
             found.setdefault(node.arg.value)
     return tuple(found)
-
-
-def _bounded_render(template: Template, variables: Mapping[str, Any]) -> str:
-    """Render chunk by chunk, stopping at the output cap or the deadline."""
-    cap = _LIMITS.get().max_template_output
-    chunks: list[str] = []
-    size = 0
-    for chunk in template.generate(variables):
-        size += len(chunk)
-        if size > cap:
-            raise TemplateLimitExceeded("max_template_output", f"the output is longer than {cap} characters")
-        _check_deadline()
-        chunks.append(chunk)
-    return "".join(chunks)
 
 
 def _reason(exc: BaseException) -> str:
@@ -402,9 +219,9 @@ def render_template(
     """
     # only the accumulated filter reads it: other renders skip the variable
     token = _FULL_CONTEXT.set(full_context) if "accumulated" in source else None
-    deadline = _DEADLINE.set(time.monotonic() + _LIMITS.get().max_template_ms / 1000)
     try:
-        return _bounded_render(compile_template(source), variables)
+        with render_deadline():
+            return bounded_render(compile_template(source), variables)
     except SecurityError as exc:
         raise TemplateSecurityError(
             f"Unsafe template in node '{node_name}', {field}: {exc}",
@@ -417,6 +234,5 @@ def render_template(
             limit=exc.limit if isinstance(exc, TemplateLimitExceeded) else None,
         ) from exc
     finally:
-        _DEADLINE.reset(deadline)
         if token is not None:
             _FULL_CONTEXT.reset(token)

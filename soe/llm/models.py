@@ -61,7 +61,7 @@ def _signals_description(options: tuple[tuple[Any, Any], ...]) -> str:
 
 def _build_response_model(
     output_field: str | None,
-    root_model: type[RootModel] | None,
+    root_model: type[RootModel[Any]] | None,
     options: tuple[tuple[Any, Any], ...],
 ) -> type[BaseModel]:
     if root_model is not None and not options:
@@ -79,7 +79,7 @@ def _build_response_model(
     if options:
         names = tuple(name for name, _ in options)
         fields["selected_signals"] = (
-            list[Literal[names]],
+            list[Literal[names]],  # type: ignore[valid-type]  # the node's own signal names
             Field(default=[], description=_signals_description(options)),
         )
     name = output_field.title() + "Response" if output_field else "DynamicResponse"
@@ -91,7 +91,7 @@ _cached_response_model = lru_cache(maxsize=1024)(_build_response_model)
 
 def build_response_model(
     output_field: str | None,
-    root_model: type[RootModel] | None,
+    root_model: type[RootModel[Any]] | None,
     signal_options: Iterable[Mapping[str, Any]] | None,
 ) -> type[BaseModel]:
     """The LLM node / agent response-stage model of §7.4.

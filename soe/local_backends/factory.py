@@ -101,7 +101,7 @@ def create_local_backends(
     )
 
 
-def _positional_dirs(directories: tuple, explicit: dict[str, Any]) -> dict[str, Any]:
+def _positional_dirs(directories: tuple[Any, ...], explicit: dict[str, Any]) -> dict[str, Any]:
     """Directories implied by the positional arguments, before keywords override them."""
     if len(directories) > len(_DIR_KEYS):
         raise TypeError(f"create_local_backends() takes at most {len(_DIR_KEYS)} positional "

@@ -18,15 +18,15 @@ class AgentRequest(BaseModel):
 
     agent_id: str
     prompt: str
-    agent_config: dict
-    tool_responses: dict = {}
+    agent_config: dict[str, Any]
+    tool_responses: dict[str, Any] = {}
 
 
 class AgentResponse(BaseModel):
     """Compatibility model: an agent's answer."""
 
     output: Any = None
-    tool_calls: dict = {}
+    tool_calls: dict[str, Any] = {}
     emitted_signals: list[str] = []
     needs_clarification: bool = False
     clarification_message: str = ""

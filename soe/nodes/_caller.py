@@ -19,16 +19,17 @@ from typing import Any
 from soe._errors import TemplateRenderError, TemplateSecurityError
 from soe.engine.telemetry import register_event
 from soe.lib.effects import Steps, run_inline
+from soe.types import Backends, EventTypes
 
 __all__ = ["NodeCallerFn", "node_caller"]
 
-NodeCallerFn = Callable[[str, dict], None]
+NodeCallerFn = Callable[[str, dict[str, Any]], None]
 
 # Set on a TemplateSecurityError once its event is written, so outer node callers skip it.
 _REGISTERED = "_soe_template_security_registered"
 
 
-def _report(backends: Any, execution_id: str, exc: TemplateSecurityError) -> None:
+def _report(backends: Backends, execution_id: str, exc: TemplateSecurityError) -> None:
     """Register ``template_security_error`` once, on the node that rendered the template.
 
     A node whose own work started another tree (a tool calling ``orchestrate``)
@@ -36,11 +37,11 @@ def _report(backends: Any, execution_id: str, exc: TemplateSecurityError) -> Non
     """
     if not getattr(exc, _REGISTERED, False):
         setattr(exc, _REGISTERED, True)
-        register_event(backends, execution_id, "template_security_error",
+        register_event(backends, execution_id, EventTypes.TEMPLATE_SECURITY_ERROR,
                        {"node_name": exc.node_name, "error": str(exc)})
 
 
-def _name_workflow(backends: Any, execution_id: str, exc: TemplateRenderError | TemplateSecurityError) -> None:
+def _name_workflow(backends: Backends, execution_id: str, exc: TemplateRenderError | TemplateSecurityError) -> None:
     """Record on a template error which workflow the failing node belongs to (the renderer cannot know)."""
     if exc.workflow_name is None:
         try:
@@ -49,26 +50,26 @@ def _name_workflow(backends: Any, execution_id: str, exc: TemplateRenderError | 
             pass
 
 
-def _on_template_error(backends: Any, execution_id: str, exc: TemplateRenderError | TemplateSecurityError) -> None:
+def _on_template_error(backends: Backends, execution_id: str, exc: TemplateRenderError | TemplateSecurityError) -> None:
     _name_workflow(backends, execution_id, exc)
     if isinstance(exc, TemplateSecurityError):
         _report(backends, execution_id, exc)
 
 
-def node_caller(backends: Any) -> Callable[[Callable[[str, dict], Any]], NodeCallerFn]:
+def node_caller(backends: Backends) -> Callable[[Callable[[str, dict[str, Any]], Any]], NodeCallerFn]:
     """Decorate a node's handler (plain function or generator of waits) into its caller."""
 
-    def decorate(handler: Callable[[str, dict], Any]) -> NodeCallerFn:
+    def decorate(handler: Callable[[str, dict[str, Any]], Any]) -> NodeCallerFn:
         if not inspect.isgeneratorfunction(handler):
             @functools.wraps(handler)
-            def run(execution_id: str, node_config: dict) -> None:
+            def run(execution_id: str, node_config: dict[str, Any]) -> None:
                 try:
                     handler(execution_id, node_config)
                 except (TemplateRenderError, TemplateSecurityError) as exc:
                     _on_template_error(backends, execution_id, exc)
                     raise
 
-            def one_step(execution_id: str, node_config: dict) -> Steps[None]:
+            def one_step(execution_id: str, node_config: dict[str, Any]) -> Steps[None]:
                 run(execution_id, node_config)
                 return
                 yield  # a generator that never waits
@@ -76,7 +77,7 @@ def node_caller(backends: Any) -> Callable[[Callable[[str, dict], Any]], NodeCal
             run.steps = one_step  # type: ignore[attr-defined]
             return run
 
-        def steps(execution_id: str, node_config: dict) -> Steps[None]:
+        def steps(execution_id: str, node_config: dict[str, Any]) -> Steps[None]:
             try:
                 yield from handler(execution_id, node_config)
             except (TemplateRenderError, TemplateSecurityError) as exc:
@@ -84,7 +85,7 @@ def node_caller(backends: Any) -> Callable[[Callable[[str, dict], Any]], NodeCal
                 raise
 
         @functools.wraps(handler)
-        def caller(execution_id: str, node_config: dict) -> None:
+        def caller(execution_id: str, node_config: dict[str, Any]) -> None:
             run_inline(steps(execution_id, node_config))
 
         caller.steps = steps  # type: ignore[attr-defined]

@@ -15,6 +15,7 @@ from soe.engine.telemetry import register_event
 from soe.lib.context_fields import unwrapped_view
 from soe.lib.emissions import EmissionMode, condition_of, emission_mode, is_jinja
 from soe.lib.templating import render_template
+from soe.types import Backends, EventTypes
 
 __all__ = ["ConditionReport", "EmissionMode", "condition_reporter", "emission_mode", "evaluate_emissions", "passes"]
 
@@ -28,13 +29,13 @@ def passes(rendered: str) -> bool:
     return rendered.strip().lower() not in _FAILING
 
 
-def condition_reporter(backends: Any, execution_id: str) -> ConditionReport:
+def condition_reporter(backends: Backends, execution_id: str) -> ConditionReport:
     """Registers ``condition_error`` for a condition that raised (SPEC §15).
 
     The emission still does not fire (§6.2); the event only makes "raised"
     distinguishable from "was false" for whoever reads the timeline.
     """
-    return lambda data: register_event(backends, execution_id, "condition_error", data)
+    return lambda data: register_event(backends, execution_id, EventTypes.CONDITION_ERROR, data)
 
 
 def evaluate_emissions(

@@ -9,6 +9,7 @@ from soe.engine.budgets import charge_llm_call, charge_tokens
 from soe.engine.telemetry import register_event
 from soe.lib.schema_validation import root_model_for_field
 from soe.nodes._emissions import EmissionMode, condition_reporter, evaluate_emissions
+from soe.types import Backends, EventTypes
 
 __all__ = [
     "complete",
@@ -19,7 +20,7 @@ __all__ = [
 ]
 
 
-def open_history(backends: Any, ctx: Mapping[str, Any], identity: Any) -> tuple[str | None, list[dict]]:
+def open_history(backends: Backends, ctx: Mapping[str, Any], identity: Any) -> tuple[str | None, list[dict[str, Any]]]:
     """The history key and list for a node, starting it with the identity's system prompt.
 
     History is on iff the node has an identity and a history backend exists;
@@ -38,13 +39,13 @@ def open_history(backends: Any, ctx: Mapping[str, Any], identity: Any) -> tuple[
     return key, list(history)
 
 
-def output_root_model(backends: Any, main_id: str, output_field: str | None) -> Any:
+def output_root_model(backends: Backends, main_id: str, output_field: str | None) -> Any:
     """The root model for ``output_field`` from the context schema, warning when absent."""
     if not output_field or backends.context_schema is None:
         return None
     schema = backends.context_schema.get_context_schema(main_id)
     if not schema or output_field not in schema:
-        register_event(backends, main_id, "context_warning", {
+        register_event(backends, main_id, EventTypes.CONTEXT_WARNING, {
             "message": f"Output field '{output_field}' not found in context schema",
             "output_field": output_field,
         })
@@ -52,17 +53,17 @@ def output_root_model(backends: Any, main_id: str, output_field: str | None) -> 
     return root_model_for_field(output_field, schema[output_field])
 
 
-def register_llm_call(backends: Any, execution_id: str, data: dict[str, Any]) -> None:
+def register_llm_call(backends: Backends, execution_id: str, data: dict[str, Any]) -> None:
     """Account for one structured request (retries are not requests), within the tree's budget."""
     charge_llm_call(execution_id)
-    register_event(backends, execution_id, "llm_call", data)
+    register_event(backends, execution_id, EventTypes.LLM_CALL, data)
 
 
-def usage_recorder(backends: Any, execution_id: str) -> Callable[[Any], None]:
+def usage_recorder(backends: Backends, execution_id: str) -> Callable[[Any], None]:
     """The hook run after a ``call_llm`` invocation that reported token usage."""
 
     def record(usage: Any) -> None:
-        register_event(backends, execution_id, "llm_usage", {
+        register_event(backends, execution_id, EventTypes.LLM_USAGE, {
             "prompt_tokens": usage.prompt_tokens,
             "completion_tokens": usage.completion_tokens,
         })
@@ -71,8 +72,8 @@ def usage_recorder(backends: Any, execution_id: str) -> Callable[[Any], None]:
     return record
 
 
-def complete(broadcast: Callable[[str, list], None], execution_id: str, node_config: Mapping[str, Any],
-             mode: EmissionMode, ctx: dict[str, Any], selected: Sequence[Any], backends: Any) -> None:
+def complete(broadcast: Callable[[str, list[Any]], None], execution_id: str, node_config: Mapping[str, Any],
+             mode: EmissionMode, ctx: dict[str, Any], selected: Sequence[Any], backends: Backends) -> None:
     """Emit an LLM or agent node's completion signals (SPEC §6.3)."""
     emissions = node_config.get("event_emissions") or []
     if mode == "jinja":

@@ -6,11 +6,12 @@ Built only when the callable takes it, so a user's §7 ``call_llm`` costs nothin
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 from pydantic import BaseModel
 
 from soe.llm.request import LlmRequest, SignalOption, Stage, accepts_request, node_options
+from soe.types import Backends
 
 __all__ = ["node_request"]
 
@@ -22,17 +23,17 @@ def _chat(history: Sequence[Mapping[str, Any]]) -> tuple[str | None, tuple[Mappi
     return None, tuple(history)
 
 
-def _field_description(backends: Any, main_id: str, output_field: str | None) -> str:
+def _field_description(backends: Backends, main_id: str, output_field: str | None) -> str:
     """The ``description`` the context schema gives ``output_field``, if any."""
     if not output_field or backends.context_schema is None:
         return ""
     definition = (backends.context_schema.get_context_schema(main_id) or {}).get(output_field)
     if isinstance(definition, Mapping) and isinstance(definition.get("description"), str):
-        return definition["description"]
+        return cast("str", definition["description"])
     return ""
 
 
-def node_request(call_llm: Any, backends: Any, main_id: str, node_config: Mapping[str, Any], *,
+def node_request(call_llm: Any, backends: Backends, main_id: str, node_config: Mapping[str, Any], *,
                  stage: Stage, prompt: str, context: str, history: Sequence[Mapping[str, Any]],
                  response_model: type[BaseModel], signals: Sequence[Mapping[str, Any]] = (),
                  **parts: Any) -> LlmRequest | None:

@@ -14,6 +14,7 @@ from typing import Any
 from soe.lib.awaitables import resolve
 from soe.lib.effects import Steps, Wait
 from soe.lib.values import storable
+from soe.types import Backends
 
 __all__ = ["ToolEntry", "bind_builtin", "call_tool", "resolve_tool"]
 
@@ -36,7 +37,7 @@ class ToolEntry:
         return cls(entry)
 
 
-def bind_builtin(name: str, execution_id: str, backends: Any,
+def bind_builtin(name: str, execution_id: str, backends: Backends,
                  tools_registry: Mapping[str, Any] | None) -> Callable[..., Any] | None:
     """The built-in tool ``name`` bound to ``execution_id``, or ``None`` if there is none."""
     from soe.builtin_tools import get_builtin_tool_factory
@@ -48,7 +49,7 @@ def bind_builtin(name: str, execution_id: str, backends: Any,
 
 
 def resolve_tool(name: str, tools_registry: Mapping[str, Any] | None, execution_id: str,
-                 backends: Any) -> ToolEntry | None:
+                 backends: Backends) -> ToolEntry | None:
     """The registry entry for ``name``, else the built-in bound to this execution."""
     if tools_registry and name in tools_registry:
         return ToolEntry.from_registry(tools_registry[name])

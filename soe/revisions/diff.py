@@ -64,7 +64,7 @@ def _differs(old: Any, new: Any) -> bool:
     """Inequality that also sees a change of node order inside a workflow."""
     if isinstance(old, Mapping) and isinstance(new, Mapping):
         return list(old) != list(new) or any(_differs(old[k], new[k]) for k in old)
-    return old != new
+    return bool(old != new)
 
 
 def registry_diff(old: Registry, new: Registry, whole_workflows: bool) -> Diff:
@@ -96,7 +96,7 @@ def apply_diff(registry: Registry, diff: Diff) -> None:
         parent[key] = copy.deepcopy(entry["value"])
 
 
-def registry_at(revisions: list[dict], index: int) -> Registry:
+def registry_at(revisions: list[dict[str, Any]], index: int) -> Registry:
     """The registry as revision ``revisions[index]`` left it: the diffs up to it, replayed."""
     registry: Registry = {}
     for revision in revisions[: index + 1]:

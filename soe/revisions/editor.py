@@ -22,6 +22,7 @@ from soe._errors import WorkflowValidationError
 from soe.lib.snapshot import registry_snapshot, thaw
 from soe.revisions.diff import Diff, Registry, pointer_names, registry_at, registry_diff
 from soe.revisions.history import API_AUTHOR, get_registry_revisions, lock, record_revision
+from soe.types import Backends
 from soe.validation.config import check_reserved_name, validate_workflow
 
 __all__ = [
@@ -70,13 +71,13 @@ def _validate(diff: Diff, whole_workflows: bool) -> None:
 
 # --- the one change function ---------------------------------------------------------------
 
-def _read(execution_id: str, backends: Any) -> Registry:
+def _read(execution_id: str, backends: Backends) -> Registry:
     """A plain, mutable deep copy of the stored registry, made once from the shared snapshot."""
     stored = registry_snapshot(backends.workflow, execution_id)
     return thaw(stored) if isinstance(stored, Mapping) else {}
 
 
-def change_registry(execution_id: str, backends: Any, *, operation: str, author: str,
+def change_registry(execution_id: str, backends: Backends, *, operation: str, author: str,
                     change: Callable[[Registry], Any], whole_workflows: bool = False) -> RegistryChange:
     """Apply ``change`` to a copy of the registry, validate, save, and record a revision.
 
@@ -158,7 +159,7 @@ class RegistryEditor:
     """
 
     execution_id: str
-    backends: Any
+    backends: Backends
     operation: str
     author: str = API_AUTHOR
 
@@ -253,37 +254,37 @@ class RegistryEditor:
 # --- Python API (author "api") ---------------------------------------------------------------
 
 def inject_workflow(execution_id: str, workflow_name: str, definition: Mapping[str, Any],
-                    backends: Any) -> int | None:
+                    backends: Backends) -> int | None:
     """Add or replace a workflow; returns the new revision number (``None`` if none are kept)."""
     return RegistryEditor(execution_id, backends, "inject_workflow").inject_workflow(
         workflow_name, definition).revision
 
 
 def inject_node(execution_id: str, workflow_name: str, node_name: str, node_config: Mapping[str, Any],
-                backends: Any) -> int | None:
+                backends: Backends) -> int | None:
     """Add or replace a node of an existing workflow; returns the new revision number."""
     return RegistryEditor(execution_id, backends, "inject_node").inject_node(
         workflow_name, node_name, node_config).revision
 
 
-def remove_workflow(execution_id: str, workflow_name: str, backends: Any) -> int | None:
+def remove_workflow(execution_id: str, workflow_name: str, backends: Backends) -> int | None:
     """Remove a workflow; returns the new revision number."""
     return RegistryEditor(execution_id, backends, "remove_workflow").remove_workflow(workflow_name).revision
 
 
-def remove_node(execution_id: str, workflow_name: str, node_name: str, backends: Any) -> int | None:
+def remove_node(execution_id: str, workflow_name: str, node_name: str, backends: Backends) -> int | None:
     """Remove a node; returns the new revision number."""
     return RegistryEditor(execution_id, backends, "remove_node").remove_node(workflow_name, node_name).revision
 
 
 def add_signal(execution_id: str, workflow_name: str, node_name: str, signal_name: str,
-               condition: str | None, backends: Any) -> int | None:
+               condition: str | None, backends: Backends) -> int | None:
     """Add an emission to a node (or update its condition); returns the new revision number."""
     return RegistryEditor(execution_id, backends, "add_signal").add_signal(
         workflow_name, node_name, signal_name, condition).revision
 
 
-def rollback_registry(execution_id: str, revision: int, backends: Any) -> int:
+def rollback_registry(execution_id: str, revision: int, backends: Backends) -> int:
     """Restore the registry as it was at ``revision``; returns the new revision's number.
 
     Raises:

@@ -16,6 +16,7 @@ from typing import Any
 from soe.lib.clock import timestamp
 from soe.lib.snapshot import freeze
 from soe.revisions.diff import Diff, Registry, pointer, registry_at, registry_diff
+from soe.types import Backends
 
 __all__ = [
     "API_AUTHOR",
@@ -39,14 +40,14 @@ def lock(execution_id: str) -> threading.RLock:
     return _STRIPES[hash(execution_id) % len(_STRIPES)]
 
 
-def revision_methods(backends: Any) -> tuple[Callable, Callable] | None:
+def revision_methods(backends: Backends) -> tuple[Callable[..., Any], Callable[..., Any]] | None:
     """``(save, get)`` when the workflow backend keeps revisions, else ``None``."""
     save = getattr(backends.workflow, "save_registry_revision", None)
     get = getattr(backends.workflow, "get_registry_revisions", None)
     return (save, get) if callable(save) and callable(get) else None
 
 
-def get_registry_revisions(execution_id: str, backends: Any) -> list[dict]:
+def get_registry_revisions(execution_id: str, backends: Backends) -> list[dict[str, Any]]:
     """The execution's revisions in order from 0; ``[]`` when the backend keeps none."""
     methods = revision_methods(backends)
     return list(methods[1](execution_id) or []) if methods else []
@@ -65,7 +66,7 @@ def _revision(number: int, author: str, operation: str, diff: Diff) -> dict[str,
             "timestamp": timestamp(), "diff": diff}
 
 
-def record_initial_revision(execution_id: str, registry: Mapping[str, Any] | None, backends: Any) -> None:
+def record_initial_revision(execution_id: str, registry: Mapping[str, Any] | None, backends: Backends) -> None:
     """Record ``registry`` as revision 0 (``orchestrate``, author ``api``) unless one exists.
 
     ``orchestrate`` calls this right after saving the registry; it is a no-op for a
@@ -80,7 +81,7 @@ def record_initial_revision(execution_id: str, registry: Mapping[str, Any] | Non
             save(execution_id, _revision(0, API_AUTHOR, "orchestrate", _initial_diff(registry)))
 
 
-def record_revision(execution_id: str, backends: Any, before: Registry, author: str, operation: str,
+def record_revision(execution_id: str, backends: Backends, before: Registry, author: str, operation: str,
                     diff: Diff) -> int | None:
     """Append the change's revision (after revision 0 if the execution had none)."""
     methods = revision_methods(backends)
@@ -95,7 +96,7 @@ def record_revision(execution_id: str, backends: Any, before: Registry, author: 
     return count
 
 
-def diff_revisions(execution_id: str, base: int, target: int, backends: Any) -> Diff:
+def diff_revisions(execution_id: str, base: int, target: int, backends: Backends) -> Diff:
     """The diff that turns the registry at revision ``base`` into the one at ``target``.
 
     Raises:

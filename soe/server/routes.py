@@ -6,7 +6,7 @@ route of :data:`router` first passes :func:`authorized`.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request
 from fastapi.responses import StreamingResponse
@@ -60,7 +60,7 @@ def authorized(request: Request,
 
 
 def _service(request: Request) -> ExecutionService:
-    return request.app.state.service
+    return cast("ExecutionService", request.app.state.service)
 
 
 Service = Annotated[ExecutionService, Depends(_service)]

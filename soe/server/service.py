@@ -16,10 +16,12 @@ import uuid
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from soe._errors import WorkflowValidationError
+from soe.engine.telemetry import read_events
 from soe.inputs import plain, user_fields
+from soe.types import Backends
 from soe.validation.graph import extract_workflows
 
 __all__ = ["ExecutionService", "NotFound", "Rejected"]
@@ -93,7 +95,7 @@ def _check_runnable(workflow: Any, tools: Mapping[str, Any], has_llm: bool) -> N
 class ExecutionService:
     """One store, its node callers and the worker threads that run executions on it."""
 
-    def __init__(self, backends: Any, broadcast: Callable[[str, list], None], *,
+    def __init__(self, backends: Backends, broadcast: Callable[[str, list[Any]], None], *,
                  tools: Mapping[str, Any] | None = None, has_llm: bool = False, workers: int = 8) -> None:
         self.backends = backends
         self.broadcast = broadcast
@@ -248,12 +250,7 @@ class ExecutionService:
 
         A backend with ``get_events_since`` (SQLite) reads only those; any other is sliced.
         """
-        telemetry = self.backends.telemetry
-        if telemetry is None:
-            return []
-        since = getattr(telemetry, "get_events_since", None)
-        found = since(execution_id, start) if since is not None else telemetry.get_events(execution_id)[start:]
-        return [plain(event) for event in found]
+        return [plain(event) for event in read_events(self.backends, execution_id, start)]
 
     def list_executions(self, status: str | None, offset: int, limit: int) -> dict[str, Any]:
         """A page of status records, newest first, with the total that matched."""
@@ -278,7 +275,7 @@ class ExecutionService:
 
         self._require(execution_id)
         try:
-            return plain(diff_revisions(execution_id, base, target, self.backends))
+            return cast("list[dict[str, Any]]", plain(diff_revisions(execution_id, base, target, self.backends)))
         except ValueError as exc:
             raise NotFound(str(exc)) from exc
 

@@ -10,15 +10,13 @@ back only ``signals_to_parent`` (§4.2, §4.3).
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Hashable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from jinja2 import TemplateSyntaxError
-
-from soe.lib.templating import compile_template, has_template_syntax, is_jinja_condition
+from soe.lib.recent import RecentMap
 from soe.validation.graph import emissions_of, is_signal, listeners, unconditional
-from soe.validation.locate import node_position, value_at, walk_path
+from soe.validation.yaml_nodes import node_position, value_at, walk_path
 
 __all__ = [
     "CODES",
@@ -27,7 +25,6 @@ __all__ = [
     "Severity",
     "Site",
     "check_children",
-    "check_conditions",
     "check_loops",
     "check_unheard_signals",
     "check_unreachable_triggers",
@@ -107,8 +104,27 @@ class Model:
         return ((wf, n, c) for wf, n, c in self.nodes() if c.get("node_type") == "child")
 
     def starters(self, workflow: Any) -> list[tuple[Any, Any, Mapping[str, Any]]]:
-        """Child nodes (anywhere) that start ``workflow``."""
-        return [t for t in self.children() if t[2].get("child_workflow_name") == workflow]
+        """Child nodes (anywhere) that start ``workflow`` (indexed once: checks ask per node and signal)."""
+        cache = self.__dict__.get("_starters_cache")
+        if cache is None:
+            cache = self.__dict__["_starters_cache"] = {}
+            for child in self.children():
+                target = child[2].get("child_workflow_name")
+                if isinstance(target, Hashable):
+                    cache.setdefault(target, []).append(child)
+        return list(cache.get(workflow, [])) if isinstance(workflow, Hashable) else []
+
+    def listeners(self, workflow: Any, signal: Any) -> list[Any]:
+        """Node names in workflow order whose ``event_triggers`` contain ``signal`` (indexed per workflow)."""
+        cache = self.__dict__.setdefault("_listeners_cache", {})
+        index: dict[Any, list[Any]] | None = cache.get(workflow)
+        if index is None:
+            index = {}
+            cache[workflow] = index
+            for _, name, node in self.nodes(workflow):
+                for trigger in dict.fromkeys(s for s in _list(node.get("event_triggers")) if is_signal(s)):
+                    index.setdefault(trigger, []).append(name)
+        return list(index.get(signal, [])) if is_signal(signal) else listeners(self.workflows[workflow], signal)
 
     def uses_tools(self, workflow: Any, names: frozenset[str]) -> bool:
         """Whether a tool node or agent in ``workflow`` may call one of ``names``.
@@ -119,7 +135,7 @@ class Model:
 
     def _tools_of(self, workflow: Any) -> frozenset[str]:
         """Every tool name ``workflow``'s nodes may call (computed once: checks ask per node)."""
-        cache = self.__dict__.setdefault("_tools_cache", {})
+        cache: dict[Any, frozenset[str]] = self.__dict__.setdefault("_tools_cache", {})
         if workflow not in cache:
             cache[workflow] = frozenset(
                 t for _, _, node in self.nodes(workflow)
@@ -128,7 +144,7 @@ class Model:
 
     def heard(self, workflow: Any) -> frozenset[Any]:
         """The signals some node of ``workflow`` listens for (computed once per workflow)."""
-        cache = self.__dict__.setdefault("_heard_cache", {})
+        cache: dict[Any, frozenset[Any]] = self.__dict__.setdefault("_heard_cache", {})
         if workflow not in cache:
             cache[workflow] = frozenset(s for _, _, n in self.nodes(workflow)
                                         for s in _list(n.get("event_triggers")) if is_signal(s))
@@ -149,14 +165,29 @@ class Model:
         return Finding(code, severity, str(site[0]), node, message, hint, line, column)
 
 
+# (name, id of the candidates) -> (the candidates, the suggestion); holding them keeps the id theirs
+_SUGGESTED: RecentMap[tuple[str, int], tuple[Any, str]] = RecentMap(10_000)
+
+
 def _list(value: Any) -> list[Any]:
     return list(value) if isinstance(value, list) else []
 
 
 def suggest(name: Any, candidates: Iterable[Any]) -> str:
-    """`` (did you mean 'X'?)`` for a close spelling, else nothing."""
-    close = difflib.get_close_matches(str(name), [str(c) for c in candidates], n=1)
-    return f" (did you mean '{close[0]}'?)" if close else ""
+    """`` (did you mean 'X'?)`` for a close spelling, else nothing.
+
+    Comparing a name with every candidate is slow, and a large config asks
+    again and again about the same name (a field read by a thousand prompts)
+    against the same candidates, so answers are remembered per candidate object.
+    """
+    key = (str(name), id(candidates))
+    known = _SUGGESTED.get(key)
+    if known is not None and known[0] is candidates:
+        return known[1]
+    close = difflib.get_close_matches(key[0], [str(c) for c in candidates], n=1)
+    text = f" (did you mean '{close[0]}'?)" if close else ""
+    _SUGGESTED.put(key, (candidates, text))
+    return text
 
 
 def _terminal(signal: Any) -> bool:
@@ -173,10 +204,6 @@ def _emission_site(wf: Any, name: Any, emission: Any) -> Site:
 # --------------------------------------------------------------------------- signals
 
 
-def _all_triggers(model: Model, wf: Any) -> set[Any]:
-    return {s for _, _, n in model.nodes(wf) for s in _list(n.get("event_triggers")) if is_signal(s)}
-
-
 def check_unheard_signals(model: Model) -> Iterator[Finding]:
     """SOE002: an emitted signal no listener hears is dead wiring, or a typo of one that is."""
     for wf, name, node in model.nodes():
@@ -191,7 +218,7 @@ def check_unheard_signals(model: Model) -> Iterator[Finding]:
             quiet = bool(parents) or _terminal(signal) or dynamic
             hint = ("nothing needed if it only marks the end; otherwise add a listener"
                     if quiet else f"add a node with event_triggers: [{signal}]"
-                    + suggest(signal, _all_triggers(model, wf)))
+                    + suggest(signal, model.heard(wf)))
             yield model.finding("SOE002", "info" if quiet else "warning",
                                 _emission_site(wf, name, emission),
                                 f"signal '{signal}' is emitted but no node in workflow '{wf}' "
@@ -250,7 +277,7 @@ def check_children(model: Model) -> Iterator[Finding]:
                                 f"{[str(w) for w in model.workflows]}" + suggest(target, model.workflows),
                                 at_value=True)
         for index, signal in enumerate(_list(node.get("signals_to_parent"))):
-            if is_signal(signal) and not listeners(model.workflows[wf], signal):
+            if is_signal(signal) and not model.listeners(wf, signal):
                 yield model.finding("SOE005", "warning", (wf, name, "signals_to_parent", index),
                                     f"signal '{signal}' is sent to parent workflow '{wf}', "
                                     "which never listens for it",
@@ -268,12 +295,11 @@ def check_children(model: Model) -> Iterator[Finding]:
 
 def _loop_edges(model: Model, wf: Any) -> dict[Any, list[tuple[Any, Any]]]:
     """``node -> [(listener, signal)]`` over emissions that always fire (see ``unconditional``)."""
-    workflow = model.workflows[wf]
     edges: dict[Any, list[tuple[Any, Any]]] = {}
     for _, name, node in model.nodes(wf):
         for emission in emissions_of(node):
             if is_signal(emission.signal) and unconditional(node, emission):
-                for target in listeners(workflow, emission.signal):
+                for target in model.listeners(wf, emission.signal):
                     edges.setdefault(name, []).append((target, emission.signal))
     return edges
 
@@ -338,36 +364,3 @@ def check_yaml_booleans(model: Model) -> Iterator[Finding]:
                 yield model.finding("SOE007", "warning", site,
                                     f"signal name {token} is read as the boolean {value} (YAML 1.1)",
                                     f"quote it: \"{token}\"", at_value=True)
-
-
-# --------------------------------------------------------------------------- conditions
-
-
-def check_conditions(model: Model) -> Iterator[Finding]:
-    """SOE010/SOE011: conditions that silently never fire, or silently always do (§6.1, Q14)."""
-    for wf, name, node in model.nodes():
-        node_type = node.get("node_type")
-        if node_type not in ("router", "llm", "agent", "tool"):
-            continue
-        for index, item in enumerate(_list(node.get("event_emissions"))):
-            condition = item.get("condition") if isinstance(item, Mapping) else None
-            if not isinstance(condition, str) or not has_template_syntax(condition):
-                continue
-            site = (wf, name, "event_emissions", index, "condition")
-            if not is_jinja_condition(condition):
-                yield model.finding("SOE011", "warning", site,
-                                    "condition has template syntax but is not Jinja (needs "
-                                    "'{{ ... }}' on one line), so it is read as plain text",
-                                    "put the whole expression in one '{{ ... }}' on a single line")
-            elif node_type != "router":  # router conditions are compiled by validation
-                yield from _compile_condition(model, site, condition)
-
-
-def _compile_condition(model: Model, site: Site, condition: str) -> Iterator[Finding]:
-    try:
-        compile_template(condition)
-    except TemplateSyntaxError as exc:
-        yield model.finding("SOE010", "error", site,
-                            f"condition does not compile: {exc.message}; the emission never fires",
-                            "fix the Jinja syntax (LLM, agent and tool conditions are not "
-                            "checked by validation)")

@@ -16,8 +16,8 @@ from jinja2 import TemplateSyntaxError, nodes
 
 from soe.lib.templating import ENVIRONMENT, has_template_syntax, is_jinja_condition
 from soe.validation._lint_checks import Finding, Model, Site, suggest
-from soe.validation.locate import parse_path
 from soe.validation.nodes.rules import template_strings
+from soe.validation.yaml_nodes import parse_path
 
 __all__ = ["check_context_fields"]
 

@@ -12,19 +12,20 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from soe.validation._lint_checks import Finding, Model, suggest
-from soe.validation.locate import node_position, walk_path
+from soe.validation.yaml_nodes import node_position, walk_path
 
 __all__ = ["NODE_KEYS", "TOP_LEVEL_KEYS", "check_unknown_keys"]
 
 _COMMON = ("node_type", "event_triggers", "event_emissions", "name")
 _LLM = ("prompt", "output_field", "identity", "retries", "llm_failure_signal", "exclusive_signals",
-        "llm_options", "model", "temperature", "max_tokens", "top_p", "seed", "stop")
+        "llm_options", "model", "temperature", "max_tokens", "top_p", "seed", "stop", "timeout")
 
 NODE_KEYS: dict[str, frozenset[str]] = {
     "router": frozenset(_COMMON),
     "llm": frozenset(_COMMON + _LLM),
     "agent": frozenset(_COMMON + _LLM + ("tools", "max_iterations")),
-    "tool": frozenset(_COMMON + ("tool_name", "parameters", "context_parameter_field", "output_field")),
+    "tool": frozenset(_COMMON + ("tool_name", "parameters", "context_parameter_field", "output_field",
+                                 "timeout")),
     "child": frozenset(_COMMON + ("child_workflow_name", "child_initial_signals", "input_fields",
                                   "signals_to_parent", "context_updates_to_parent", "fan_out_field",
                                   "child_input_field", "spawn_interval")),
@@ -39,7 +40,7 @@ _MODEL_NODES = frozenset({"llm", "agent"})
 
 
 def _node_finding(model: Model, site: tuple[Any, ...], key: Any, known: frozenset[str],
-                  node_type: str) -> Finding:
+                  node_type: Any) -> Finding:
     # A legacy-form call_llm sees LLM and agent node keys (§2.3), so a key with no close
     # spelling may be meant for it: information, not a warning.
     quiet = node_type in _MODEL_NODES and not suggest(key, known)

@@ -84,7 +84,7 @@ def check_reserved_name(workflow_name: Any) -> None:
         raise WorkflowValidationError(msg)
 
 
-def _node_validator(workflow_name: Any, node_name: Any, node_config: Any) -> Callable | None:
+def _node_validator(workflow_name: Any, node_name: Any, node_config: Any) -> Callable[..., Any] | None:
     """The validator for this node's type; ``None`` for a ``_`` custom type, which is not checked."""
     prefix = f"Workflow '{workflow_name}', node '{node_name}': "
     if not isinstance(node_config, Mapping):

@@ -196,7 +196,7 @@ class _Ids:
         return f"{self.workflow[workflow]}_end"
 
 
-def _forwarded(workflows: Mapping[Any, Any], workflow: Any) -> list[tuple[Any, Any, Mapping]]:
+def _forwarded(workflows: Mapping[Any, Any], workflow: Any) -> list[tuple[Any, Any, Mapping[str, Any]]]:
     """``(parent workflow, child node name, child node)`` for child nodes that start ``workflow``."""
     return [(wf, name, node) for wf, name, node in child_nodes(workflows)
             if node.get("child_workflow_name") == workflow]

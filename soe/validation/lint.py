@@ -15,25 +15,27 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from yaml.nodes import Node
+
 from soe._errors import WorkflowValidationError
-from soe.lib.yaml_parser import parse_yaml
+from soe.lib.yaml_parser import parse_yaml_nodes
 from soe.validation._lint_checks import (
     CODES,
     Finding,
     Model,
     Severity,
     check_children,
-    check_conditions,
     check_loops,
     check_unheard_signals,
     check_unreachable_triggers,
     check_yaml_booleans,
 )
+from soe.validation._lint_conditions import check_conditions
 from soe.validation._lint_fields import check_context_fields
 from soe.validation._lint_keys import check_unknown_keys
 from soe.validation.config import parse_external_signals, validate_config
 from soe.validation.graph import extract_workflows
-from soe.validation.locate import compose_text, validate_text_all
+from soe.validation.locate import validate_text_all
 
 __all__ = [
     "ALL_CHECKS",
@@ -72,10 +74,11 @@ def _invalid(message: str, line: int | None, column: int | None) -> Finding:
     return Finding("SOE001", "error", workflow, node, message, hint, line, column)
 
 
-def _validate(config: Any, filename: str) -> list[Finding]:
+def _validate(config: Any, filename: str, loaded: tuple[Any, Node | None] | None) -> list[Finding]:
     """§13 validation, every error located in the text when there is text."""
     if isinstance(config, str):
-        return [_invalid(f.message, f.line, f.column) for f in validate_text_all(config, filename)]
+        return [_invalid(f.message, f.line, f.column)
+                for f in validate_text_all(config, filename, loaded=loaded)]
     try:
         validate_config(config)
     except (WorkflowValidationError, ValueError) as exc:
@@ -83,12 +86,21 @@ def _validate(config: Any, filename: str) -> list[Finding]:
     return []
 
 
-def _model(config: Any, initial_signals: Iterable[Any], fields: Iterable[str]) -> Model:
+def _load(config: Any) -> tuple[Any, Node | None] | None:
+    """Text parsed once into values and node marks; ``None`` when it does not parse (validation says why)."""
+    if not isinstance(config, str):
+        return config, None
+    try:
+        return parse_yaml_nodes(config)
+    except ValueError:
+        return None
+
+
+def _model(loaded: tuple[Any, Node | None], initial_signals: Iterable[Any], fields: Iterable[str]) -> Model:
     """The checks' view of a valid config; YAML text adds node marks for positions."""
-    workflows = {k: v for k, v in extract_workflows(config).items() if isinstance(v, Mapping)}
-    parsed = parse_yaml(config)
+    parsed, root = loaded
+    workflows = {k: v for k, v in extract_workflows(parsed).items() if isinstance(v, Mapping)}
     combined = isinstance(parsed, Mapping) and "workflows" in parsed
-    root = compose_text(config) if isinstance(config, str) else None
     external = frozenset(name for group in parse_external_signals(parsed) for name in group)
     return Model(workflows, tuple(initial_signals), frozenset(fields), root,
                  ("workflows",) if combined else (), tuple(parsed) if combined else (), external)
@@ -114,10 +126,11 @@ def lint_config(
     positions only and ``Finding.format``/``render_findings`` add the name.
     An invalid config yields its ``SOE001`` errors only (one per validation error).
     """
-    invalid = _validate(config, filename or "<config>")
-    if invalid:
+    loaded = _load(config)
+    invalid = _validate(config, filename or "<config>", loaded if isinstance(config, str) else None)
+    if invalid or loaded is None:
         return invalid
-    model = _model(config, initial_signals, initial_context_fields)
+    model = _model(loaded, initial_signals, initial_context_fields)
     return sorted((f for check in ALL_CHECKS for f in check(model)), key=_order)
 
 

@@ -5,48 +5,44 @@
 and a column. This module runs the same validation and maps its message back
 onto the YAML text through PyYAML's node marks (``yaml.compose``), so the
 rules stay in one place and only the pointing lives here. The node-mark
-helpers are public because the linter points at YAML nodes the same way.
+helpers the linter shares are in :mod:`soe.validation.yaml_nodes`.
 """
 
 from __future__ import annotations
 
 import re
-import weakref
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import yaml
-from yaml.constructor import SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from soe._errors import WorkflowValidationError
-from soe.lib.yaml_parser import compose_yaml, parse_yaml
+from soe.lib.yaml_parser import parse_yaml_nodes
 from soe.validation.config import EXTERNAL_SIGNALS_KEY, LIMITS_KEY, RESERVED_KEYS, validate_config
+from soe.validation.yaml_nodes import (
+    DOCUMENT_START,
+    Position,
+    mapping_items,
+    mapping_value,
+    node_position,
+    parse_path,
+    scalar_value,
+    walk_path,
+    workflow_nodes,
+    workflows_container,
+)
 
 __all__ = [
     "ValidationFailure",
-    "compose_text",
-    "mapping_items",
-    "mapping_value",
     "locate_message",
-    "node_position",
-    "parse_path",
     "render_result",
-    "scalar_value",
     "validate_file",
     "validate_text",
     "validate_text_all",
-    "value_at",
-    "walk_path",
-    "workflow_nodes",
 ]
 
-Position = tuple[int, int]
-_DOCUMENT_START: Position = (1, 1)
-_MERGE_TAG = "tag:yaml.org,2002:merge"
-_PATH_TOKEN = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
 _QUOTED = re.compile(r"'([^']*)'")
 _POSITION = re.compile(r"position (\d+)")
 _SECTIONS = ("workflows", "context_schema", "identities", LIMITS_KEY, EXTERNAL_SIGNALS_KEY)
@@ -68,160 +64,6 @@ class ValidationFailure:
         return f"{self.file}:{self.line}:{self.column}: {self.message}"
 
 
-# --------------------------------------------------------------------------- node helpers
-
-
-def scalar_value(node: Node | None) -> Any:
-    """The Python value a scalar node loads as (YAML 1.1, like ``safe_load``); ``None`` otherwise."""
-    if not isinstance(node, ScalarNode):
-        return None
-    try:
-        return SafeConstructor().construct_object(node, deep=True)
-    except yaml.YAMLError:
-        return node.value
-
-
-def _own_and_merged(node: MappingNode) -> tuple[list[tuple[Node, Node]], list[Node]]:
-    """A mapping's own pairs and the sources of its merge keys (``<<``), in order."""
-    own: list[tuple[Node, Node]] = []
-    merged: list[Node] = []
-    for key, value in node.value:
-        if key.tag == _MERGE_TAG:
-            merged.extend(value.value if isinstance(value, SequenceNode) else [value])
-        else:
-            own.append((key, value))
-    return own, merged
-
-
-def mapping_items(node: Node | None) -> Iterator[tuple[Node, Node]]:
-    """``(key, value)`` node pairs of a mapping, merge keys (``<<``) expanded after its own keys."""
-    if not isinstance(node, MappingNode):
-        return
-    own, merged = _own_and_merged(node)
-    yield from own
-    for source in merged:
-        yield from mapping_items(source)
-
-
-def _same_key(key_node: Node, key: Any) -> bool:
-    """Equal and of the same type, so ``1`` and ``true`` (both ``== 1``) stay distinct."""
-    value = scalar_value(key_node)
-    return value == key and type(value) is type(key)
-
-
-_KEY_INDEXES: weakref.WeakKeyDictionary[MappingNode, dict[tuple[type, Any], tuple[Node, Node]]] = (
-    weakref.WeakKeyDictionary())
-
-
-def _key_index(node: MappingNode) -> dict[tuple[type, Any], tuple[Node, Node]]:
-    """A mapping's own hashable keys, typed, to their last pair: lookups stay linear over a lint."""
-    index = _KEY_INDEXES.get(node)
-    if index is None:
-        index = {}
-        for key_node, value_node in _own_and_merged(node)[0]:
-            value = scalar_value(key_node)
-            try:
-                index[(type(value), value)] = (key_node, value_node)
-            except TypeError:
-                continue  # unhashable: found by the scan below
-        _KEY_INDEXES[node] = index
-    return index
-
-
-def mapping_value(node: Node | None, key: Any) -> tuple[Node, Node] | None:
-    """The ``(key, value)`` nodes for ``key`` as ``safe_load`` resolves it.
-
-    The last own occurrence wins; a key only present through a merge comes
-    from the first merged mapping that has it.
-    """
-    if not isinstance(node, MappingNode):
-        return None
-    try:
-        found = _key_index(node).get((type(key), key))
-    except TypeError:
-        found = None
-    if found is not None:
-        return found
-    own, merged = _own_and_merged(node)
-    for key_node, value_node in reversed(own):
-        if _same_key(key_node, key):
-            return key_node, value_node
-    for source in merged:
-        pair = mapping_value(source, key)
-        if pair is not None:
-            return pair
-    return None
-
-
-def node_position(node: Node | None) -> Position:
-    """A node's 1-based ``(line, column)``; the document start when there is no node."""
-    if node is None:
-        return _DOCUMENT_START
-    return node.start_mark.line + 1, node.start_mark.column + 1
-
-
-def parse_path(path: str) -> list[str | int]:
-    """``parameters.items[0].q`` -> ``["parameters", "items", 0, "q"]`` (the §13.2 path style)."""
-    return [int(index) if index else key for key, index in _PATH_TOKEN.findall(path)]
-
-
-def walk_path(node: Node | None, path: list[Any]) -> Node | None:
-    """The deepest node along ``path``: a mapping step lands on its key, a list step on the item.
-
-    Returns ``None`` when even the first step is missing, so callers can fall
-    back to the enclosing node.
-    """
-    target: Node | None = None
-    current = node
-    for step in path:
-        if isinstance(step, int) and isinstance(current, SequenceNode):
-            if not 0 <= step < len(current.value):
-                break
-            target = current = current.value[step]
-            continue
-        pair = mapping_value(current, step)
-        if pair is None:
-            break
-        target, current = pair
-    return target
-
-
-def value_at(node: Node | None, path: list[Any]) -> Node | None:
-    """The value node (not the key) at ``path``, or ``None`` when any step is missing."""
-    current = node
-    for step in path:
-        if isinstance(step, int):
-            items = current.value if isinstance(current, SequenceNode) else []
-            current = items[step] if 0 <= step < len(items) else None
-        else:
-            pair = mapping_value(current, step)
-            current = pair[1] if pair is not None else None
-        if current is None:
-            return None
-    return current
-
-
-def compose_text(text: str) -> Node | None:
-    """The document's node tree; raises ``yaml.YAMLError`` like ``parse_yaml``'s loader."""
-    return compose_yaml(text)
-
-
-def _workflows_container(root: Node | None) -> Node | None:
-    """The node holding the workflows: ``workflows`` in the combined shape, else the root."""
-    pair = mapping_value(root, "workflows")
-    return pair[1] if pair is not None else root
-
-
-def workflow_nodes(root: Node | None) -> Iterator[tuple[str, Node, Node]]:
-    """``(workflow name, key node, value node)`` for each workflow, both config shapes."""
-    combined = mapping_value(root, "workflows") is not None
-    for key_node, value_node in mapping_items(_workflows_container(root)):
-        name = scalar_value(key_node)
-        if not combined and name in RESERVED_KEYS:
-            continue
-        yield str(name), key_node, value_node
-
-
 # --------------------------------------------------------------------------- message -> node
 
 
@@ -232,7 +74,7 @@ def _emission_item(node: Node, signal: str) -> Node | None:
     for item in items:
         name = mapping_value(item, "signal_name")
         if name is not None and str(scalar_value(name[1])) == signal:
-            return item
+            return cast("Node | None", item)
     return None
 
 
@@ -257,7 +99,7 @@ def _first_non_string(node: Node, key: str) -> Node | None:
         return None
     for item in pair[1].value:
         if not isinstance(item, ScalarNode) or not isinstance(scalar_value(item), str):
-            return item
+            return cast("Node | None", item)
     return pair[0]
 
 
@@ -297,7 +139,7 @@ def _locate_section(root: Node, message: str) -> Node | None:
     """Section messages (``'identities' section ...``, ``limits.<k>: ...``) and reserved names."""
     for reserved in RESERVED_KEYS:
         if message.startswith(f"'{reserved}' is reserved"):
-            pair = mapping_value(_workflows_container(root), reserved)
+            pair = mapping_value(workflows_container(root), reserved)
             return pair[0] if pair else None
     for section in _SECTIONS:
         pair = mapping_value(root, section)
@@ -336,7 +178,7 @@ def _yaml_failure(filename: str, exc: ValueError) -> ValidationFailure:
     """
     cause = exc.__cause__
     mark = getattr(cause, "problem_mark", None) or getattr(cause, "context_mark", None)
-    line, column = (mark.line + 1, mark.column + 1) if mark is not None else _DOCUMENT_START
+    line, column = (mark.line + 1, mark.column + 1) if mark is not None else DOCUMENT_START
     if not isinstance(cause, yaml.MarkedYAMLError):
         return ValidationFailure(filename, line, column, str(exc).replace('"<unicode string>"', f'"{filename}"'))
     parts = []
@@ -346,7 +188,7 @@ def _yaml_failure(filename: str, exc: ValueError) -> ValidationFailure:
     return ValidationFailure(filename, line, column, "Invalid YAML configuration: " + "; ".join(parts))
 
 
-def _container(parsed: dict) -> Any:
+def _container(parsed: dict[str, Any]) -> Any:
     """Where the workflows are: ``workflows`` in the combined shape, else the top level."""
     return parsed["workflows"] if "workflows" in parsed else parsed
 
@@ -360,7 +202,7 @@ def _named(mapping: Any, name: str) -> Any:
     return _MISSING
 
 
-def _drop_node(parsed: dict, workflow: str, node: str | None) -> bool:
+def _drop_node(parsed: dict[str, Any], workflow: str, node: str | None) -> bool:
     """Remove the node (or the whole workflow) a message names; a workflow left empty goes too."""
     container = _container(parsed)
     wf_key = _named(container, workflow)
@@ -375,7 +217,7 @@ def _drop_node(parsed: dict, workflow: str, node: str | None) -> bool:
     return True
 
 
-def _drop_blamed(parsed: dict, message: str) -> bool:
+def _drop_blamed(parsed: dict[str, Any], message: str) -> bool:
     """Remove the part of ``parsed`` that ``message`` blames, so validation can go on past it.
 
     ``False`` when the message blames the config as a whole (nothing more can be checked).
@@ -394,7 +236,7 @@ def _drop_blamed(parsed: dict, message: str) -> bool:
     return False
 
 
-def _bare_nodes(parsed: dict, root: Node | None, filename: str) -> list[ValidationFailure]:
+def _bare_nodes(parsed: dict[str, Any], root: Node | None, filename: str) -> list[ValidationFailure]:
     """Workflows that are really nodes (the workflow-name level was forgotten), explained and removed.
 
     ``A: {node_type: router, ...}`` at the top is read as workflow ``A`` whose
@@ -405,7 +247,7 @@ def _bare_nodes(parsed: dict, root: Node | None, filename: str) -> list[Validati
     container = _container(parsed)
     for name, value in list(container.items()) if isinstance(container, dict) else []:
         if isinstance(value, dict) and isinstance(value.get("node_type"), str):
-            pair = mapping_value(_workflows_container(root), name)
+            pair = mapping_value(workflows_container(root), name)
             line, column = node_position(pair[0] if pair else root)
             failures.append(ValidationFailure(filename, line, column, (
                 f"Workflow '{name}' looks like a node, not a workflow: it has a 'node_type'. "
@@ -415,19 +257,23 @@ def _bare_nodes(parsed: dict, root: Node | None, filename: str) -> list[Validati
     return failures
 
 
-def validate_text_all(text: str, filename: str = "<string>") -> list[ValidationFailure]:
+def validate_text_all(text: str, filename: str = "<string>", *,
+                      loaded: tuple[Any, Node | None] | None = None) -> list[ValidationFailure]:
     """Every validation error of config text (§13.2), in the order validation meets them.
 
     ``validate_config`` stops at the first broken rule, as ``orchestrate`` must;
     a person fixing a file wants them all. So the part each error blames (a
     node, a workflow, a section) is set aside and validation runs again, until
-    the rest is valid or an error blames the config as a whole.
+    the rest is valid or an error blames the config as a whole. ``loaded`` is
+    the text already parsed (``parse_yaml_nodes``); it is changed only when
+    an error is found.
     """
-    try:
-        parsed = parse_yaml(text)
-    except ValueError as exc:
-        return [_yaml_failure(filename, exc)]
-    root = compose_text(text)
+    if loaded is None:
+        try:
+            loaded = parse_yaml_nodes(text)
+        except ValueError as exc:
+            return [_yaml_failure(filename, exc)]
+    parsed, root = loaded
     if not isinstance(parsed, dict):
         parsed = text  # let validate_config give its shape message
         failures: list[ValidationFailure] = []

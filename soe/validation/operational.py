@@ -12,6 +12,7 @@ from typing import Any
 from soe._errors import OperationalValidationError
 from soe.lib.history import HistoryPrefix
 from soe.lib.operational import REQUIRED_KEYS
+from soe.types import Backends
 
 __all__ = ["OperationalValidationError", "read_operational_snapshot", "validate_backends", "validate_operational"]
 
@@ -28,7 +29,7 @@ _FIELD_TYPES: tuple[tuple[str, type, str], ...] = (
 )
 
 
-def validate_backends(backends: Any) -> None:
+def validate_backends(backends: Backends) -> None:
     """The context and workflow backends are the two the engine cannot run without."""
     for name in _REQUIRED_BACKENDS:
         if getattr(backends, name, None) is None:
@@ -36,7 +37,7 @@ def validate_backends(backends: Any) -> None:
             raise OperationalValidationError(msg)
 
 
-def _check_field_types(operational: dict) -> None:
+def _check_field_types(operational: dict[str, Any]) -> None:
     """Each counter has the type the telemetry updates assume."""
     for field, kind, article in _FIELD_TYPES:
         value = operational[field]
@@ -60,12 +61,12 @@ def _check_operational(execution_id: str, operational: Any) -> None:
     _check_field_types(present)
 
 
-def validate_operational(execution_id: str, backends: Any) -> dict:
+def validate_operational(execution_id: str, backends: Backends) -> dict[str, Any]:
     """Return the execution's context once its ``__operational__`` block is sound."""
     return _checked_context(execution_id, backends.context.get_context(execution_id))
 
 
-def read_operational_snapshot(execution_id: str, backends: Any) -> dict:
+def read_operational_snapshot(execution_id: str, backends: Backends) -> dict[str, Any]:
     """``validate_operational`` for the engine's own read-only use.
 
     A backend offering ``get_context_snapshot`` answers without copying histories,
@@ -76,7 +77,7 @@ def read_operational_snapshot(execution_id: str, backends: Any) -> dict:
     return _checked_context(execution_id, context)
 
 
-def _checked_context(execution_id: str, context: dict) -> dict:
+def _checked_context(execution_id: str, context: dict[str, Any]) -> dict[str, Any]:
     if not context:
         msg = (f"No context found for execution_id '{execution_id}'. "
                "Context must be initialized before node execution.")

@@ -653,7 +653,7 @@ def test_migrations_are_recorded_once_and_idempotent(db_path):
         backends.context.append_to_field("e", "x", 1)
         backends.runtime.journal_put("k", 1)
         backends.close()
-    assert [v for (v,) in _rows(db_path, "SELECT version FROM schema_version")] == [1, 2]
+    assert [v for (v,) in _rows(db_path, "SELECT version FROM schema_version")] == [1, 2, 3]
     assert [key for (key,) in _rows(db_path, "SELECT key FROM journal")] == ["k"]
     with create_sqlite_backends(db_path) as backends:
         assert backends.context.get_context("e") == {"x": [1, 1, 1]}
@@ -751,5 +751,5 @@ def test_cleanup_all_empties_every_table(sb, db_path):
     assert sb.runtime.journal_get("e:call") is MISSING
     assert sb.runtime.lease_is_fresh("e") is False
     assert sb.runtime.list_executions() == []
-    assert [v for (v,) in _rows(db_path, "SELECT version FROM schema_version")] == [1, 2]
+    assert [v for (v,) in _rows(db_path, "SELECT version FROM schema_version")] == [1, 2, 3]
 

@@ -15,12 +15,12 @@ from soe.cli.app import app
 from soe.inputs import (
     apply_budgets,
     build_initial_context,
-    load_tools,
     missing_tools,
     open_store,
     parse_context_pairs,
     shown_store,
 )
+from soe.tool_specs import load_tools
 
 ROOT = Path(__file__).resolve().parents[2]
 runner = CliRunner()
@@ -660,7 +660,7 @@ def terminal() -> tuple:
 
 def test_live_view_follows_the_run_on_a_terminal():
     from soe import create_all_nodes, orchestrate
-    from soe.cli.render import RunMonitor
+    from soe.cli.monitor import RunMonitor
     from soe.llm.providers import echo
     from soe.local_backends import create_in_memory_backends
 
@@ -679,14 +679,14 @@ def test_live_view_follows_the_run_on_a_terminal():
 
 
 def test_inspection_renders_as_tables_on_a_terminal(tmp_path, workflow):
-    from soe.cli.app import _inspection
     from soe.cli.render import Screen, print_inspection
+    from soe.cli.session import inspection_of
 
     store = f"sqlite:{tmp_path / 't.db'}"
     document = run_json(workflow, "--llm", "echo", "--store", store)
     backends = open_store(store, must_exist=True)
     try:
-        inspection = _inspection(backends, document["execution_id"])
+        inspection = inspection_of(backends, document["execution_id"])
     finally:
         backends.close()
     console, buffer = terminal()

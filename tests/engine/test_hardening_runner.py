@@ -243,3 +243,76 @@ def test_a_failed_postgres_write_fails_the_execution_and_resume_continues(postgr
     assert len(calls) == 1  # the paid answer came from the journal
     assert backends.context.get_context("e1")["essay"] == ["paid for"]
     assert get_execution_status("e1", backends)["status"] == "completed"
+
+
+def _timed_tool_config(timeout, **limits):
+    return {"limits": limits, "wf": {
+        "Call": {"node_type": "tool", "event_triggers": ["START"], "tool_name": "slow_tool", "output_field": "out",
+                 "timeout": timeout, "event_emissions": [{"signal_name": "DONE"}]},
+        "Again": {"node_type": "router", "event_triggers": ["AGAIN"], "event_emissions": [{"signal_name": "OK"}]}}}
+
+
+def test_a_node_timeout_bounds_its_calls_and_names_the_node(tmp_path):
+    """No tree limit at all: the node's own ``timeout`` abandons the hung call; the tool node handles it."""
+    import threading
+
+    release = threading.Event()
+    backends = create_sqlite_backends(tmp_path / "soe.db")
+    _, broadcast = create_all_nodes(backends, tools_registry={"slow_tool": _hang(release)})
+    try:
+        orchestrate(config=_timed_tool_config(0.2), initial_workflow_name="wf", initial_signals=["START"],
+                    initial_context={}, backends=backends, broadcast_signals_caller=broadcast, execution_id="e1")
+    finally:
+        release.set()
+    assert backends.context.get_context("e1")["out"] == [
+        "Node 'Call': the tool call took longer than 0.2 s (the node's timeout) and was abandoned"]
+    assert backends.runtime.get_lease("e1") is None
+
+
+def test_a_node_timeout_overrides_the_trees_max_call_seconds(tmp_path):
+    import time
+
+    def slow_tool() -> str:
+        time.sleep(1.5)
+        return "finished"
+
+    backends = create_sqlite_backends(tmp_path / "soe.db")
+    _, broadcast = create_all_nodes(backends, tools_registry={"slow_tool": slow_tool})
+    eid = orchestrate(config=_timed_tool_config(30, max_call_seconds=1), initial_workflow_name="wf",
+                      initial_signals=["START"], initial_context={}, backends=backends,
+                      broadcast_signals_caller=broadcast)
+    assert backends.context.get_context(eid)["out"] == ["finished"]
+
+
+def test_an_unhandled_node_timeout_fails_the_run_and_another_process_takes_the_tree_over(tmp_path):
+    import threading
+
+    from soe import get_execution_status
+
+    release = threading.Event()
+
+    def hung_llm(prompt, config):
+        release.wait(30)
+        return "late"
+
+    config = {"wf": {"Ask": {"node_type": "llm", "event_triggers": ["START"], "prompt": "Hi", "retries": 0,
+                             "timeout": 0.1, "output_field": "answer"},
+                     "Again": {"node_type": "router", "event_triggers": ["AGAIN"],
+                               "event_emissions": [{"signal_name": "OK"}]}}}
+    backends = create_sqlite_backends(tmp_path / "soe.db")
+    _, broadcast = create_all_nodes(backends, call_llm=hung_llm)
+    message = "Node 'Ask': the llm call took longer than 0.1 s (the node's timeout) and was abandoned"
+    try:
+        with pytest.raises(RuntimeError, match=message.replace("(", r"\(").replace(")", r"\)")):
+            orchestrate(config=config, initial_workflow_name="wf", initial_signals=["START"],
+                        initial_context={}, backends=backends, broadcast_signals_caller=broadcast,
+                        execution_id="e2")
+    finally:
+        release.set()
+    status = get_execution_status("e2", backends)
+    assert status["status"] == "failed" and message in status["error"]
+    assert backends.runtime.get_lease("e2") is None
+    other = create_sqlite_backends(tmp_path / "soe.db")  # a second process on the same store
+    _, other_broadcast = create_all_nodes(other, call_llm=hung_llm)
+    other_broadcast("e2", ["AGAIN"])
+    assert other.context.get_context("e2")["__operational__"]["signals"] == ["START", "AGAIN", "OK"]

@@ -20,7 +20,8 @@ import sys
 import time
 
 from soe import TemplateRenderError, TemplateSecurityError
-from soe.lib.templating import TemplateLimits, render_template, template_limits
+from soe.lib.template_limits import TemplateLimits, template_limits
+from soe.lib.templating import render_template
 
 MEMORY_CAP = 400 * 1024 * 1024  # bytes of address space per case, on top of nothing: set in the child
 CPU_SECONDS = 5

@@ -6,13 +6,8 @@ import pytest
 from conftest import run
 
 from soe import TemplateRenderError
-from soe.lib.templating import (
-    MAX_TEMPLATE_DIGITS,
-    TemplateLimits,
-    compile_template,
-    render_template,
-    template_limits,
-)
+from soe.lib.template_limits import MAX_TEMPLATE_DIGITS, TemplateLimits, template_limits
+from soe.lib.templating import compile_template, render_template
 from soe.validation import validate_config
 
 

@@ -8,13 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from soe.validation.locate import (
-    ValidationFailure,
-    parse_path,
-    render_result,
-    validate_file,
-    validate_text,
-)
+from soe.validation.locate import ValidationFailure, render_result, validate_file, validate_text
+from soe.validation.yaml_nodes import parse_path
 
 
 def failure_of(text: str) -> ValidationFailure:

@@ -438,3 +438,20 @@ def test_tool_unhashable_name_is_not_found() -> None:
     with pytest.raises(WorkflowValidationError) as info:
         validate_tool_node_config(build(TOOL, {"tool_name": ["add"]}), {"add": add})
     assert str(info.value) == "Tool '['add']' not found in tools_registry or builtin tools"
+
+
+TIMEOUT_MSG = ("'timeout' must be a positive number of seconds - how long each LLM or tool call of this "
+               "node may take (overrides limits.max_call_seconds)")
+
+
+@pytest.mark.parametrize("node_type", ["llm", "agent", "tool"])
+@pytest.mark.parametrize("timeout", [0, -1, "30", True, float("inf"), float("nan"), [5]])
+def test_a_call_timeout_must_be_a_positive_number(node_type: str, timeout: Any) -> None:
+    assert_rejected(node_type, {"timeout": timeout}, TIMEOUT_MSG)
+
+
+@pytest.mark.parametrize("node_type", ["llm", "agent", "tool"])
+@pytest.mark.parametrize("timeout", [None, 1, 0.25, 3600])
+def test_a_call_timeout_in_seconds_passes(node_type: str, timeout: Any) -> None:
+    validator, base = VALIDATORS[node_type]
+    validator(build(base, {"timeout": timeout}))

@@ -73,7 +73,7 @@ def _one_line(error: Exception) -> str:
     return "; ".join(lines) or type(error).__name__
 
 
-class _Rows(list):
+class _Rows(list[Any]):
     """A statement's result as ``sqlite3`` cursors give it: iterable, ``fetchone``, ``rowcount``."""
 
     rowcount = -1

@@ -23,7 +23,7 @@ processes starting together never apply one twice.
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, cast
 
 from psycopg import sql
 
@@ -126,8 +126,23 @@ _RUNTIME = (
         expires_at DOUBLE PRECISION NOT NULL)""",
 )
 
+_TREE_ROWS = (
+    """CREATE TABLE tree_queue (
+        main_execution_id TEXT NOT NULL,
+        frame BIGINT NOT NULL,
+        position BIGINT NOT NULL,
+        item_json TEXT NOT NULL,
+        PRIMARY KEY (main_execution_id, frame, position))""",
+    """CREATE TABLE tree_tasks (
+        main_execution_id TEXT NOT NULL,
+        task BIGINT NOT NULL,
+        task_json TEXT NOT NULL,
+        PRIMARY KEY (main_execution_id, task))""",
+)
+
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
     _CONTEXT + _OTHER_BACKENDS + _RUNTIME,  # 1: everything
+    _TREE_ROWS,  # 2: a tree's queue as keyed rows, so a transition writes only what it changed
 )
 
 _VERSION_TABLE = """CREATE TABLE IF NOT EXISTS schema_version (
@@ -139,7 +154,7 @@ def schema_version(conn: Any) -> int | None:
     """The highest migration applied to the connection's schema; ``None`` when it holds no store."""
     if conn.execute("SELECT to_regclass('schema_version')").fetchone()[0] is None:
         return None
-    return conn.execute("SELECT COALESCE(MAX(version), 0) FROM schema_version").fetchone()[0]
+    return cast("int | None", conn.execute("SELECT COALESCE(MAX(version), 0) FROM schema_version").fetchone()[0])
 
 
 def migrate(conn: Any, lock_key: str, migrations: tuple[tuple[str, ...], ...] = MIGRATIONS,

@@ -42,7 +42,7 @@ class PostgresContextBackend(SqliteContextBackend):
 
     _db: PostgresDatabase
 
-    def save_context(self, id: str, context: dict) -> None:
+    def save_context(self, id: str, context: dict[str, Any]) -> None:
         with self._db.lock(check_id(id)):
             super().save_context(id, context)
 
@@ -50,7 +50,7 @@ class PostgresContextBackend(SqliteContextBackend):
         with self._db.lock(check_id(execution_id)):
             super().append_to_field(execution_id, field, value)
 
-    def update_operational(self, execution_id: str, event_type: str, data: dict) -> None:
+    def update_operational(self, execution_id: str, event_type: str, data: dict[str, Any]) -> None:
         with self._db.lock(check_id(execution_id)):
             super().update_operational(execution_id, event_type, data)
 
@@ -58,7 +58,7 @@ class PostgresContextBackend(SqliteContextBackend):
 class PostgresWorkflowBackend(SqliteWorkflowBackend):
     """Registries (cached per save token), workflow names and numbered revisions."""
 
-    def save_registry_revision(self, execution_id: str, revision: dict) -> None:
+    def save_registry_revision(self, execution_id: str, revision: dict[str, Any]) -> None:
         check_id(execution_id)
         with self._db.transaction() as conn:
             conn.execute("INSERT INTO registry_revisions (execution_id, revision_json) "
@@ -74,7 +74,7 @@ class PostgresTelemetryBackend(SqliteTelemetryBackend):
             conn.execute("INSERT INTO telemetry_events (execution_id, event_type, data_json) "
                          "VALUES (?, ?, ?)", (execution_id, event_type, encode(event_data)))
 
-    def get_events_since(self, execution_id: str, start: int) -> list[dict]:
+    def get_events_since(self, execution_id: str, start: int) -> list[dict[str, Any]]:
         """The events from position ``start`` on: ``seq`` is numbered across executions here."""
         check_id(execution_id)
         rows = self._db.connection().execute(
@@ -89,13 +89,13 @@ class PostgresConversationHistoryBackend(SqliteConversationHistoryBackend):
 
     _db: PostgresDatabase
 
-    def append_to_conversation_history(self, key: str, entry: dict) -> None:
+    def append_to_conversation_history(self, key: str, entry: dict[str, Any]) -> None:
         check_id(key)
         with self._db.transaction() as conn:
             conn.execute("INSERT INTO conversation_entries (history_key, entry_json) "
                          "VALUES (?, ?)", (key, encode(entry)))
 
-    def save_conversation_history(self, key: str, history: list) -> None:
+    def save_conversation_history(self, key: str, history: list[Any]) -> None:
         check_id(key)
         with self._db.lock(key) as conn:
             conn.execute("DELETE FROM conversation_entries WHERE history_key = ?", (key,))

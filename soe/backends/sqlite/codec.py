@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, cast
 
 __all__ = ["decode", "decode_many", "encode"]
 
@@ -41,4 +41,4 @@ def decode(text: str) -> Any:
 
 def decode_many(texts: Iterable[str]) -> list[Any]:
     """Decode a run of stored values with one parser call (a 10,000-entry history is one parse)."""
-    return json.loads("[" + ",".join(texts) + "]")
+    return cast("list[Any]", json.loads("[" + ",".join(texts) + "]"))

@@ -22,13 +22,27 @@ import sqlite3
 import threading
 import weakref
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
+from typing import Any, Protocol
 
 from soe._errors import StoreError
 from soe.backends.sqlite.schema import Migrations, migrate, needs_migration
 
-__all__ = ["SqliteDatabase"]
+__all__ = ["Database", "SqliteDatabase"]
+
+
+class Database(Protocol):
+    """What the stores need of a database: ``SqliteDatabase`` and ``PostgresDatabase`` both offer it.
+
+    Connections are typed ``Any``: SQLite's are ``sqlite3.Connection``, PostgreSQL's
+    a session with the same ``execute`` / ``executemany`` / ``fetchone`` surface.
+    """
+
+    def connection(self) -> Any: ...
+    def transaction(self) -> AbstractContextManager[Any]: ...
+    def snapshot(self) -> AbstractContextManager[Any]: ...
+    def close(self) -> None: ...
 
 _WRITE_LOCKS: dict[str, threading.RLock] = {}
 _WRITE_LOCKS_GUARD = threading.Lock()

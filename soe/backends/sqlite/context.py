@@ -25,7 +25,7 @@ import sqlite3
 from typing import Any
 
 from soe.backends.sqlite.codec import decode, encode
-from soe.backends.sqlite.connection import SqliteDatabase
+from soe.backends.sqlite.connection import Database
 from soe.lib.context_fields import is_internal
 from soe.lib.ids import check_id
 from soe.lib.operational import apply_operational_event, changes_operational
@@ -55,11 +55,11 @@ _CONTEXT_TABLES = ("context_keys", "context_history", "operational_items",
 class SqliteContextBackend:
     """Contexts per execution id; appends and counter updates touch only their own rows."""
 
-    def __init__(self, db: SqliteDatabase) -> None:
+    def __init__(self, db: Database) -> None:
         self._db = db
 
     # -- protocol -------------------------------------------------------------------------
-    def save_context(self, id: str, context: dict) -> None:
+    def save_context(self, id: str, context: dict[str, Any]) -> None:
         """Replace the whole context (delete and insert, one transaction)."""
         check_id(id)
         with self._db.transaction() as conn:
@@ -67,7 +67,7 @@ class SqliteContextBackend:
             for position, (key, value) in enumerate(context.items()):
                 _insert_key(conn, id, key, position, value)
 
-    def get_context(self, id: str) -> dict:
+    def get_context(self, id: str) -> dict[str, Any]:
         """The stored context, rebuilt as fresh objects; a new ``{}`` when unknown."""
         check_id(id)
         with self._db.snapshot() as conn:
@@ -93,7 +93,7 @@ class SqliteContextBackend:
             stored = value if is_internal(field) else [value]
             _insert_key(conn, execution_id, field, position, stored)
 
-    def update_operational(self, execution_id: str, event_type: str, data: dict) -> None:
+    def update_operational(self, execution_id: str, event_type: str, data: dict[str, Any]) -> None:
         """Apply one event's counter change atomically; no-op without a dict ``__operational__``."""
         check_id(execution_id)
         if not changes_operational(event_type, data):
@@ -169,7 +169,7 @@ def _plain_nodes(value: Any) -> bool:
 
 
 def _insert_operational(conn: sqlite3.Connection, execution_id: str,
-                        operational: dict) -> None:
+                        operational: dict[str, Any]) -> None:
     for position, (key, value) in enumerate(operational.items()):
         value_json = None
         if key == "signals" and isinstance(value, list):
@@ -194,7 +194,7 @@ def _delete_operational(conn: sqlite3.Connection, execution_id: str) -> None:
         conn.execute(f"DELETE FROM {table} WHERE execution_id = ?", (execution_id,))
 
 
-def _append_signals(conn: sqlite3.Connection, execution_id: str, signals: list) -> None:
+def _append_signals(conn: sqlite3.Connection, execution_id: str, signals: list[Any]) -> None:
     if not signals:
         return
     row = conn.execute("SELECT COALESCE(MAX(seq), -1) + 1 FROM operational_signals "
@@ -214,7 +214,7 @@ def _item_kind(conn: sqlite3.Connection, execution_id: str, key: str) -> str | N
 
 
 def _update_in_place(conn: sqlite3.Connection, execution_id: str, event_type: str,
-                     data: dict) -> bool:
+                     data: dict[str, Any]) -> bool:
     """Apply the event to the rows it touches; ``False`` if the block's shape needs the slow path."""
     if event_type == "signals_broadcast":
         if _item_kind(conn, execution_id, "signals") != _SIGNALS:
@@ -234,7 +234,7 @@ def _update_in_place(conn: sqlite3.Connection, execution_id: str, event_type: st
 
 
 def _count_node(conn: sqlite3.Connection, execution_id: str, name: str, event_type: str,
-                data: dict) -> None:
+                data: dict[str, Any]) -> None:
     row = conn.execute("SELECT count_json FROM operational_nodes "
                        "WHERE execution_id = ? AND name = ?", (execution_id, name)).fetchone()
     partial: dict[str, Any] = {"nodes": {} if row is None else {name: decode(row[0])}}
@@ -251,7 +251,7 @@ def _count_node(conn: sqlite3.Connection, execution_id: str, name: str, event_ty
 
 
 def _update_counters(conn: sqlite3.Connection, execution_id: str, keys: tuple[str, ...],
-                     event_type: str, data: dict) -> None:
+                     event_type: str, data: dict[str, Any]) -> None:
     """Read the counters ``keys`` (those present), apply the event, write them back."""
     marks = ", ".join("?" * len(keys))
     rows = conn.execute(
@@ -275,7 +275,7 @@ def _update_counters(conn: sqlite3.Connection, execution_id: str, keys: tuple[st
 
 
 def _update_whole(conn: sqlite3.Connection, execution_id: str, event_type: str,
-                  data: dict) -> None:
+                  data: dict[str, Any]) -> None:
     """SPEC §3.2's read-modify-write of the whole block, for unusual shapes."""
     operational = _read_operational(conn, execution_id)
     apply_operational_event(operational, event_type, data)
@@ -285,7 +285,7 @@ def _update_whole(conn: sqlite3.Connection, execution_id: str, event_type: str,
 
 # -- reading --------------------------------------------------------------------------------
 
-def _read_context(conn: sqlite3.Connection, execution_id: str) -> dict:
+def _read_context(conn: sqlite3.Connection, execution_id: str) -> dict[str, Any]:
     keys = conn.execute("SELECT key, kind, value_json FROM context_keys WHERE execution_id = ? "
                         "ORDER BY position", (execution_id,)).fetchall()
     context: dict[str, Any] = {}

@@ -21,10 +21,11 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from soe.backends.sqlite.codec import decode, encode
-from soe.backends.sqlite.connection import SqliteDatabase
+from soe.backends.sqlite.connection import Database
 from soe.backends.sqlite.context import delete_context
 from soe.lib.ids import check_id
 from soe.lib.missing import MISSING
+from soe.lib.tree_rows import TreeRows
 
 __all__ = ["STATUSES", "SqliteRuntimeStore"]
 
@@ -41,6 +42,8 @@ _PER_EXECUTION = (
     ("identities", "execution_id"),
     ("executions", "execution_id"),
 )
+# Rows of a tree's runner state beyond the ``trees`` row: its queue and in-flight items.
+_TREE_ROWS = ("tree_queue", "tree_tasks")
 
 
 def _timestamp(epoch: float) -> str:
@@ -62,6 +65,28 @@ def _key_range(execution_id: str, separator: str) -> tuple[str, str]:
     return execution_id + separator, execution_id + chr(ord(separator) + 1)
 
 
+def _apply_rows(conn: Any, main_execution_id: str, rows: TreeRows) -> None:
+    """Apply one transition's changes to the tree's queue and in-flight rows (SQLite and PostgreSQL)."""
+    if rows.reset:
+        for table in _TREE_ROWS:
+            conn.execute(f"DELETE FROM {table} WHERE main_execution_id = ?", (main_execution_id,))
+    if rows.taken:
+        conn.executemany("DELETE FROM tree_queue WHERE main_execution_id = ? AND frame = ? AND position = ?",
+                         [(main_execution_id, frame, position) for frame, position in rows.taken])
+    if rows.frames:
+        conn.executemany("INSERT INTO tree_queue (main_execution_id, frame, position, item_json) "
+                         "VALUES (?, ?, ?, ?)",
+                         [(main_execution_id, frame, position, encode(item))
+                          for frame, items in rows.frames for position, item in enumerate(items)])
+    if rows.tasks_done:
+        conn.executemany("DELETE FROM tree_tasks WHERE main_execution_id = ? AND task = ?",
+                         [(main_execution_id, task) for task in rows.tasks_done])
+    if rows.tasks:
+        conn.executemany("INSERT INTO tree_tasks (main_execution_id, task, task_json) VALUES (?, ?, ?) "
+                         "ON CONFLICT (main_execution_id, task) DO UPDATE SET task_json = excluded.task_json",
+                         [(main_execution_id, task, encode(data)) for task, data in rows.tasks])
+
+
 def _status_record(row: Sequence[Any]) -> dict[str, Any]:
     execution_id, main_execution_id, status, error, updated_at = row
     return {"execution_id": execution_id, "main_execution_id": main_execution_id,
@@ -71,7 +96,7 @@ def _status_record(row: Sequence[Any]) -> dict[str, Any]:
 class SqliteRuntimeStore:
     """Transactions, statuses, tree state, leases, the call journal and pruning."""
 
-    def __init__(self, db: SqliteDatabase) -> None:
+    def __init__(self, db: Database) -> None:
         self._db = db
 
     @contextmanager
@@ -116,7 +141,8 @@ class SqliteRuntimeStore:
         return [_status_record(row) for row in rows]
 
     # -- tree state -----------------------------------------------------------------------
-    def save_tree(self, main_execution_id: str, state: dict[str, Any]) -> None:
+    def save_tree(self, main_execution_id: str, state: dict[str, Any], rows: TreeRows | None = None) -> None:
+        """Write the tree's state and apply ``rows`` in one transaction: O(what changed)."""
         check_id(main_execution_id)
         with self._db.transaction() as conn:
             conn.execute(
@@ -124,13 +150,29 @@ class SqliteRuntimeStore:
                 "ON CONFLICT (main_execution_id) DO UPDATE SET "
                 "state_json = excluded.state_json, updated_at = excluded.updated_at",
                 (main_execution_id, encode(state), time.time()))
+            if rows:
+                _apply_rows(conn, main_execution_id, rows)
 
     def load_tree(self, main_execution_id: str) -> dict[str, Any] | None:
         check_id(main_execution_id)
-        row = self._db.connection().execute(
-            "SELECT state_json FROM trees WHERE main_execution_id = ?",
-            (main_execution_id,)).fetchone()
-        return None if row is None else decode(row[0])
+        with self._db.snapshot() as conn:
+            row = conn.execute("SELECT state_json FROM trees WHERE main_execution_id = ?",
+                               (main_execution_id,)).fetchone()
+            if row is None:
+                return None
+            frames: dict[int, list[Any]] = {}
+            for frame, item in conn.execute("SELECT frame, item_json FROM tree_queue WHERE main_execution_id = ? "
+                                            "ORDER BY frame, position", (main_execution_id,)):
+                frames.setdefault(frame, []).append(decode(item))
+            tasks = [decode(task) for (task,) in conn.execute(
+                "SELECT task_json FROM tree_tasks WHERE main_execution_id = ? ORDER BY task",
+                (main_execution_id,))]
+        state: dict[str, Any] = decode(row[0])
+        if frames:
+            state["queue"] = [*frames.values(), *state.get("queue", [])]
+        if tasks:
+            state["in_flight"] = [*tasks, *state.get("in_flight", [])]
+        return state
 
     # -- lease ----------------------------------------------------------------------------
     def acquire_lease(self, main_execution_id: str, owner: str, ttl_seconds: float) -> bool:
@@ -227,8 +269,9 @@ class SqliteRuntimeStore:
                 delete_context(conn, execution_id)
                 for table, column in _PER_EXECUTION:
                     conn.execute(f"DELETE FROM {table} WHERE {column} = ?", (execution_id,))
-            conn.executemany("DELETE FROM trees WHERE main_execution_id = ?",
-                             [(tree,) for tree in {*ids, *mains}])
+            for table in ("trees", *_TREE_ROWS):
+                conn.executemany(f"DELETE FROM {table} WHERE main_execution_id = ?",
+                                 [(tree,) for tree in {*ids, *mains}])
             for execution_id in ids:
                 conn.execute("DELETE FROM journal WHERE execution_id = ? OR key = ? "
                              "OR (key >= ? AND key < ?) OR (key >= ? AND key < ?)",
@@ -241,6 +284,7 @@ class SqliteRuntimeStore:
     def cleanup_all(self) -> None:
         with self._db.transaction() as conn:
             conn.execute("DELETE FROM executions")
-            conn.execute("DELETE FROM trees")
+            for table in ("trees", *_TREE_ROWS):
+                conn.execute(f"DELETE FROM {table}")
             conn.execute("DELETE FROM journal")
             conn.execute("DELETE FROM leases")

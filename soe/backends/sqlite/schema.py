@@ -130,9 +130,24 @@ _JOURNAL_AND_LEASES = (
         expires_at REAL NOT NULL)""",
 )
 
+_TREE_ROWS = (
+    """CREATE TABLE tree_queue (
+        main_execution_id TEXT NOT NULL,
+        frame INTEGER NOT NULL,
+        position INTEGER NOT NULL,
+        item_json TEXT NOT NULL,
+        PRIMARY KEY (main_execution_id, frame, position)) WITHOUT ROWID""",
+    """CREATE TABLE tree_tasks (
+        main_execution_id TEXT NOT NULL,
+        task INTEGER NOT NULL,
+        task_json TEXT NOT NULL,
+        PRIMARY KEY (main_execution_id, task)) WITHOUT ROWID""",
+)
+
 MAIN_MIGRATIONS: Migrations = (
     _CONTEXT + _OTHER_BACKENDS + _RUNTIME,  # 1: everything but the journal and leases
     _JOURNAL_AND_LEASES,  # 2: they join the main file (0.1 kept them in <path>.side)
+    _TREE_ROWS,  # 3: a tree's queue as keyed rows, so a transition writes only what it changed
 )
 
 _VERSION_TABLE = """CREATE TABLE IF NOT EXISTS schema_version (

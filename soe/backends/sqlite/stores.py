@@ -12,11 +12,11 @@ from __future__ import annotations
 import threading
 import uuid
 from collections import OrderedDict
-from typing import Any
+from typing import Any, cast
 
 from soe.backends._keyed_objects import ContextSchemaMethods, IdentityMethods
 from soe.backends.sqlite.codec import decode, decode_many, encode
-from soe.backends.sqlite.connection import SqliteDatabase
+from soe.backends.sqlite.connection import Database
 from soe.lib.ids import check_id
 from soe.lib.snapshot import FrozenDict, freeze, thaw
 
@@ -40,13 +40,13 @@ class SqliteWorkflowBackend:
     the file, so the cache can never serve a registry that was not committed.
     """
 
-    def __init__(self, db: SqliteDatabase, cache_size: int = 256) -> None:
+    def __init__(self, db: Database, cache_size: int = 256) -> None:
         self._db = db
         self._cache: OrderedDict[str, tuple[str, FrozenDict]] = OrderedDict()
         self._cache_size = cache_size
         self._lock = threading.Lock()
 
-    def save_workflows_registry(self, id: str, workflows: dict) -> None:
+    def save_workflows_registry(self, id: str, workflows: dict[str, Any]) -> None:
         check_id(id)
         snapshot = freeze(workflows)
         token = uuid.uuid4().hex
@@ -58,7 +58,7 @@ class SqliteWorkflowBackend:
                 (id, token, encode(snapshot)))
         self._remember(id, token, snapshot)
 
-    def get_workflows_registry(self, id: str) -> dict | None:
+    def get_workflows_registry(self, id: str) -> dict[str, Any] | None:
         """A plain copy of the registry (changing it never changes the store), or ``None``."""
         snapshot = self.get_workflows_registry_snapshot(id)
         return None if snapshot is None else thaw(snapshot)
@@ -83,7 +83,7 @@ class SqliteWorkflowBackend:
             return None
         snapshot = freeze(decode(row[1]))
         self._remember(id, row[0], snapshot)
-        return snapshot
+        return cast("FrozenDict | None", snapshot)
 
     def save_current_workflow_name(self, id: str, name: str) -> None:
         check_id(id)
@@ -98,7 +98,7 @@ class SqliteWorkflowBackend:
             "SELECT name FROM workflow_names WHERE execution_id = ?", (id,)).fetchone()
         return "" if row is None else row[0]
 
-    def save_registry_revision(self, execution_id: str, revision: dict) -> None:
+    def save_registry_revision(self, execution_id: str, revision: dict[str, Any]) -> None:
         check_id(execution_id)
         with self._db.transaction() as conn:
             conn.execute(
@@ -106,7 +106,7 @@ class SqliteWorkflowBackend:
                 "SELECT ?, COALESCE(MAX(seq), -1) + 1, ? FROM registry_revisions "
                 "WHERE execution_id = ?", (execution_id, encode(revision), execution_id))
 
-    def get_registry_revisions(self, execution_id: str) -> list[dict]:
+    def get_registry_revisions(self, execution_id: str) -> list[dict[str, Any]]:
         check_id(execution_id)
         rows = self._db.connection().execute(
             "SELECT revision_json FROM registry_revisions WHERE execution_id = ? ORDER BY seq",
@@ -135,7 +135,7 @@ class SqliteWorkflowBackend:
 class SqliteTelemetryBackend:
     """Events per execution id, in logging order, as ``{"event_type": ..., **event_data}``."""
 
-    def __init__(self, db: SqliteDatabase) -> None:
+    def __init__(self, db: Database) -> None:
         self._db = db
 
     def log_event(self, execution_id: str, event_type: str, **event_data: Any) -> None:
@@ -147,10 +147,10 @@ class SqliteTelemetryBackend:
                 "WHERE execution_id = ?", (execution_id, event_type, encode(event_data),
                                            execution_id))
 
-    def get_events(self, execution_id: str) -> list[dict]:
+    def get_events(self, execution_id: str) -> list[dict[str, Any]]:
         return self.get_events_since(execution_id, 0)
 
-    def get_events_since(self, execution_id: str, start: int) -> list[dict]:
+    def get_events_since(self, execution_id: str, start: int) -> list[dict[str, Any]]:
         """The events from position ``start`` on (optional method: a live stream reads only what is new)."""
         check_id(execution_id)
         rows = self._db.connection().execute(
@@ -168,17 +168,17 @@ class SqliteTelemetryBackend:
 class SqliteConversationHistoryBackend:
     """Histories per key, one row per entry, so an append never rewrites the history."""
 
-    def __init__(self, db: SqliteDatabase) -> None:
+    def __init__(self, db: Database) -> None:
         self._db = db
 
-    def get_conversation_history(self, key: str) -> list:
+    def get_conversation_history(self, key: str) -> list[Any]:
         check_id(key)
         rows = self._db.connection().execute(
             "SELECT entry_json FROM conversation_entries WHERE history_key = ? ORDER BY seq",
             (key,))
         return decode_many(text for (text,) in rows)
 
-    def append_to_conversation_history(self, key: str, entry: dict) -> None:
+    def append_to_conversation_history(self, key: str, entry: dict[str, Any]) -> None:
         check_id(key)
         with self._db.transaction() as conn:
             conn.execute(
@@ -186,7 +186,7 @@ class SqliteConversationHistoryBackend:
                 "SELECT ?, COALESCE(MAX(seq), -1) + 1, ? FROM conversation_entries "
                 "WHERE history_key = ?", (key, encode(entry), key))
 
-    def save_conversation_history(self, key: str, history: list) -> None:
+    def save_conversation_history(self, key: str, history: list[Any]) -> None:
         check_id(key)
         rows = [(key, seq, encode(entry)) for seq, entry in enumerate(history)]
         with self._db.transaction() as conn:
@@ -209,7 +209,7 @@ class _JsonObjectStore:
 
     _table = ""
 
-    def __init__(self, db: SqliteDatabase) -> None:
+    def __init__(self, db: Database) -> None:
         self._db = db
 
     def _save(self, execution_id: str, value: Any) -> None:
@@ -231,7 +231,7 @@ class _JsonObjectStore:
         with self._db.transaction() as conn:
             cursor = conn.execute(f"DELETE FROM {self._table} WHERE execution_id = ?",
                                   (execution_id,))
-            return cursor.rowcount > 0
+            return cast("bool", cursor.rowcount > 0)
 
     def _entry(self, execution_id: str, name: str) -> Any:
         stored = self._get(execution_id)

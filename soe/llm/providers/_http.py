@@ -26,7 +26,7 @@ import urllib.parse
 import urllib.request
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from soe._errors import ProviderError
 
@@ -122,7 +122,7 @@ def _request_id(headers: Any) -> str | None:
     """The provider's id of the request: OpenAI's ``x-request-id``, Anthropic's ``request-id``."""
     if headers is None:
         return None
-    return headers.get("x-request-id") or headers.get("request-id")
+    return cast("str | None", headers.get("x-request-id") or headers.get("request-id"))
 
 
 def _retry_after(headers: Any) -> float | None:
@@ -151,7 +151,7 @@ def error_message(body: bytes) -> str:
     if isinstance(data, dict):
         error = data.get("error", data)
         if isinstance(error, dict) and isinstance(error.get("message"), str):
-            return error["message"]
+            return cast("str", error["message"])
         if isinstance(error, str):
             return error
     return text.strip()[:_ERROR_TEXT_LIMIT]

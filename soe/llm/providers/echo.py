@@ -16,7 +16,7 @@ import json
 import types
 from collections import abc
 from collections.abc import Callable, Mapping
-from typing import Annotated, Any, Literal, Union, get_args, get_origin
+from typing import Annotated, Any, Literal, Union, cast, get_args, get_origin
 
 from pydantic import BaseModel, RootModel, ValidationError
 
@@ -57,7 +57,7 @@ def rendered_prompt(text: str) -> str:
     if isinstance(payload, Mapping):
         for key in _PROMPT_KEYS:
             if isinstance(payload.get(key), str):
-                return payload[key]
+                return cast("str", payload[key])
     return text
 
 

@@ -13,7 +13,7 @@ import os
 import re
 from collections.abc import Callable, Mapping
 from types import ModuleType
-from typing import Any
+from typing import Any, cast
 
 from pydantic import BaseModel
 
@@ -86,7 +86,7 @@ def _plain(response: Any) -> Mapping[str, Any]:
         return response
     dump = getattr(response, "model_dump", None)
     if callable(dump):
-        return dump()
+        return cast("Mapping[str, Any]", dump())
     return {"choices": [{"message": {"content": _content(response)}}]}
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from soe.nodes._tools import bind_builtin
+from soe.types import Backends
 
 __all__ = ["AgentLoop", "AgentTools", "load_tools", "tools_signature"]
 
@@ -31,7 +32,7 @@ class AgentTools:
 
 
 def load_tools(names: Sequence[str], registry: Mapping[str, Mapping[str, Any]], execution_id: str,
-               backends: Any) -> AgentTools:
+               backends: Backends) -> AgentTools:
     """Resolve the node's ``tools``: agent registry first, then built-ins bound to this execution.
 
     Raises:
@@ -123,7 +124,7 @@ class AgentLoop:
         """The router-instructions state, from the last history entry."""
         if not self.history:
             return "initial"
-        return _STATE_BY_ROLE.get(self.history[-1].get("role"), "initial")
+        return _STATE_BY_ROLE.get(str(self.history[-1].get("role")), "initial")
 
     def history_text(self) -> str:
         return "\n\n".join(_entry_text(entry) for entry in self.history)

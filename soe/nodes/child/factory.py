@@ -17,6 +17,7 @@ from soe.lib.snapshot import FrozenDict, fast_copy, registry_snapshot
 from soe.nodes._caller import NodeCallerFn, node_caller
 from soe.nodes.child.validation import validate_node_config
 from soe.nodes.child.validation.operational import validate_child_node_runtime
+from soe.types import Backends, EventTypes
 from soe.validation.nodes.rules import validate_once
 
 __all__ = ["create_child_node_caller"]
@@ -34,11 +35,11 @@ def _child_base_context(execution_id: str, node_config: Mapping[str, Any], ctx: 
     return base
 
 
-def create_child_node_caller(backends: Any, orchestrate_caller: Any) -> NodeCallerFn:
+def create_child_node_caller(backends: Backends, orchestrate_caller: Any) -> NodeCallerFn:
     """Build the caller that queues child executions (one, or one per fan-out item)."""
 
     @node_caller(backends)
-    def child(execution_id: str, node_config: dict) -> None:
+    def child(execution_id: str, node_config: dict[str, Any]) -> None:
         ctx = validate_child_node_runtime(execution_id, backends)
         validate_once(validate_node_config, node_config)
         base = _child_base_context(execution_id, node_config, ctx)
@@ -46,13 +47,13 @@ def create_child_node_caller(backends: Any, orchestrate_caller: Any) -> NodeCall
         if not isinstance(registry, FrozenDict):
             registry = fast_copy(registry)  # a read-only snapshot is as good as a copy
         fan_out_field = node_config.get("fan_out_field")
-        register_event(backends, execution_id, "node_execution", {
+        register_event(backends, execution_id, EventTypes.NODE_EXECUTION, {
             "node_type": "child", "child_workflow": node_config["child_workflow_name"], "parent_id": execution_id,
         })
         if fan_out_field:
             items = get_accumulated(ctx, fan_out_field)
             if not items:
-                register_event(backends, execution_id, "child_fan_out_empty",
+                register_event(backends, execution_id, EventTypes.CHILD_FAN_OUT_EMPTY,
                                {"node_name": node_config.get("name", "unknown"), "fan_out_field": fan_out_field})
                 return
             input_field = node_config["child_input_field"]

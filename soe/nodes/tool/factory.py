@@ -17,30 +17,47 @@ from soe.nodes._caller import NodeCallerFn, node_caller
 from soe.nodes._emissions import condition_reporter, evaluate_emissions
 from soe.nodes._tools import ToolEntry, call_tool, resolve_tool
 from soe.nodes.tool.validation.config import validate_tool_node_config
+from soe.types import Backends, BroadcastSignalsCaller, EventTypes
 from soe.validation.operational import read_operational_snapshot
 
-__all__ = ["create_tool_node_caller"]
+__all__ = ["ToolNode", "create_tool_node_caller"]
 
 
-def create_tool_node_caller(backends: Any, tools_registry: dict[str, Any],
-                            broadcast_signals_caller: Any) -> NodeCallerFn:
+def create_tool_node_caller(backends: Backends, tools_registry: dict[str, Any],
+                            broadcast_signals_caller: BroadcastSignalsCaller) -> NodeCallerFn:
     """Build the caller that runs a registered (or built-in) tool with retries."""
+    return node_caller(backends)(ToolNode(backends, tools_registry, broadcast_signals_caller).tool)
 
-    @node_caller(backends)
-    def tool(execution_id: str, node_config: dict) -> Steps[None]:
-        validate_tool_node_config(node_config, tools_registry)
-        ctx = read_operational_snapshot(execution_id, backends)
-        node_name = node_config.get("name", "unknown")
-        tool_name = node_config["tool_name"]
-        entry = resolve_tool(tool_name, tools_registry, execution_id, backends)
+
+class ToolNode:
+    """The tool node's steps as methods, so resolving, retrying and emitting are testable apart."""
+
+    def __init__(self, backends: Backends, tools_registry: dict[str, Any],
+                 broadcast: BroadcastSignalsCaller) -> None:
+        self.backends = backends
+        self.tools_registry = tools_registry
+        self.broadcast = broadcast
+
+    def tool(self, execution_id: str, node_config: dict[str, Any]) -> Steps[None]:
+        """SPEC §5.4: validate, resolve the tool, build its parameters, then run it."""
+        validate_tool_node_config(node_config, self.tools_registry)
+        ctx = read_operational_snapshot(execution_id, self.backends)
+        entry = self.resolve(execution_id, node_config["tool_name"])
+        params = _parameters(node_config, ctx, entry, node_config.get("name", "unknown"))
+        register_event(self.backends, execution_id, EventTypes.TOOL_CALL,
+                       {"tool_name": node_config["tool_name"], "max_retries": entry.max_retries})
+        yield from self.run(execution_id, node_config, ctx, entry, params)
+
+    def resolve(self, execution_id: str, tool_name: str) -> ToolEntry:
+        """The registry entry, else the built-in bound to this execution; neither is a config error."""
+        entry = resolve_tool(tool_name, self.tools_registry, execution_id, self.backends)
         if entry is None:
             raise ValueError(f"Tool '{tool_name}' not found in tools_registry or builtin tools")
-        params = _parameters(node_config, ctx, entry, node_name)
-        register_event(backends, execution_id, "tool_call",
-                       {"tool_name": tool_name, "max_retries": entry.max_retries})
-        yield from _run(execution_id, node_config, ctx, entry, params)
+        return entry
 
-    def _run(execution_id: str, node_config: dict, ctx: dict, entry: ToolEntry, params: Any) -> Steps[None]:
+    def run(self, execution_id: str, node_config: dict[str, Any], ctx: dict[str, Any], entry: ToolEntry,
+            params: Any) -> Steps[None]:
+        """``1 + max_retries`` attempts; the last failure is stored and signalled, never raised."""
         tool_name = node_config["tool_name"]
         output_field = node_config.get("output_field")
         last_error: Exception | None = None
@@ -52,33 +69,38 @@ def create_tool_node_caller(backends: Any, tools_registry: dict[str, Any],
             except Exception as exc:
                 last_error = exc
                 if attempt < entry.max_retries:
-                    register_event(backends, execution_id, "node_error",
+                    register_event(self.backends, execution_id, EventTypes.NODE_ERROR,
                                    {"tool_name": tool_name, "retry_attempt": attempt + 1, "error": str(exc)})
                 continue
-            pre_tool = store_output(backends, execution_id, ctx, output_field, result, appended=False)
-            _emit(execution_id, node_config, pre_tool, result)
+            pre_tool = store_output(self.backends, execution_id, ctx, output_field, result, appended=False)
+            self.emit(execution_id, node_config, pre_tool, result)
             return
-        save_output_to_context(backends, execution_id, ctx, output_field, str(last_error))
-        register_event(backends, execution_id, "node_error", {"tool_name": tool_name, "error": str(last_error)})
-        if entry.failure_signal:
-            broadcast_signals_caller(execution_id, [entry.failure_signal])
+        self.fail(execution_id, ctx, output_field, tool_name, entry, str(last_error))
 
-    def _emit(execution_id: str, node_config: dict, ctx: dict, result: Any) -> None:
+    def fail(self, execution_id: str, ctx: dict[str, Any], output_field: str | None, tool_name: str,
+             entry: ToolEntry, error: str) -> None:
+        """Every attempt failed: the error text is the output, then the failure signal if any."""
+        save_output_to_context(self.backends, execution_id, ctx, output_field, error)
+        register_event(self.backends, execution_id, EventTypes.NODE_ERROR, {"tool_name": tool_name, "error": error})
+        if entry.failure_signal:
+            self.broadcast(execution_id, [entry.failure_signal])
+
+    def emit(self, execution_id: str, node_config: dict[str, Any], ctx: dict[str, Any], result: Any) -> None:
+        """Evaluate ``event_emissions`` with ``result`` in scope; a broken context is a node error, not a crash."""
         emissions = node_config.get("event_emissions")
         if not emissions:
             return
         try:
             view = unwrapped_view(ctx)
         except Exception as exc:
-            register_event(backends, execution_id, "node_error", {"error": f"Condition evaluation failed: {exc}"})
+            register_event(self.backends, execution_id, EventTypes.NODE_ERROR,
+                           {"error": f"Condition evaluation failed: {exc}"})
             return
         signals = evaluate_emissions(emissions, ctx, node_name=node_config.get("name", "unknown"),
                                      extra={"result": result}, view=view,
-                                     report=condition_reporter(backends, execution_id))
+                                     report=condition_reporter(self.backends, execution_id))
         if signals:
-            broadcast_signals_caller(execution_id, signals)
-
-    return tool
+            self.broadcast(execution_id, signals)
 
 
 def _invoke(entry: ToolEntry, params: Any) -> Steps[Any]:

@@ -8,6 +8,7 @@ node type at the same time; the node modules only hold their own texts.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, NoReturn
@@ -18,6 +19,7 @@ from soe._errors import ConfigShapeError, OperationalValidationError, WorkflowVa
 from soe.lib.recent import RecentMap
 from soe.lib.snapshot import FrozenDict, registry_snapshot
 from soe.lib.templating import compile_template, has_template_syntax
+from soe.types import Backends
 
 __all__ = [
     "LlmStyleTexts",
@@ -28,6 +30,7 @@ __all__ = [
     "check_not_reserved",
     "check_output_field",
     "check_required",
+    "check_timeout",
     "check_tool_emissions",
     "check_triggers",
     "is_int_at_least",
@@ -50,6 +53,8 @@ _FAILURE_SIGNAL_MSG = (
     "'llm_failure_signal' must be a string - the signal to emit when LLM call fails"
 )
 _LLM_OPTIONS_MSG = "'llm_options' must be a mapping - provider options sent with the request, e.g. {logprobs: true}"
+_TIMEOUT_MSG = ("'timeout' must be a positive number of seconds - how long each LLM or tool call of this "
+                "node may take (overrides limits.max_call_seconds)")
 _EXCLUSIVE_MSG = "'exclusive_signals' must be true or false - whether exactly one signal is selected"
 
 
@@ -128,6 +133,16 @@ def check_count(node_config: Mapping[str, Any], key: str, minimum: int, msg: str
     value = node_config.get(key)
     if value is not None and not is_int_at_least(value, minimum):
         _fail(msg)
+
+
+def check_timeout(node_config: Mapping[str, Any]) -> None:
+    """An optional per-call ``timeout``: a finite number of seconds above zero (never a bool)."""
+    value = node_config.get("timeout")
+    if value is None:
+        return
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if not number or not 0 < value < math.inf:
+        _fail(_TIMEOUT_MSG)
 
 
 def check_output_field(node_config: Mapping[str, Any], type_msg: str) -> None:
@@ -293,9 +308,10 @@ def validate_llm_style(node_config: Any, texts: LlmStyleTexts) -> None:
     check_optional_type(node_config, "llm_failure_signal", str, _FAILURE_SIGNAL_MSG)
     check_optional_type(node_config, "llm_options", Mapping, _LLM_OPTIONS_MSG)
     check_optional_type(node_config, "exclusive_signals", bool, _EXCLUSIVE_MSG)
+    check_timeout(node_config)
 
 
-def read_workflow_backend(backends: Any, method: str, execution_id: str) -> Any:
+def read_workflow_backend(backends: Backends, method: str, execution_id: str) -> Any:
     """One workflow-backend read for a runtime validator (§13.3).
 
     A node that cannot reach its registry would fail later with an obscure

@@ -13,6 +13,7 @@ from soe._errors import WorkflowValidationError
 from soe.validation.nodes.rules import (
     check_optional_type,
     check_output_field,
+    check_timeout,
     check_tool_emissions,
     check_triggers,
     is_int_at_least,
@@ -61,6 +62,7 @@ def validate_node_config(node_config: Any) -> None:
     check_output_field(node_config,
                        "'output_field' must be a string - the context field name to store the tool output")
     _check_parameters(node_config)
+    check_timeout(node_config)
 
 
 def _check_registry_entry(tool_name: Any, entry: Any) -> None:
@@ -102,7 +104,7 @@ def validate_tool_node_config(node_config: Any, tools_registry: Mapping[str, Any
     tool_name = node_config["tool_name"]
     registry = tools_registry or {}
     if isinstance(tool_name, Hashable) and tool_name in registry:
-        _check_registry_entry(tool_name, registry[tool_name])
+        _check_registry_entry(tool_name, registry[tool_name])  # type: ignore[index]  # any hashable key
     elif not isinstance(tool_name, str) or not is_builtin(tool_name):
         msg = f"Tool '{tool_name}' not found in tools_registry or builtin tools"
         raise WorkflowValidationError(msg)

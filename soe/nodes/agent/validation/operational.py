@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from soe.types import Backends
 from soe.validation.nodes.rules import read_workflow_backend
 from soe.validation.operational import read_operational_snapshot
 
 __all__ = ["validate_agent_node_runtime"]
 
 
-def validate_agent_node_runtime(execution_id: str, backends: Any) -> dict:
+def validate_agent_node_runtime(execution_id: str, backends: Backends) -> dict[str, Any]:
     """Validate ``__operational__``, probe both workflow-backend reads, return a read-only snapshot of the context."""
     context = read_operational_snapshot(execution_id, backends)
     read_workflow_backend(backends, "get_current_workflow_name", execution_id)

@@ -5,13 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from soe._errors import OperationalValidationError
+from soe.types import Backends
 from soe.validation.nodes.rules import read_workflow_backend
 from soe.validation.operational import validate_operational
 
 __all__ = ["validate_child_node_runtime"]
 
 
-def validate_child_node_runtime(execution_id: str, backends: Any) -> dict:
+def validate_child_node_runtime(execution_id: str, backends: Backends) -> dict[str, Any]:
     """Validate ``__operational__``, require a non-empty registry, return the context."""
     context = validate_operational(execution_id, backends)
     registry = read_workflow_backend(backends, "get_workflows_registry", execution_id)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from soe.types import Backends
 from soe.validation.operational import validate_operational
 
 __all__ = ["validate_router_node_runtime"]
 
 
-def validate_router_node_runtime(execution_id: str, backends: Any) -> dict:
+def validate_router_node_runtime(execution_id: str, backends: Backends) -> dict[str, Any]:
     """Validate ``__operational__`` and return the execution's context."""
     return validate_operational(execution_id, backends)
