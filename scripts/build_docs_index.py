@@ -1,14 +1,17 @@
 #!/usr/bin/env python
-"""Build the shipped guide (``soe/docs/``) and its index (``soe/docs_index.py``) from ``docs_src/``.
+"""Build the shipped guide (``soe/docs/``) and its index (``soe/docs_index.json``) from ``docs_src/``.
 
 Why this exists: the authored chapters carry a front-matter block with their tags, but the
 files shipped inside the package must not (SPEC §10.3), and ``soe_explore_docs`` needs an
 index whose line numbers refer to the shipped, stripped files. Generating both from one
 source keeps them in step; ``--check`` lets tests and CI prove the committed copy is current.
 
+The index ships as package data, each section stored once inside its file;
+``soe.docs_index`` expands it to ``DOCS_INDEX`` on import.
+
 Usage::
 
-    .venv/bin/python scripts/build_docs_index.py            # rewrite soe/docs/ and soe/docs_index.py
+    .venv/bin/python scripts/build_docs_index.py            # rewrite soe/docs/ and soe/docs_index.json
     .venv/bin/python scripts/build_docs_index.py --check    # exit 1 if they are out of date
 """
 
@@ -31,12 +34,14 @@ __all__ = [
     "collect_sources",
     "find_headings",
     "main",
-    "render_module",
+    "render_data",
     "split_front_matter",
+    "stored_form",
 ]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DOCS_PACKAGE_DIR = "soe/docs/"
+INDEX_FILE = "soe/docs_index.json"
 GENERATE_COMMAND = ".venv/bin/python scripts/build_docs_index.py"
 
 HEADING_RE = re.compile(r"^(#{1,6})\s+(.+)$")
@@ -225,57 +230,42 @@ def collect_sources(src_dir: Path) -> dict[str, tuple[str, list[str]]]:
     return files
 
 
-def render_module(index: dict[str, Any]) -> str:
-    """Python source of ``soe/docs_index.py``; dict keys sorted so output is reproducible.
+def stored_form(index: dict[str, Any]) -> dict[str, Any]:
+    """The index as shipped: directories, then files holding their sections once.
 
-    The literal is written in the layout ``ruff format`` produces (one element per line,
-    magic trailing commas, double quotes), so formatting the repository never makes the
-    committed file look stale.
+    Section tags, file children and the tag map are left out: ``soe.docs_index``
+    derives them (sections inherit their file's tags).
     """
-    body = _literal(index, 0)
-    return (
-        "# GENERATED FILE - do not edit by hand.\n"
-        f"# Built from docs_src/ by: {GENERATE_COMMAND}\n"
-        '"""Index of the guide shipped under ``soe/docs/``, read by ``soe_explore_docs``."""\n'
-        "\n"
-        "from __future__ import annotations\n"
-        "\n"
-        '__all__ = ["DOCS_INDEX"]\n'
-        "\n"
-        f"DOCS_INDEX = {body}\n"
-    )
+    items = index["items"]
+    dirs = {path: item["children"] for path, item in items.items() if item["type"] == "dir"}
+    files = {
+        path: {
+            "tags": item["tags"],
+            "sections": [
+                {key: section[key] for key in ("path", "start_line", "end_line", "level", "children")}
+                for section in item["sections"]
+            ],
+        }
+        for path, item in items.items()
+        if item["type"] == "file"
+    }
+    return {"dirs": dirs, "files": files, "root_children": index["root_children"]}
 
 
-def _literal(value: Any, depth: int) -> str:
-    """Python literal for ``value``: dicts (sorted keys) and lists expanded one item per line."""
-    pad, inner = "    " * depth, "    " * (depth + 1)
-    if isinstance(value, dict) and value:
-        rows = [f"{inner}{_string(k)}: {_literal(value[k], depth + 1)}," for k in sorted(value)]
-        return "{\n" + "\n".join(rows) + f"\n{pad}}}"
-    if isinstance(value, list) and value:
-        rows = [f"{inner}{_literal(v, depth + 1)}," for v in value]
-        return "[\n" + "\n".join(rows) + f"\n{pad}]"
-    if isinstance(value, str):
-        return _string(value)
-    return repr(value)
-
-
-def _string(text: str) -> str:
-    """Double-quoted string literal, single-quoted when that avoids escaping (ruff's rule)."""
-    if '"' in text and "'" not in text:
-        return repr(text)
-    return json.dumps(text, ensure_ascii=False)
+def render_data(index: dict[str, Any]) -> str:
+    """Text of ``soe/docs_index.json``; keys sorted and one value per line, so diffs stay small."""
+    return json.dumps(stored_form(index), indent=1, sort_keys=True, ensure_ascii=False) + "\n"
 
 
 def build(src_dir: Path, out_root: Path) -> dict[str, Any]:
-    """Write ``out_root/soe/docs/**`` (stripped) and ``out_root/soe/docs_index.py``; return the index."""
+    """Write ``out_root/soe/docs/**`` (stripped) and ``out_root/soe/docs_index.json``; return the index."""
     files = collect_sources(src_dir)
     docs_dir = out_root / DOCS_PACKAGE_DIR
     _remove_stale(docs_dir, {path[len(DOCS_PACKAGE_DIR) :] for path in files})
     for file_path, (body, _tags) in files.items():
         _write_if_changed(out_root / file_path, body)
     index = build_index(files)
-    _write_if_changed(out_root / "soe" / "docs_index.py", render_module(index))
+    _write_if_changed(out_root / INDEX_FILE, render_data(index))
     return index
 
 
@@ -298,7 +288,7 @@ def _write_if_changed(target: Path, text: str) -> None:
 def _outputs(root: Path) -> dict[str, str]:
     """Generated files under ``root`` keyed by relative path, for ``--check``."""
     found = {p.relative_to(root).as_posix(): p for p in (root / DOCS_PACKAGE_DIR).rglob("*.md")}
-    found["soe/docs_index.py"] = root / "soe" / "docs_index.py"
+    found[INDEX_FILE] = root / INDEX_FILE
     return {rel: p.read_text(encoding="utf-8") if p.exists() else "" for rel, p in found.items()}
 
 
@@ -313,7 +303,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not args.check:
         index = build(args.src, args.out)
-        print(f"wrote {len(index['items'])} index items to {args.out / 'soe' / 'docs_index.py'}")
+        print(f"wrote {len(index['items'])} index items to {args.out / INDEX_FILE}")
         return 0
     with tempfile.TemporaryDirectory() as tmp:
         build(args.src, Path(tmp))

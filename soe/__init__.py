@@ -15,6 +15,7 @@ from soe._errors import (
     TemplateSecurityError,
     WorkflowValidationError,
 )
+from soe.composition import create_all_nodes, setup_orchestration
 from soe.engine.orchestrate import broadcast_signals, orchestrate
 from soe.engine.resume import (
     aorchestrate,
@@ -24,7 +25,6 @@ from soe.engine.resume import (
     prune,
     resume,
 )
-from soe.engine.setup import create_all_nodes, setup_orchestration
 from soe.nodes import AgentRequest, AgentResponse, ToolNodeConfigurationError, ToolParameterError
 from soe.registry import get_registry_revisions, rollback_registry
 from soe.types import (

@@ -35,6 +35,7 @@ __all__ = [
     "ConfigShapeError",
     "ContextBackend",
     "ContextSchemaBackend",
+    "ExternalRunner",
     "ConversationHistoryBackend",
     "EventTypes",
     "IdentityBackend",
@@ -132,6 +133,16 @@ class IdentityBackend(Protocol):
 
 
 @runtime_checkable
+class ExternalRunner(Protocol):
+    """Runs whole execution trees elsewhere, e.g. ``soe.temporal.Runner``; ``orchestrate(runner=...)`` hands it the tree."""
+
+    def orchestrate(self, config: Any, workflow_name: str, signals: list[str],
+                    context: dict[str, Any] | None = None, **options: Any) -> str: ...
+
+    async def aorchestrate(self, config: Any, workflow_name: str, signals: list[str],
+                           context: dict[str, Any] | None = None, **options: Any) -> str: ...
+
+
 class Backends(Protocol):
     """The container: six attributes, the optional ones may be ``None``."""
 

@@ -7,6 +7,7 @@ model from its signature, so the annotations must be real typing objects.
 from collections.abc import Callable
 from typing import Any
 
+from soe.builtin_tools._names import BUILTIN_TOOL_NAMES
 from soe.types import Backends
 
 __all__ = ["create_soe_get_available_tools_tool"]
@@ -18,8 +19,6 @@ def create_soe_get_available_tools_tool(execution_id: str, backends: Backends,
 
     def soe_get_available_tools() -> dict[str, Any]:
         """List the built-in tool names and the user tool names available to this execution."""
-        from soe.builtin_tools import BUILTIN_TOOLS  # the package imports this module
-
-        return {"builtin_tools": list(BUILTIN_TOOLS), "user_tools": list(tools_registry or {})}
+        return {"builtin_tools": list(BUILTIN_TOOL_NAMES), "user_tools": list(tools_registry or {})}
 
     return soe_get_available_tools

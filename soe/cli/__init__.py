@@ -1,13 +1,13 @@
 """The ``soe`` command line (the ``cli`` extra): run, validate, lint, graph, inspect, list, resume, signal.
 
 This package is the only place that imports Typer and Rich, so the engine
-keeps its three dependencies; ``soe.cli.app`` explains how to install the
-extra when they are missing.
+keeps its three dependencies; ``soe.cli.app`` (the ``soe`` entry point) explains
+how to install the extra when they are missing.
 """
 
 from __future__ import annotations
 
-__all__ = ["CLI_EXTRA_MESSAGE", "EXIT_BAD_INPUT", "EXIT_FAILED", "EXIT_INTERRUPTED", "EXIT_OK", "main"]
+__all__ = ["CLI_EXTRA_MESSAGE", "EXIT_BAD_INPUT", "EXIT_FAILED", "EXIT_INTERRUPTED", "EXIT_OK"]
 
 # The exit codes scripts rely on (see soe.cli.app).
 EXIT_OK = 0
@@ -18,9 +18,3 @@ EXIT_INTERRUPTED = 130
 CLI_EXTRA_MESSAGE = ("The soe command needs the cli extra (Typer and Rich): pip install typer rich, "
                      "or reinstall SOE with it (pip install \".[cli]\" from a checkout)")
 
-
-def main() -> None:
-    """Run the ``soe`` command (see :func:`soe.cli.app.main`)."""
-    from soe.cli.app import main as app_main
-
-    app_main()

@@ -1,6 +1,6 @@
 """The ``soe`` command: a thin shell over SOE's public API (Typer for arguments, Rich for output).
 
-Each command reads its inputs with :mod:`soe.cli.inputs`, calls the same
+Each command reads its inputs with :mod:`soe.inputs`, calls the same
 functions a Python program would (``orchestrate``, ``resume``, the caller from
 ``create_all_nodes``, ``get_execution_status``, the validators) and prints with
 :mod:`soe.cli.render`. Exit codes are the contract scripts rely on:
@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from soe.cli import CLI_EXTRA_MESSAGE, EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
-from soe.cli.inputs import (
+from soe.inputs import (
     apply_budgets,
     build_initial_context,
     close_store,

@@ -12,8 +12,8 @@ import typer
 
 from soe._errors import WorkflowValidationError
 from soe.cli import EXIT_BAD_INPUT, render
-from soe.cli.inputs import first_workflow
 from soe.cli.session import error_console
+from soe.inputs import first_workflow
 from soe.types import Backends
 
 __all__ = ["check_listened", "check_valid", "lint_before_run", "workflow_to_start"]

@@ -21,7 +21,7 @@ from rich.table import Table
 from rich.text import Text
 
 from soe._errors import ProviderError
-from soe.cli.inputs import plain, user_fields
+from soe.inputs import plain, user_fields
 
 __all__ = [
     "Inspection",

@@ -19,7 +19,8 @@ from rich.console import Console
 
 from soe._errors import SoeError
 from soe.cli import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, render
-from soe.cli.inputs import (
+from soe.cli.monitor import RunMonitor
+from soe.inputs import (
     close_store,
     find_store,
     missing_tools,
@@ -29,8 +30,7 @@ from soe.cli.inputs import (
     resolve_execution_id,
     shown_store,
 )
-from soe.cli.monitor import RunMonitor
-from soe.cli.tool_specs import load_tools
+from soe.tool_specs import load_tools
 from soe.types import Backends
 
 __all__ = [

@@ -19,8 +19,10 @@ from typing import Any, NoReturn, TypeVar
 import typer
 
 from soe.cli import EXIT_OK
-from soe.cli.inputs import close_store, load_tools, open_store, resolve_execution_id, shown_store
 from soe.cli.session import Session, bad_input, drive, workflow_name
+from soe.engine.durability import runtime_store
+from soe.inputs import close_store, open_store, resolve_execution_id, shown_store
+from soe.tool_specs import load_tools
 
 __all__ = ["Temporal", "on_temporal", "run_on_temporal", "worker_command"]
 
@@ -108,7 +110,8 @@ def on_temporal(temporal: Temporal, store: str | None, execution_id: str, comman
     with _shared_session(store) as session:
         with bad_input():
             execution_id = resolve_execution_id(session.backends, execution_id)
-            record = session.backends.runtime.get_status(execution_id) or {}
+            runtime = runtime_store(session.backends)
+            record = (runtime.get_status(execution_id) if runtime is not None else None) or {}
             main_id = record.get("main_execution_id") or execution_id
             if prepare is not None:
                 prepare(session.backends, execution_id)

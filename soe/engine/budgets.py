@@ -1,32 +1,16 @@
 """LLM-call and token budgets of an execution tree (SPEC §16.3).
 
 Usage is counted per tree by its runner; it carries over to later calls on the
-same tree (kept in this process, and in the tree state of a durable store).
+same tree (kept in this process by ``soe.engine.usage``, and in the tree state
+of a durable store).
 """
 
 from __future__ import annotations
 
 from soe._errors import BudgetExceeded
-from soe.engine.runner import TreeRunner, draining_runner
-from soe.lib.recent import RecentMap
+from soe.engine.runner import draining_runner
 
-__all__ = ["charge_llm_call", "charge_tokens", "remember_usage", "usage_for_tree"]
-
-# the most recent budgeted trees of this process (a durable store keeps usage in its tree state)
-_USAGE: RecentMap[str, tuple[int, int]] = RecentMap(100_000)
-
-
-def usage_for_tree(main_execution_id: str) -> tuple[int, int]:
-    """``(llm_calls, tokens)`` the tree used in earlier calls of this process."""
-    return _USAGE.get(main_execution_id) or (0, 0)
-
-
-def remember_usage(runner: TreeRunner) -> None:
-    """Keep a budgeted tree's usage for its next call (unbudgeted trees keep nothing)."""
-    limits = runner.limits
-    if limits.max_llm_calls is None and limits.max_tokens is None:
-        return
-    _USAGE.put(runner.main_execution_id, (runner.llm_calls, runner.tokens))
+__all__ = ["charge_llm_call", "charge_tokens"]
 
 
 def charge_llm_call(execution_id: str) -> None:

@@ -1,7 +1,9 @@
 """The work a runner executes. Every item can be written down as JSON and rebuilt.
 
-Three kinds exist: a node activation, the hand-over of signals to a parent
-execution (SPEC §4.2 step 5) and the start of one child (SPEC §4.7 (g)). An
+Three kinds exist: a node activation, the start of one child (SPEC §4.7 (g))
+and the hand-over of signals to a parent execution (SPEC §4.2 step 5), which
+lives beside the function it runs in ``soe.engine.orchestrate``; ``resume``
+rebuilds all three (``soe.engine.resume.item_from_json``). An
 item runs as *steps* (``soe.lib.effects``): transitions separated by waits.
 A durable runner stores the pending and the in-flight ones after every
 transition, so ``resume`` can rebuild its queue; in-process references (node
@@ -26,7 +28,7 @@ from soe.types import Backends, EventTypes
 if TYPE_CHECKING:
     from soe.engine.runner import Task, TreeRunner
 
-__all__ = ["Activation", "ParentSignals", "SpawnChild", "WorkItem", "item_from_json"]
+__all__ = ["Activation", "OrchestrateCaller", "SpawnChild", "WorkItem"]
 
 OrchestrateCaller = Callable[..., str]
 
@@ -130,24 +132,6 @@ class Activation(WorkItem):
 
 
 @dataclass(frozen=True, eq=False)
-class ParentSignals(WorkItem):
-    """After a child's broadcast: pass the signals its parent asked for one level up."""
-
-    execution_id: str
-    signals: tuple[Any, ...]
-    nodes: Mapping[str, Callable[[str, dict[str, Any]], None]]
-    backends: Backends
-
-    def run(self, runner: TreeRunner) -> None:
-        from soe.engine.orchestrate import signals_to_parent
-
-        signals_to_parent(self.execution_id, list(self.signals), self.nodes, self.backends)
-
-    def to_json(self) -> dict[str, Any]:
-        return {"kind": "parent_signals", "execution_id": self.execution_id, "signals": list(self.signals)}
-
-
-@dataclass(frozen=True, eq=False)
 class SpawnChild(WorkItem):
     """Start one child execution, after ``delay`` seconds (spacing fan-out starts)."""
 
@@ -174,17 +158,3 @@ class SpawnChild(WorkItem):
         return {"kind": "spawn", "config": fast_copy(self.config), "workflow_name": self.workflow_name,
                 "signals": list(self.signals), "initial_context": fast_copy(self.initial_context),
                 "delay": self.delay, "index": self.index}
-
-
-def item_from_json(data: Mapping[str, Any], *, nodes: Mapping[str, Any], backends: Backends,
-                   orchestrate_caller: OrchestrateCaller) -> WorkItem:
-    """Rebuild a stored item, binding it to this process's node callers and backends."""
-    kind = data["kind"]
-    if kind == "activation":
-        return Activation(data["execution_id"], data["node_name"], data["node_config"], nodes, backends)
-    if kind == "parent_signals":
-        return ParentSignals(data["execution_id"], tuple(data["signals"]), nodes, backends)
-    if kind == "spawn":
-        return SpawnChild(data["config"], data["workflow_name"], tuple(data["signals"]), data["initial_context"],
-                          data["delay"], data["index"], orchestrate_caller, backends)
-    raise ValueError(f"Unknown queued item kind {kind!r}")

@@ -8,15 +8,22 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any, cast
 
 from soe._errors import WorkflowValidationError
 from soe.engine import tracing
 from soe.engine.config import load_config
-from soe.engine.items import Activation, ParentSignals, WorkItem
+from soe.engine.items import Activation, WorkItem
 from soe.engine.limits import remember_tree_limits, resolve_limits
 from soe.engine.listeners import listeners_for
-from soe.engine.runner import current_execution_id, deferred_start, draining_runner, submit
+from soe.engine.runner import (
+    TreeRunner,
+    current_execution_id,
+    deferred_start,
+    draining_runner,
+    submit,
+)
 from soe.engine.telemetry import register_event
 from soe.engine.waiting import EXTERNAL_SIGNALS_FIELD
 from soe.lib.context_fields import set_field, wrap_context
@@ -25,11 +32,11 @@ from soe.lib.operational import new_operational
 from soe.lib.snapshot import fast_copy, registry_snapshot
 from soe.lib.values import storable
 from soe.revisions.history import record_initial_revision
-from soe.types import Backends, EventTypes
+from soe.types import Backends, EventTypes, ExternalRunner
 from soe.validation.config import validate_initial_workflow, validate_orchestrate_params
 from soe.validation.operational import validate_operational
 
-__all__ = ["broadcast_signals", "orchestrate", "signals_to_parent"]
+__all__ = ["ParentSignals", "broadcast_signals", "orchestrate", "signals_to_parent"]
 
 _EXCLUDED_ON_INHERIT = ("__operational__", "__parent__")
 
@@ -47,7 +54,7 @@ def orchestrate(
     max_steps: int | None = None,
     max_concurrency: int | None = None,
     execution_id: str | None = None,
-    runner: Any = None,
+    runner: ExternalRunner | None = None,
 ) -> str:
     """Start an execution of ``initial_workflow_name`` and run it until its tree is drained.
 
@@ -217,3 +224,19 @@ def signals_to_parent(child_id: str, signals: list[str], nodes: Mapping[str, Any
         return
     register_event(backends, child_id, EventTypes.SIGNALS_TO_PARENT, {"signals": upward, "parent_id": parent_id})
     broadcast_signals(parent_id, upward, nodes, backends)
+
+
+@dataclass(frozen=True, eq=False)
+class ParentSignals(WorkItem):
+    """After a child's broadcast: pass the signals its parent asked for one level up."""
+
+    execution_id: str
+    signals: tuple[Any, ...]
+    nodes: Mapping[str, Callable[[str, dict[str, Any]], None]]
+    backends: Backends
+
+    def run(self, runner: TreeRunner) -> None:
+        signals_to_parent(self.execution_id, list(self.signals), self.nodes, self.backends)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": "parent_signals", "execution_id": self.execution_id, "signals": list(self.signals)}

@@ -10,18 +10,18 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any, cast
 
 from soe._errors import ResumeError
 from soe.engine import status as execution_status
 from soe.engine.durability import runtime_store
-from soe.engine.items import WorkItem, item_from_json
-from soe.engine.orchestrate import orchestrate
+from soe.engine.items import Activation, OrchestrateCaller, SpawnChild, WorkItem
+from soe.engine.orchestrate import ParentSignals, orchestrate
 from soe.engine.runner import Task, run_tree
 from soe.lib.ids import check_id
-from soe.types import Backends
+from soe.types import Backends, ExternalRunner
 
 __all__ = ["aorchestrate", "aresume", "get_execution_status", "list_executions", "prune", "resume"]
 
@@ -115,7 +115,7 @@ async def aorchestrate(
     max_steps: int | None = None,
     max_concurrency: int | None = None,
     execution_id: str | None = None,
-    runner: Any = None,
+    runner: ExternalRunner | None = None,
 ) -> str:
     """``orchestrate`` for asyncio applications: runs on a worker thread, awaits completion.
 
@@ -148,3 +148,17 @@ def prune(backends: Backends, older_than: datetime | timedelta, keep_failed: boo
     if store is None:
         raise ValueError("prune needs a durable store (soe.backends.sqlite.create_sqlite_backends)")
     return store.prune(older_than, keep_failed)
+
+
+def item_from_json(data: Mapping[str, Any], *, nodes: Mapping[str, Any], backends: Backends,
+                   orchestrate_caller: OrchestrateCaller) -> WorkItem:
+    """Rebuild a stored item, binding it to this process's node callers and backends."""
+    kind = data["kind"]
+    if kind == "activation":
+        return Activation(data["execution_id"], data["node_name"], data["node_config"], nodes, backends)
+    if kind == "parent_signals":
+        return ParentSignals(data["execution_id"], tuple(data["signals"]), nodes, backends)
+    if kind == "spawn":
+        return SpawnChild(data["config"], data["workflow_name"], tuple(data["signals"]), data["initial_context"],
+                          data["delay"], data["index"], orchestrate_caller, backends)
+    raise ValueError(f"Unknown queued item kind {kind!r}")

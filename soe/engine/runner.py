@@ -48,6 +48,7 @@ from soe.engine.journal import JournalCursor
 from soe.engine.leases import held_lease
 from soe.engine.limits import Limits, limits_for_tree
 from soe.engine.telemetry import register_event
+from soe.engine.usage import remember_usage, usage_for_tree
 from soe.lib.effects import Steps, Wait
 from soe.lib.missing import MISSING
 from soe.lib.template_limits import template_limits
@@ -764,7 +765,7 @@ class _OpenTree:
                     runner._finish(exc)
                 raise
             finally:
-                _remember_usage(runner)
+                remember_usage(runner.main_execution_id, runner.limits, runner.llm_calls, runner.tokens)
 
 
 @contextmanager
@@ -877,8 +878,6 @@ def new_runner(main_execution_id: str, backends: Backends, *, resuming: bool) ->
     A durable store's committed tree state wins (it survives the process);
     otherwise this process's memory of the tree, otherwise defaults.
     """
-    from soe.engine.budgets import usage_for_tree
-
     store = runtime_store(backends)
     state = (store.load_tree(main_execution_id) if store is not None else None) or {}
     limits = Limits(**state["limits"]) if state.get("limits") else limits_for_tree(main_execution_id)
@@ -886,12 +885,6 @@ def new_runner(main_execution_id: str, backends: Backends, *, resuming: bool) ->
     llm_calls, tokens = (usage["llm_calls"], usage["tokens"]) if usage else usage_for_tree(main_execution_id)
     return TreeRunner(main_execution_id, limits, backends, steps=state.get("steps", 0) if resuming else 0,
                       sequence=state.get("sequence", 0), llm_calls=llm_calls, tokens=tokens)
-
-
-def _remember_usage(runner: TreeRunner) -> None:
-    from soe.engine.budgets import remember_usage
-
-    remember_usage(runner)
 
 
 def submit(main_execution_id: str, items: Iterable[WorkItem], backends: Backends, known: Known | None = None, *,

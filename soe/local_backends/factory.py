@@ -1,10 +1,11 @@
-"""The backends container and the factories that fill it (SPEC §11.2)."""
+"""The factories that fill the backends container (SPEC §11.2); the container is re-exported here."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
+from soe.backends.container import LocalBackends
 from soe.backends.files import (
     LocalContextBackend,
     LocalContextSchemaBackend,
@@ -48,27 +49,6 @@ class _Unset:
 
 
 _UNSET: Any = _Unset()
-
-
-class LocalBackends:
-    """The six backends an execution uses; the optional ones may be ``None``."""
-
-    def __init__(self, context_backend: Any, workflow_backend: Any, telemetry_backend: Any = None,
-                 conversation_history_backend: Any = None, context_schema_backend: Any = None,
-                 identity_backend: Any = None) -> None:
-        self.context = context_backend
-        self.workflow = workflow_backend
-        self.telemetry = telemetry_backend
-        self.conversation_history = conversation_history_backend
-        self.context_schema = context_schema_backend
-        self.identity = identity_backend
-
-    def cleanup_all(self) -> None:
-        """Call ``cleanup_all()`` on every backend that is present."""
-        for backend in (self.context, self.workflow, self.telemetry, self.conversation_history,
-                        self.context_schema, self.identity):
-            if backend is not None:
-                backend.cleanup_all()
 
 
 def create_in_memory_backends() -> LocalBackends:

@@ -56,12 +56,12 @@ def serve(options: ServeOptions) -> None:
     import uvicorn
 
     from soe import create_all_nodes
-    from soe.cli.inputs import close_store, open_store
-    from soe.cli.tool_specs import load_tools
+    from soe.inputs import close_store, open_store
     from soe.llm.providers import llm_from_spec
     from soe.server.app import create_app
     from soe.server.auth import ApiKeys
     from soe.server.service import ExecutionService
+    from soe.tool_specs import load_tools
 
     keys = ApiKeys.from_file(options.api_key_file) if options.api_key_file else ApiKeys([])
     check_bind(options.host, keys.required)

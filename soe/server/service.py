@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from soe._errors import WorkflowValidationError
-from soe.cli.inputs import plain, user_fields
 from soe.engine.telemetry import read_events
+from soe.inputs import plain, user_fields
 from soe.types import Backends
 from soe.validation.graph import extract_workflows
 
@@ -80,7 +80,7 @@ def _starting_workflow(workflow: Any, requested: str | None) -> str:
 
 def _check_runnable(workflow: Any, tools: Mapping[str, Any], has_llm: bool) -> None:
     """Refuse what this server cannot run: LLM nodes without ``--llm``, tools it was not given."""
-    from soe.cli.inputs import missing_tools, needs_llm
+    from soe.inputs import missing_tools, needs_llm
 
     workflows = extract_workflows(workflow)
     if needs_llm(workflows) and not has_llm:
@@ -271,7 +271,7 @@ class ExecutionService:
         return [plain(revision) for revision in get_registry_revisions(execution_id, self.backends)]
 
     def diff(self, execution_id: str, base: int, target: int) -> list[dict[str, Any]]:
-        from soe.registry import diff_revisions
+        from soe.revisions.history import diff_revisions
 
         self._require(execution_id)
         try:

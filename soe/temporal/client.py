@@ -142,7 +142,7 @@ class Runner:
                 "max_rounds": self.max_rounds}
 
 
-async def _resting_state(handle: WorkflowHandle) -> dict[str, Any] | None:
+async def _resting_state(handle: WorkflowHandle[Any, Any]) -> dict[str, Any] | None:
     """The tree's state if it waits for signals with no call in flight, else ``None``.
 
     A query needs a worker: with none running yet, the tree is simply not resting.
@@ -154,10 +154,11 @@ async def _resting_state(handle: WorkflowHandle) -> dict[str, Any] | None:
     return state if state.get("status") == "waiting" and not state.get("calls_in_flight") else None
 
 
-async def _final(handle: WorkflowHandle) -> dict[str, Any]:
+async def _final(handle: WorkflowHandle[Any, Any]) -> dict[str, Any]:
     """The ended workflow's result, or a failed status saying why it ended otherwise."""
     try:
-        return await handle.result()
+        result: dict[str, Any] = await handle.result()
+        return result
     except Exception as exc:  # noqa: BLE001 - terminated, timed out or failed: the status says it
         cause = getattr(exc, "cause", None)
         return {"execution_id": handle.id, "status": "failed", "error": str(cause or exc)}

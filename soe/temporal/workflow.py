@@ -88,9 +88,10 @@ class TreeWorkflow:
             await workflow.wait_condition(lambda: bool(self._signals))
 
     async def _advance(self, main: str, action: dict[str, Any]) -> dict[str, Any]:
-        return await workflow.execute_local_activity(
+        state: dict[str, Any] = await workflow.execute_local_activity(
             ADVANCE, {"main_execution_id": main, **action}, start_to_close_timeout=timedelta(minutes=10),
             retry_policy=_RETRY)
+        return state
 
     def _call(self, main: str, call: dict[str, Any]) -> Any:
         return workflow.start_activity(

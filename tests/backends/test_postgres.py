@@ -79,7 +79,7 @@ def test_container_has_every_backend_and_a_runtime_store(sb, postgres_url):
 
 
 def test_importing_soe_never_imports_psycopg():
-    code = ("import sys, soe, soe.local_backends, soe.backends.sqlite, soe.cli.inputs\n"
+    code = ("import sys, soe, soe.local_backends, soe.backends.sqlite, soe.inputs\n"
             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('psycopg', 'psycopg_pool')))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
@@ -184,6 +184,7 @@ def test_a_newer_schema_is_refused(postgres_url):
         create_postgres_backends(postgres_url)
 
 
+@pytest.mark.slow
 def test_processes_migrating_together_apply_each_migration_once(postgres_url):
     code = ("import sys\nfrom soe.backends.postgres import create_postgres_backends\n"
             "create_postgres_backends(sys.argv[1]).close()")
@@ -306,6 +307,7 @@ def test_writers_of_one_execution_in_parallel_lose_nothing(sb):
 # --- the test fixture itself -----------------------------------------------------------------
 
 @pytest.mark.parametrize("ci, code, outcome", [("", 0, "1 skipped"), ("true", 1, "1 error")])
+@pytest.mark.slow
 def test_without_a_server_postgres_tests_skip_but_fail_in_ci(ci, code, outcome):
     env = {**os.environ, "SOE_TEST_POSTGRES": "postgresql://postgres@127.0.0.1:1/test", "CI": ci}
     result = subprocess.run(

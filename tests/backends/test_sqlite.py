@@ -717,6 +717,7 @@ backends.close()
 """
 
 
+@pytest.mark.slow
 def test_a_second_process_writes_while_this_one_reads(sb, db_path):
     sb.context.save_context("shared", {"values": []})
     child = subprocess.Popen([sys.executable, "-c", CHILD, str(db_path)], cwd=ROOT,

@@ -71,6 +71,13 @@ def test_key_order_is_the_spec_order():
     assert list(BUILTIN_TOOLS) == KEY_ORDER
 
 
+def test_available_tools_names_match_the_catalogue():
+    """``soe_get_available_tools`` reads a names tuple kept apart to avoid an import cycle."""
+    from soe.builtin_tools._names import BUILTIN_TOOL_NAMES
+
+    assert BUILTIN_TOOL_NAMES == tuple(BUILTIN_TOOLS)
+
+
 def test_get_builtin_tool_factory():
     for name, factory in BUILTIN_TOOLS.items():
         assert get_builtin_tool_factory(name) is factory

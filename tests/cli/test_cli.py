@@ -12,7 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from soe.cli.app import app
-from soe.cli.inputs import (
+from soe.inputs import (
     apply_budgets,
     build_initial_context,
     missing_tools,
@@ -20,7 +20,7 @@ from soe.cli.inputs import (
     parse_context_pairs,
     shown_store,
 )
-from soe.cli.tool_specs import load_tools
+from soe.tool_specs import load_tools
 
 ROOT = Path(__file__).resolve().parents[2]
 runner = CliRunner()

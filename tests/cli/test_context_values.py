@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from soe.cli.app import app
-from soe.cli.inputs import build_initial_context, parse_context_value
+from soe.inputs import build_initial_context, parse_context_value
 
 runner = CliRunner()
 

@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from soe.cli.app import app
-from soe.cli.inputs import DEFAULT_STORE, find_store
+from soe.inputs import DEFAULT_STORE, find_store
 
 runner = CliRunner()
 

@@ -6,7 +6,9 @@ generator's rules from SPEC §10.3 and the committed output are both pinned here
 
 from __future__ import annotations
 
+import importlib.resources
 import importlib.util
+import json
 import re
 import sys
 from pathlib import Path
@@ -14,7 +16,7 @@ from types import ModuleType
 
 import pytest
 
-from soe.docs_index import DOCS_INDEX
+from soe.docs_index import DOCS_INDEX, expand_index
 
 REPO = Path(__file__).resolve().parents[2]
 HEADING = re.compile(r"^(#{1,6})\s+(.+)$")
@@ -151,9 +153,9 @@ def test_chapters_are_focused(builder: ModuleType) -> None:
 
 def test_committed_outputs_are_up_to_date(tmp_path: Path, builder: ModuleType) -> None:
     builder.build(REPO / "docs_src", tmp_path)
-    generated = (tmp_path / "soe" / "docs_index.py").read_text(encoding="utf-8")
-    assert generated == (REPO / "soe" / "docs_index.py").read_text(encoding="utf-8"), (
-        f"soe/docs_index.py is stale; run {builder.GENERATE_COMMAND}"
+    generated = (tmp_path / builder.INDEX_FILE).read_text(encoding="utf-8")
+    assert generated == (REPO / builder.INDEX_FILE).read_text(encoding="utf-8"), (
+        f"{builder.INDEX_FILE} is stale; run {builder.GENERATE_COMMAND}"
     )
     shipped = {p.relative_to(REPO).as_posix() for p in (REPO / "soe" / "docs").rglob("*.md")}
     expected = {
@@ -170,10 +172,16 @@ def test_check_mode_reports_current(builder: ModuleType) -> None:
     assert builder.main(["--check"]) == 0
 
 
-def test_generated_module_header() -> None:
-    text = (REPO / "soe" / "docs_index.py").read_text(encoding="utf-8")
-    assert text.startswith("# GENERATED FILE")
-    assert "scripts/build_docs_index.py" in text.splitlines()[1]
+def test_index_ships_as_package_data_with_each_section_stored_once() -> None:
+    stored = importlib.resources.files("soe").joinpath("docs_index.json")
+    assert stored.is_file()
+    data = json.loads(stored.read_text(encoding="utf-8"))
+    stored_paths = [s["path"] for f in data["files"].values() for s in f["sections"]]
+    sections = _of_type("section")
+    assert sorted(stored_paths) == sorted(sections)
+    text = stored.read_text(encoding="utf-8")
+    for key in sections:
+        assert text.count(f'"path": {json.dumps(key, ensure_ascii=False)}') == 1, key
 
 
 # --------------------------------------------------------------------------- generation rules
@@ -292,12 +300,15 @@ def test_stale_shipped_files_are_removed(tmp_path: Path, builder: ModuleType) ->
     assert "soe/docs/b.md" not in index["items"]
 
 
-def test_generated_module_is_importable_python(tmp_path: Path) -> None:
-    _build_fixture(tmp_path, {"guide_00_getting_started.md": FIXTURE})
-    namespace: dict = {}
-    code = (tmp_path / "out/soe/docs_index.py").read_text(encoding="utf-8")
-    exec(compile(code, "docs_index.py", "exec"), namespace)
-    assert namespace["DOCS_INDEX"]["root_children"] == ["docs/"]
+def test_stored_index_expands_to_the_built_one(tmp_path: Path) -> None:
+    files = {"guide_00_getting_started.md": FIXTURE, "sub/b.md": "# B\n## B1\n### B2\n## B3\n"}
+    index, out = _build_fixture(tmp_path, files)
+    stored = json.loads((out / "soe/docs_index.json").read_text(encoding="utf-8"))
+    assert expand_index(stored) == index
+
+
+def test_shipped_index_is_the_one_built_from_the_sources(builder: ModuleType) -> None:
+    assert DOCS_INDEX == builder.build_index(builder.collect_sources(REPO / "docs_src"))
 
 
 @pytest.mark.parametrize(
@@ -327,19 +338,3 @@ def test_find_headings_rules(builder: ModuleType) -> None:
         "## Two  ",
     ]
     assert builder.find_headings(lines) == [(3, 1, "One"), (10, 2, "Two")]
-
-
-def test_generated_module_survives_ruff_format(tmp_path: Path) -> None:
-    """A repository-wide ``ruff format`` must not make the committed index look stale."""
-    pytest.importorskip("ruff")
-    import subprocess
-
-    _build_fixture(tmp_path, {"guide_00_getting_started.md": FIXTURE, "q.md": '# Say "hi"\n'})
-    target = tmp_path / "out" / "soe" / "docs_index.py"
-    result = subprocess.run(
-        [sys.executable, "-m", "ruff", "format", "--check", "--isolated", str(target)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr

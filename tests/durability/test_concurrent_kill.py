@@ -19,6 +19,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # one subprocess killed and resumed per case
+
 DRIVER = Path(__file__).with_name("concurrent_driver.py")
 CALLS = 20  # 6 double + 6 describe + 5 agent (router, parameters, lookup, router, response) + 3 others
 EVENTS = 100  # the uninterrupted run logs 107 telemetry events over its seven executions

@@ -116,6 +116,7 @@ def test_caller_chosen_id_must_be_new(store):
         start(store, "once")
 
 
+@pytest.mark.slow
 def test_200_executions_of_50_steps_concurrently_on_one_file(tmp_path):
     backends = create_sqlite_backends(tmp_path / "many.db")
     loop = {"wf": {

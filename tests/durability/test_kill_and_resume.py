@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # one subprocess killed and resumed per case
+
 DRIVER = Path(__file__).with_name("durable_driver.py")
 ACTIVATIONS = 17  # Prepare, Plan, FanOut, 4 x (Double, Describe), 4 x Tally, Summarise, Finish
 JOURNALED_CALLS = 12  # 2 record + 2 LLM + 4 double + 4 describe

@@ -7,6 +7,8 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+import pytest
+
 from soe import list_executions
 from soe.backends.postgres import create_postgres_backends
 
@@ -15,6 +17,7 @@ PER_PROCESS = 12
 STEPS = 10  # the loop's tool calls per execution: n goes 0 -> 10
 
 
+@pytest.mark.slow
 def test_two_processes_run_executions_on_one_store(postgres_url, tmp_path):
     effects = tmp_path / "effects.log"
     procs = [subprocess.Popen([sys.executable, str(DRIVER), postgres_url, tag, str(PER_PROCESS), str(effects)],

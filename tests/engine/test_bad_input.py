@@ -410,6 +410,7 @@ ROUND_TRIP = {"w": {"Copy": {"node_type": "tool", "event_triggers": ["START"], "
     pytest.param(lambda: [{"i": i, "s": str(i)} for i in range(100_000)], id="100k-dicts"),
     pytest.param(lambda: _deep(500), id="500-levels"),
 ])
+@pytest.mark.slow
 def test_huge_and_deep_values_round_trip(tmp_path, kind, make):
     backends = _backends(kind, tmp_path)
     value = make()

@@ -17,7 +17,7 @@ def test_oldest_entries_go_first_and_a_write_renews_an_entry():
 
 
 def test_tree_limits_usage_and_statuses_are_bounded():
-    from soe.engine import budgets, limits, status
+    from soe.engine import limits, status, usage
 
-    for remembered in (limits._TREE_LIMITS, budgets._USAGE, status._IN_PROCESS):
+    for remembered in (limits._TREE_LIMITS, usage._USAGE, status._IN_PROCESS):
         assert isinstance(remembered, RecentMap) and remembered._capacity == 100_000

@@ -28,6 +28,7 @@ def counter_loop() -> dict:
     }}
 
 
+@pytest.mark.slow
 def test_long_chain_runs_in_constant_stack(backends):
     eid = run(chain(100_000), backends, signals=["S0"])
     op = backends.context.get_context(eid)["__operational__"]
@@ -35,6 +36,7 @@ def test_long_chain_runs_in_constant_stack(backends):
     assert op["signals"][-1] == "DONE" and len(op["signals"]) == 100_001
 
 
+@pytest.mark.slow
 def test_tool_router_loop_of_10000_iterations(backends):
     eid = run(counter_loop(), backends, context={"n": 0, "target": 10_000},
               tools={"inc": lambda n: int(n) + 1})
@@ -71,6 +73,7 @@ def test_step_budget_from_config_limits_and_argument_precedence(backends):
     assert info.value.max_steps == 3
 
 
+@pytest.mark.slow
 def test_default_budget_is_100000(backends):
     with pytest.raises(StepBudgetExceeded) as info:
         run(loop_forever(), backends)

@@ -79,6 +79,7 @@ def cases():
 
 
 @pytest.mark.parametrize("k, latency, kind, seeds", list(cases()))
+@pytest.mark.slow
 def test_a_join_fires_once_and_equals_the_sequential_run(tmp_path, k, latency, kind, seeds):
     for n, seed in enumerate(seeds):
         rng = random.Random(seed)

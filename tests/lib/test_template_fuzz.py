@@ -163,6 +163,7 @@ def test_the_corpus_covers_every_class():
     assert len(_cases()) >= 100
 
 
+@pytest.mark.slow
 def test_no_case_escapes_hangs_or_exhausts_memory(outcomes):
     bad = {case_id: o for case_id, o in outcomes.items()
            if o["kind"] not in ("ok", "render_error", "security_error")

@@ -116,6 +116,7 @@ def test_unstorable_initial_context_is_refused(any_backends):
         _run(any_backends, lambda: 1, {"x": object()})
 
 
+@pytest.mark.slow
 def test_size_is_bounded():
     from soe.lib.values import MAX_VALUE_ITEMS
 

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 from soe import create_all_nodes, orchestrate
 from soe.builtin_tools import BUILTIN_TOOLS
 from soe.cli.app import app
-from soe.cli.inputs import load_context_file
+from soe.inputs import load_context_file
 from soe.lib.yaml_parser import MAX_YAML_ALIAS_NODES, MAX_YAML_DEPTH, load_yaml, parse_yaml
 from soe.validation import validate_config
 

@@ -253,6 +253,7 @@ def test_registry_revisions_diff_and_rollback(server):
     assert "Extra" not in server.request("GET", f"/v1/executions/{execution_id}/graph").json()["mermaid"]
 
 
+@pytest.mark.slow
 def test_a_restarted_server_resumes_what_a_killed_one_left_running(tmp_path):
     first = start_server(tmp_path)
     execution_id = first.start(CHAIN.replace("seconds: 0.01", "seconds: 2"))

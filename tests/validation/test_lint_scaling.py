@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sys
 
+import pytest
 import yaml
 
 from soe.validation import validate_config
@@ -40,6 +41,7 @@ def calls(function, text: str) -> int:
     return count
 
 
+@pytest.mark.slow
 def test_lint_is_linear():
     small, large = calls(lint_config, chain(300)), calls(lint_config, chain(600))
     assert large < 2.3 * small, (small, large)

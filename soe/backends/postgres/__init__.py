@@ -15,6 +15,7 @@ Importing :mod:`soe` never imports psycopg; only this package does.
 
 from __future__ import annotations
 
+from soe.backends.container import LocalBackends
 from soe.backends.postgres.connection import PostgresDatabase, split_schema
 from soe.backends.postgres.runtime import PostgresRuntimeStore
 from soe.backends.postgres.stores import (
@@ -25,7 +26,6 @@ from soe.backends.postgres.stores import (
     PostgresTelemetryBackend,
     PostgresWorkflowBackend,
 )
-from soe.local_backends.factory import LocalBackends
 
 __all__ = [
     "PostgresBackends",

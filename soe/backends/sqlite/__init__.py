@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 
+from soe.backends.container import LocalBackends
 from soe.backends.sqlite.connection import SqliteDatabase
 from soe.backends.sqlite.context import SqliteContextBackend
 from soe.backends.sqlite.runtime import SqliteRuntimeStore
@@ -29,7 +30,6 @@ from soe.backends.sqlite.stores import (
     SqliteTelemetryBackend,
     SqliteWorkflowBackend,
 )
-from soe.local_backends.factory import LocalBackends
 
 __all__ = [
     "SqliteBackends",

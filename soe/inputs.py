@@ -1,8 +1,9 @@
 """Turning command-line text into what the public API takes: backends, context, config.
 
 Everything here is plain Python (no Typer, no Rich) so the rules for reading
-``--store``, ``--context`` and ``--context-file`` (``--tools``: :mod:`soe.cli.tool_specs`) can be tested and
-reused without a terminal. Every user mistake raises ``ValueError`` with a
+``--store``, ``--context`` and ``--context-file`` (``--tools``: :mod:`soe.tool_specs`) can be tested and
+reused without a terminal: the command line and the service both read their
+inputs here, so neither interface imports the other for them. Every user mistake raises ``ValueError`` with a
 message that says what was expected; the command line turns it into exit 2.
 """
 
@@ -149,7 +150,7 @@ def find_store(start: str | Path | None = None) -> str:
 
 def resolve_execution_id(backends: Backends, given: str) -> str:
     """The stored execution ``given`` names: its full id, or a unique prefix of one (like git's short ids)."""
-    from soe import get_execution_status, list_executions
+    from soe.engine.resume import get_execution_status, list_executions
 
     try:
         if get_execution_status(given, backends) is not None or backends.context.get_context(given):

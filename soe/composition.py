@@ -1,4 +1,9 @@
-"""Wiring: the node callers of every type, and a one-call setup (SPEC §1.4, §1.5)."""
+"""Wiring: the node callers of every type, and a one-call setup (SPEC §1.4, §1.5).
+
+The composition root: it binds the node types and the default backends to the
+engine, which itself sees node callers and backends only through the
+protocols in ``soe.types``.
+"""
 
 from __future__ import annotations
 
