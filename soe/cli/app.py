@@ -34,12 +34,31 @@ try:
 
     from soe.cli import render
     from soe.cli.checks import check_listened, check_valid, lint_before_run, workflow_to_start
+    from soe.cli.options import (
+        ContextOption,
+        ContextStringOption,
+        FileArgument,
+        FilesArgument,
+        HistoryOption,
+        JsonOption,
+        LlmBaseUrlOption,
+        LlmOption,
+        LlmOptionOption,
+        NamespaceOption,
+        OtelOption,
+        SignalOption,
+        StoreOption,
+        TaskQueueOption,
+        TemporalOption,
+        ToolsOption,
+    )
     from soe.cli.session import (
         STATUSES,
         Llm,
         append_context,
         bad_input,
         drive,
+        enable_otel,
         fail,
         inspection_of,
         listing,
@@ -48,55 +67,13 @@ try:
         store_spec,
         workflow_name,
     )
+    from soe.cli.temporal_commands import worker as temporal_worker
 except ModuleNotFoundError as exc:  # the cli extra is not installed
     _MISSING: ModuleNotFoundError | None = exc
 else:
     _MISSING = None
 
 __all__ = ["EXIT_BAD_INPUT", "EXIT_FAILED", "EXIT_INTERRUPTED", "EXIT_OK", "app", "main"]
-
-
-# --------------------------------------------------------------------------- options
-
-if _MISSING is None:
-    StoreOption = Annotated[str | None, typer.Option(
-        "--store", envvar="SOE_STORE", metavar="STORE",
-        help="Where executions are kept: sqlite:PATH, postgresql://USER@HOST:PORT/DB[?schema=S], "
-             "a directory (local files) or memory "
-             "(default: .soe/soe.db in the nearest folder up the tree that has .soe/).")]
-    LlmOption = Annotated[str | None, typer.Option(
-        "--llm", envvar="SOE_LLM", metavar="SPEC", help="The model: echo (offline), openai:MODEL, anthropic:MODEL, litellm:MODEL.")]
-    LlmOptionOption = Annotated[list[str] | None, typer.Option(
-        "--llm-option", metavar="KEY=VALUE",
-        help="A model option for the adapter (temperature=0, max_tokens=200, tool_calling=json, ...), "
-             "typed like --context; nodes' own options win; repeatable.")]
-    LlmBaseUrlOption = Annotated[str | None, typer.Option(
-        "--llm-base-url", metavar="URL",
-        help="The provider's base URL, e.g. a local OpenAI-compatible server (default: the provider's "
-             "environment variable, e.g. OPENAI_BASE_URL).")]
-    ToolsOption = Annotated[list[str] | None, typer.Option(
-        "--tools", metavar="MODULE:ATTR", help="module:attribute (or path/file.py:attribute) naming a dict of tools or one callable; "
-                        "repeatable.")]
-    JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document instead of text.")]
-    HistoryOption = Annotated[bool, typer.Option("--history", help="Show every value of each field, not the last.")]
-    SignalOption = Annotated[list[str] | None, typer.Option("--signal", "-s", metavar="SIGNAL", help="Initial signal; repeatable (default START).")]
-    ContextOption = Annotated[list[str] | None, typer.Option(
-        "--context", "-c", metavar="KEY=VALUE",
-        help="A context value: 500, true, null, [a, b] and {k: v} are typed (YAML), "
-             "anything else is text; repeatable; wins over --context-file.")]
-    ContextStringOption = Annotated[list[str] | None, typer.Option(
-        "--context-string", metavar="KEY=VALUE", help="A value kept as text (500 stays '500'); repeatable; "
-                                                      "wins over --context.")]
-    FilesArgument = Annotated[list[Path], typer.Argument(exists=True, dir_okay=False, metavar="FILE", help="Workflow YAML files.")]
-    FileArgument = Annotated[Path, typer.Argument(exists=True, dir_okay=False, metavar="FILE", help="A workflow YAML file.")]
-    TemporalOption = Annotated[str | None, typer.Option(
-        "--temporal", envvar="SOE_TEMPORAL", metavar="HOST:PORT",
-        help="Run on Temporal workers (soe worker) instead of in this process; needs --store postgresql://….")]
-    TaskQueueOption = Annotated[str, typer.Option("--task-queue", metavar="Q", help="Temporal task queue.")]
-    NamespaceOption = Annotated[str, typer.Option("--namespace", metavar="N", help="Temporal namespace.")]
-    OtelOption = Annotated[str | None, typer.Option(
-        "--otel", metavar="EXPORTER", help="OpenTelemetry spans to console (stderr) or otlp (OTEL_* variables); "
-                                           "needs the otel extra.")]
 
 
 # --------------------------------------------------------------------------- commands
@@ -132,7 +109,7 @@ def run(
     from soe import orchestrate
     from soe.validation.graph import extract_workflows
 
-    _enable_otel(otel)
+    enable_otel(otel)
     with bad_input():
         text = read_config(file)
         initial = build_initial_context(context_file, context or [], context_string or [])
@@ -355,28 +332,11 @@ def serve(
         from soe.server import SERVER_EXTRA_MESSAGE
 
         fail(f"{SERVER_EXTRA_MESSAGE} (missing module: {exc.name})")
-    _enable_otel(otel)
+    enable_otel(otel)
     with bad_input():
         options = ServeOptions(store_spec(store), host, port, api_key_file, llm, tools or [], workers)
     with bad_input():
         serve_forever(options)
-
-
-def _enable_otel(exporter: str | None) -> None:
-    """``--otel``: spans for this command, flushed when it exits."""
-    if exporter is None:
-        return
-    import atexit
-
-    try:
-        from soe.otel import configure_exporter
-        with bad_input():
-            provider = configure_exporter(exporter)
-    except ModuleNotFoundError as exc:
-        from soe.otel import OTEL_EXTRA_MESSAGE
-
-        fail(f"{OTEL_EXTRA_MESSAGE} (missing module: {exc.name})")
-    atexit.register(provider.shutdown)
 
 
 # --------------------------------------------------------------------------- app
@@ -397,27 +357,6 @@ def _root(
     """SOE, the Signal-driven Orchestration Engine: run, check and inspect YAML workflows."""
 
 
-def worker(
-    temporal: Annotated[str, typer.Option("--temporal", envvar="SOE_TEMPORAL", metavar="HOST:PORT",
-                                          help="The Temporal server.")],
-    store: StoreOption = None,
-    task_queue: TaskQueueOption = "soe",
-    namespace: NamespaceOption = "default",
-    tools: ToolsOption = None,
-    llm: LlmOption = None,
-    llm_option: LlmOptionOption = None,
-    llm_base_url: LlmBaseUrlOption = None,
-    identity: Annotated[str | None, typer.Option("--identity", metavar="NAME", help="Worker name in telemetry (default host:pid).")] = None,
-) -> None:
-    """Run SOE trees from a Temporal task queue until SIGTERM (graceful) or SIGINT."""
-    from soe.cli.temporal_commands import Temporal, worker_command
-
-    choice = Llm(llm, tuple(llm_option or ()), llm_base_url)
-    with bad_input():
-        call_llm = choice.build() if choice.spec else None
-        worker_command(Temporal(temporal, namespace, task_queue), store, tools or [], call_llm, identity)
-
-
 def build_app() -> typer.Typer:
     """The Typer application with every command registered."""
     application = typer.Typer(name="soe", add_completion=False, no_args_is_help=True,
@@ -432,7 +371,7 @@ def build_app() -> typer.Typer:
     application.command("resume")(resume_command)
     application.command("signal")(signal_command)
     application.command("serve")(serve)
-    application.command("worker")(worker)
+    application.command("worker")(temporal_worker)
     return application
 
 

@@ -34,8 +34,22 @@ from soe.tool_specs import load_tools
 from soe.types import Backends
 
 __all__ = [
-    "STATUSES", "Llm", "Session", "append_context", "bad_input", "drive", "error_console", "fail",
-    "inspection_of", "listing", "message", "open_session", "screen_for", "store_spec", "workflow_name",
+    "Llm",
+    "STATUSES",
+    "Session",
+    "append_context",
+    "bad_input",
+    "drive",
+    "enable_otel",
+    "error_console",
+    "fail",
+    "inspection_of",
+    "listing",
+    "message",
+    "open_session",
+    "screen_for",
+    "store_spec",
+    "workflow_name",
 ]
 
 _BAD_INPUT_ERRORS = (SoeError, ValueError, OSError)
@@ -287,3 +301,20 @@ def listing(backends: Backends, status: str | None, limit: int) -> list[dict[str
     entries = list_executions(backends, status)[-limit:][::-1]
     return [{**entry, "workflow": backends.workflow.get_current_workflow_name(entry["execution_id"])}
             for entry in entries]
+
+
+def enable_otel(exporter: str | None) -> None:
+    """``--otel``: spans for this command, flushed when it exits."""
+    if exporter is None:
+        return
+    import atexit
+
+    try:
+        from soe.otel import configure_exporter
+        with bad_input():
+            provider = configure_exporter(exporter)
+    except ModuleNotFoundError as exc:
+        from soe.otel import OTEL_EXTRA_MESSAGE
+
+        fail(f"{OTEL_EXTRA_MESSAGE} (missing module: {exc.name})")
+    atexit.register(provider.shutdown)

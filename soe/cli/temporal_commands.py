@@ -14,17 +14,26 @@ from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
 
 from soe.cli import EXIT_OK
-from soe.cli.session import Session, bad_input, drive, workflow_name
+from soe.cli.options import (
+    LlmBaseUrlOption,
+    LlmOption,
+    LlmOptionOption,
+    NamespaceOption,
+    StoreOption,
+    TaskQueueOption,
+    ToolsOption,
+)
+from soe.cli.session import Llm, Session, bad_input, drive, workflow_name
 from soe.engine.durability import runtime_store
 from soe.inputs import close_store, open_store, resolve_execution_id, shown_store
 from soe.tool_specs import load_tools
 
-__all__ = ["Temporal", "on_temporal", "run_on_temporal", "worker_command"]
+__all__ = ["Temporal", "on_temporal", "run_on_temporal", "worker", "worker_command"]
 
 T = TypeVar("T")
 _POSTGRES = ("postgresql://", "postgres://")
@@ -167,3 +176,22 @@ def worker_command(temporal: Temporal, store: str | None, tools: Sequence[str], 
         asyncio.run(serve())
     finally:
         close_store(backends)
+
+
+def worker(
+    temporal: Annotated[str, typer.Option("--temporal", envvar="SOE_TEMPORAL", metavar="HOST:PORT",
+                                          help="The Temporal server.")],
+    store: StoreOption = None,
+    task_queue: TaskQueueOption = "soe",
+    namespace: NamespaceOption = "default",
+    tools: ToolsOption = None,
+    llm: LlmOption = None,
+    llm_option: LlmOptionOption = None,
+    llm_base_url: LlmBaseUrlOption = None,
+    identity: Annotated[str | None, typer.Option("--identity", metavar="NAME", help="Worker name in telemetry (default host:pid).")] = None,
+) -> None:
+    """Run SOE trees from a Temporal task queue until SIGTERM (graceful) or SIGINT."""
+    choice = Llm(llm, tuple(llm_option or ()), llm_base_url)
+    with bad_input():
+        call_llm = choice.build() if choice.spec else None
+        worker_command(Temporal(temporal, namespace, task_queue), store, tools or [], call_llm, identity)

@@ -83,10 +83,7 @@ def orchestrate(
         if inherit_config_from_id:
             registry = _inherit_config(new_id, inherit_config_from_id, backends)
         if config:
-            loaded = load_config(config)
-            registry, config_limits, external = loaded.workflows, loaded.limits, loaded.external_signals
-            _save_if_present(backends.context_schema, "save_context_schema", new_id, loaded.fresh_schema())
-            _save_if_present(backends.identity, "save_identities", new_id, loaded.fresh_identities())
+            registry, config_limits, external = _load_config(new_id, config, backends)
         register_event(backends, new_id, EventTypes.ORCHESTRATION_START, {"workflow_name": initial_workflow_name})
         backends.workflow.save_workflows_registry(new_id, cast("dict[str, Any]", registry))  # a dict or its frozen snapshot
         record_initial_revision(new_id, registry, backends)
@@ -125,6 +122,15 @@ def _new_execution_id(execution_id: str | None, backends: Backends) -> str:
 def _save_if_present(backend: Any, method: str, execution_id: str, value: Any) -> None:
     if backend is not None and value:
         getattr(backend, method)(execution_id, value)
+
+
+def _load_config(new_id: str, config: Any, backends: Backends) -> tuple[Mapping[str, Any], dict[str, int],
+                                                                    list[list[str]]]:
+    """The config's workflows, limits and external signals; its schema and identities saved under ``new_id``."""
+    loaded = load_config(config)
+    _save_if_present(backends.context_schema, "save_context_schema", new_id, loaded.fresh_schema())
+    _save_if_present(backends.identity, "save_identities", new_id, loaded.fresh_identities())
+    return loaded.workflows, loaded.limits, loaded.external_signals
 
 
 def _inherit_config(new_id: str, source_id: str, backends: Backends) -> Mapping[str, Any]:
