@@ -11,16 +11,17 @@ from __future__ import annotations
 
 import contextvars
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from soe.engine.calls import Outcome
 from soe.engine.items import WorkItem
 from soe.engine.journal import JournalCursor
 from soe.lib.effects import Steps, Wait
 from soe.lib.tree_rows import TreeRows
 
-__all__ = ["Frame", "QueueRows", "Task"]
+__all__ = ["Frame", "Perform", "QueueRows", "Task"]
 
 # Queued and in-flight items the tree state holds itself; beyond these they move to the store's rows.
 _INLINE_ITEMS = 16
@@ -53,6 +54,10 @@ class Task:
     def journal_key(self, wait: Wait) -> str | None:
         """The journal key of the wait this task just reached (``None``: not journaled)."""
         return self.journal.next_key(wait.kind) if self.journal is not None and wait.journaled else None
+
+
+# How a runner makes a task's call and journals it (``TreeRunner._perform``): workers and replays call it.
+Perform = Callable[[Task, Wait, str | None], Outcome]
 
 
 @dataclass(eq=False)

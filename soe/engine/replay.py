@@ -9,17 +9,12 @@ reaches the wait that was in flight (SPEC §15).
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from soe.engine.calls import START, Outcome, Raised, Result, advance
-from soe.engine.queue_rows import Task
+from soe.engine.queue_rows import Perform, Task
 from soe.lib.effects import Wait
 from soe.lib.missing import MISSING
 
 __all__ = ["ReachedWait", "replay_steps", "replayed_outcome"]
-
-Perform = Callable[[Task, Wait, str | None], Outcome]
-
 
 class ReachedWait(Exception):
     """The replayed item reached the wait that was in flight: roll its transaction back."""

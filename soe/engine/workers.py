@@ -15,13 +15,10 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 
 from soe.engine.calls import Outcome, wait_pool
-from soe.engine.queue_rows import Task
+from soe.engine.queue_rows import Perform, Task
 from soe.lib.effects import Wait
 
 __all__ = ["Workers"]
-
-Perform = Callable[[Task, Wait, str | None], Outcome]
-
 
 @dataclass(eq=False)
 class Workers:
