@@ -12,7 +12,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from soe.engine.runner import current_node_name
+from soe.engine.calls import current_node_name
 from soe.engine.telemetry import register_event
 from soe.lib.tree_scope import builtins_confined
 from soe.lib.yaml_parser import parse_yaml

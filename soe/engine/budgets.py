@@ -8,7 +8,7 @@ of a durable store).
 from __future__ import annotations
 
 from soe._errors import BudgetExceeded
-from soe.engine.runner import draining_runner
+from soe.engine.trees import draining_runner
 
 __all__ = ["charge_llm_call", "charge_tokens"]
 

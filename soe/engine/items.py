@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from soe.engine import tracing
+from soe.engine.calls import mark_running_node
 from soe.engine.telemetry import register_event
 from soe.lib.effects import Steps, Wait
 from soe.lib.recent import RecentMap
@@ -26,7 +27,8 @@ from soe.lib.snapshot import FrozenDict, fast_copy
 from soe.types import Backends, EventTypes
 
 if TYPE_CHECKING:
-    from soe.engine.runner import Task, TreeRunner
+    from soe.engine.queue_rows import Task
+    from soe.engine.runner import TreeRunner
 
 __all__ = ["Activation", "OrchestrateCaller", "SpawnChild", "WorkItem"]
 
@@ -119,7 +121,7 @@ class Activation(WorkItem):
         config = named_config(self.node_config, self.node_name)
         runner.start_journal(task, f"{self.execution_id}/{self.node_name}/{task.sequence}")
         timeout = config.get("timeout") if node_type in _TIMED_NODE_TYPES else None
-        runner.mark_running_node(self.execution_id, self.node_name, timeout)
+        mark_running_node(self.execution_id, self.node_name, timeout)
         span = tracing.node_span(self.execution_id, self.node_name, str(node_type))
         if span is None:
             yield from node_steps(executor, self.execution_id, config)

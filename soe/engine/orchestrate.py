@@ -13,18 +13,14 @@ from typing import Any, cast
 
 from soe._errors import WorkflowValidationError
 from soe.engine import tracing
+from soe.engine.calls import current_execution_id
 from soe.engine.config import load_config
 from soe.engine.items import Activation, WorkItem
 from soe.engine.limits import remember_tree_limits, resolve_limits
 from soe.engine.listeners import listeners_for
-from soe.engine.runner import (
-    TreeRunner,
-    current_execution_id,
-    deferred_start,
-    draining_runner,
-    submit,
-)
+from soe.engine.runner import TreeRunner
 from soe.engine.telemetry import register_event
+from soe.engine.trees import deferred_start, draining_runner, submit
 from soe.engine.waiting import EXTERNAL_SIGNALS_FIELD
 from soe.lib.context_fields import set_field, wrap_context
 from soe.lib.ids import check_id

@@ -19,7 +19,8 @@ from soe.engine import status as execution_status
 from soe.engine.durability import runtime_store
 from soe.engine.items import Activation, OrchestrateCaller, SpawnChild, WorkItem
 from soe.engine.orchestrate import ParentSignals, orchestrate
-from soe.engine.runner import Task, run_tree
+from soe.engine.queue_rows import Task
+from soe.engine.trees import run_tree
 from soe.lib.ids import check_id
 from soe.types import Backends, ExternalRunner
 

@@ -23,10 +23,11 @@ from temporalio.exceptions import ApplicationError
 from soe._errors import ResumeError
 from soe.engine import status as execution_status
 from soe.engine.durability import runtime_store
+from soe.engine.elsewhere import calls_made_elsewhere
 from soe.engine.orchestrate import orchestrate
 from soe.engine.resume import item_rebuilder, resume, stored_task
-from soe.engine.runner import calls_made_elsewhere, new_runner, runner_scope
 from soe.engine.telemetry import register_event
+from soe.engine.trees import new_runner, runner_scope
 from soe.lib.missing import MISSING
 from soe.temporal.workflow import ADVANCE, CALL
 

@@ -10,8 +10,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from soe.engine.items import SpawnChild
-from soe.engine.runner import draining_runner, submit
 from soe.engine.telemetry import register_event
+from soe.engine.trees import draining_runner, submit
 from soe.lib.context_fields import get_accumulated, get_field
 from soe.lib.snapshot import FrozenDict, fast_copy, registry_snapshot
 from soe.nodes._caller import NodeCallerFn, node_caller

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from soe.engine.runner import validated_in_this_run
 from soe.engine.telemetry import register_event
+from soe.engine.trees import validated_in_this_run
 from soe.nodes._caller import NodeCallerFn, node_caller
 from soe.nodes._emissions import condition_reporter, emission_mode, evaluate_emissions
 from soe.nodes.router.validation import validate_node_config
