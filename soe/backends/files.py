@@ -25,7 +25,7 @@ from soe.backends._keyed_objects import ContextSchemaMethods, IdentityMethods
 from soe.lib.context_fields import set_field
 from soe.lib.ids import check_id
 from soe.lib.operational import apply_operational_event
-from soe.lib.snapshot import thaw
+from soe.lib.snapshot import FrozenDict, freeze, thaw
 
 __all__ = [
     "LocalContextBackend",
@@ -39,6 +39,7 @@ __all__ = [
 StrPath = str | os.PathLike[str]
 _MISSING = object()
 _TEMP = ".*.tmp"  # left behind only if a process died mid-write
+_SNAPSHOTS_KEPT = 256  # registry snapshots remembered per workflow backend
 
 
 def _atomic_write(path: Path, text: str) -> None:
@@ -134,6 +135,7 @@ class LocalWorkflowBackend(_FileBackend):
 
     def __init__(self, storage_dir: StrPath = "./orchestration_data/workflows") -> None:
         super().__init__(storage_dir)
+        self._snapshots: dict[str, tuple[tuple[int, int, int], FrozenDict]] = {}
 
     def save_workflows_registry(self, id: str, workflows: dict[str, Any]) -> None:
         path = self._path(id, "_workflows.json")
@@ -142,6 +144,32 @@ class LocalWorkflowBackend(_FileBackend):
 
     def get_workflows_registry(self, id: str) -> dict[str, Any]:
         return cast("dict[str, Any]", _read_json(self._path(id, "_workflows.json"), dict))
+
+    def get_workflows_registry_snapshot(self, id: str) -> FrozenDict | None:
+        """The engine's read-only view, parsed again only when the file was replaced.
+
+        Every save moves a new file into place, so the file's identity and
+        ``stat`` change with each write, whichever process made it; an unchanged
+        stat means an unchanged registry. Handing out one snapshot per version
+        lets the listener index stay cached, so a step no longer re-reads and
+        re-indexes the whole workflow.
+        """
+        path = self._path(id, "_workflows.json")
+        try:
+            stat = path.stat()
+        except FileNotFoundError:
+            return None
+        version = (stat.st_ino, stat.st_mtime_ns, stat.st_size)
+        with self._lock:
+            cached = self._snapshots.get(id)
+        if cached is not None and cached[0] == version:
+            return cached[1]
+        snapshot = cast("FrozenDict", freeze(_read_json(path, dict)))
+        with self._lock:
+            self._snapshots[id] = (version, snapshot)
+            while len(self._snapshots) > _SNAPSHOTS_KEPT:
+                self._snapshots.pop(next(iter(self._snapshots)))
+        return snapshot
 
     def save_current_workflow_name(self, id: str, name: str) -> None:
         path = self._path(id, "_current.txt")

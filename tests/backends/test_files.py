@@ -287,3 +287,22 @@ def test_concurrent_appends_to_files_lose_nothing(tmp_path):
     assert sorted(ctx["out"]) == sorted(f"{w}-{s}" for w in range(4) for s in range(15))
     assert ctx["__operational__"]["llm_calls"] == 60
     assert _names(tmp_path) == ["e.json"]
+
+
+def test_registry_snapshot_is_shared_until_the_file_is_replaced(tmp_path):
+    """The engine's view is parsed once per version of the file, whoever wrote it."""
+    backend = LocalWorkflowBackend(tmp_path)
+    assert backend.get_workflows_registry_snapshot("e1") is None
+    backend.save_workflows_registry("e1", {"wf": {"A": {"node_type": "router"}}})
+    first = backend.get_workflows_registry_snapshot("e1")
+    assert first == {"wf": {"A": {"node_type": "router"}}}
+    assert backend.get_workflows_registry_snapshot("e1") is first
+    with pytest.raises(TypeError):
+        first["wf"] = {}  # type: ignore[index]
+    backend.get_workflows_registry("e1")["wf"] = {}  # a caller's plain copy never reaches the snapshot
+    assert backend.get_workflows_registry_snapshot("e1") is first
+
+    LocalWorkflowBackend(tmp_path).save_workflows_registry("e1", {"wf": {"B": {"node_type": "router"}}})
+    second = backend.get_workflows_registry_snapshot("e1")
+    assert second == {"wf": {"B": {"node_type": "router"}}}
+    assert second is not first
