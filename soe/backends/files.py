@@ -135,7 +135,7 @@ class LocalWorkflowBackend(_FileBackend):
 
     def __init__(self, storage_dir: StrPath = "./orchestration_data/workflows") -> None:
         super().__init__(storage_dir)
-        self._snapshots: dict[str, tuple[tuple[int, int, int], FrozenDict]] = {}
+        self._snapshots: dict[str, tuple[bytes, FrozenDict]] = {}
 
     def save_workflows_registry(self, id: str, workflows: dict[str, Any]) -> None:
         path = self._path(id, "_workflows.json")
@@ -146,27 +146,24 @@ class LocalWorkflowBackend(_FileBackend):
         return cast("dict[str, Any]", _read_json(self._path(id, "_workflows.json"), dict))
 
     def get_workflows_registry_snapshot(self, id: str) -> FrozenDict | None:
-        """The engine's read-only view, parsed again only when the file was replaced.
+        """The engine's read-only view, parsed again only when the file's bytes changed.
 
-        Every save moves a new file into place, so the file's identity and
-        ``stat`` change with each write, whichever process made it; an unchanged
-        stat means an unchanged registry. Handing out one snapshot per version
-        lets the listener index stay cached, so a step no longer re-reads and
-        re-indexes the whole workflow.
+        Comparing the bytes read with those of the cached version is exact
+        whichever process wrote the file, and far cheaper than parsing and
+        freezing it; one snapshot per version also keeps the listener index
+        cached, so a step no longer re-parses and re-indexes the whole workflow.
         """
-        path = self._path(id, "_workflows.json")
         try:
-            stat = path.stat()
+            raw = self._path(id, "_workflows.json").read_bytes()
         except FileNotFoundError:
             return None
-        version = (stat.st_ino, stat.st_mtime_ns, stat.st_size)
         with self._lock:
             cached = self._snapshots.get(id)
-        if cached is not None and cached[0] == version:
+        if cached is not None and cached[0] == raw:
             return cached[1]
-        snapshot = cast("FrozenDict", freeze(_read_json(path, dict)))
+        snapshot = cast("FrozenDict", freeze(json.loads(raw)))
         with self._lock:
-            self._snapshots[id] = (version, snapshot)
+            self._snapshots[id] = (raw, snapshot)
             while len(self._snapshots) > _SNAPSHOTS_KEPT:
                 self._snapshots.pop(next(iter(self._snapshots)))
         return snapshot
