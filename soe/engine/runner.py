@@ -93,7 +93,7 @@ class TreeRunner:
 
     def __post_init__(self) -> None:
         self.store = runtime_store(self.backends)
-        self._workers = Workers(self.limits.max_concurrency, self._perform)
+        self._workers = Workers(self.limits.max_concurrency)
 
     @property
     def concurrent(self) -> bool:
@@ -254,7 +254,7 @@ class TreeRunner:
                 return raised
         if not self.concurrent:
             return task.context.copy().run(self._perform, task, wait, key)
-        self._workers.hand_over(task, wait, key)
+        self._workers.hand_over(self._perform, task, wait, key)
         return None
 
     def _perform(self, task: Task, wait: Wait, key: str | None) -> Outcome:
