@@ -26,4 +26,4 @@ def timestamp() -> str:
     if second != whole:
         text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole))
         _second = (whole, text)
-    return "%s.%06dZ" % (text, micro) if micro else text + "Z"
+    return "%s.%06dZ" % (text, micro) if micro else text + "Z"  # noqa: UP031 - cheaper than a format spec
