@@ -166,11 +166,11 @@ class TreeRunner:
                 raise BudgetExceeded("max_children", limit, self.children + count, execution_id)
             self.children += count
 
-    def start_journal(self, task: Task, prefix: str) -> None:
-        """Give an activation its journal keys (durable runs only)."""
+    def start_journal(self, task: Task, execution_id: str, node_name: str) -> None:
+        """Give an activation its journal keys (durable runs only: no key text is built otherwise)."""
         store = self.store
         if store is not None:
-            task.journal = JournalCursor(store, prefix)
+            task.journal = JournalCursor(store, f"{execution_id}/{node_name}/{task.sequence}")
 
     # -- the core loop ----------------------------------------------------------------------
     def drain(self, restored: Iterable[Task] = ()) -> None:

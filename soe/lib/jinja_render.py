@@ -9,7 +9,7 @@ from soe.lib.context_fields import get_field, unwrapped_view
 from soe.lib.history import HistoryPrefix
 from soe.lib.templating import has_template_syntax, referenced_fields, render_template
 
-__all__ = ["context_json", "get_context_for_prompt", "render_prompt"]
+__all__ = ["context_json", "get_context_for_prompt", "prompt_text", "render_prompt"]
 
 _SCALARS = frozenset({str, int, float, bool, type(None)})
 
@@ -90,6 +90,17 @@ def render_prompt(template: str, ctx: dict[str, Any], *, node_name: str = "unkno
         _, warnings = get_context_for_prompt(ctx, template)
     except Exception:
         warnings = []  # an unparsable template fails loudly in the render below
-    text = render_template(template, {"context": unwrapped_view(ctx)}, full_context=ctx,
+    return prompt_text(template, ctx, node_name=node_name, field=field), warnings
+
+
+def prompt_text(template: str, ctx: dict[str, Any], *, node_name: str = "unknown", field: str = "prompt") -> str:
+    """``render_prompt``'s text alone, for a node that already has the prompt's fields and warnings.
+
+    Raises:
+        TemplateSecurityError: the template reached for something unsafe.
+        TemplateRenderError: any other rendering failure.
+    """
+    if not template or not has_template_syntax(template):
+        return template
+    return render_template(template, {"context": unwrapped_view(ctx)}, full_context=ctx,
                            node_name=node_name, field=field)
-    return text, warnings
