@@ -119,7 +119,7 @@ class Activation(WorkItem):
         register_event(self.backends, self.execution_id, EventTypes.NODE_EXECUTION,
                        {"node_name": self.node_name, "node_type": node_type})
         config = named_config(self.node_config, self.node_name)
-        runner.start_journal(task, f"{self.execution_id}/{self.node_name}/{task.sequence}")
+        runner.start_journal(task, self.execution_id, self.node_name)
         timeout = config.get("timeout") if node_type in _TIMED_NODE_TYPES else None
         mark_running_node(self.execution_id, self.node_name, timeout)
         span = tracing.node_span(self.execution_id, self.node_name, str(node_type))

@@ -47,7 +47,7 @@ def resolve_limits(config_limits: dict[str, Any], **arguments: int | None) -> Li
     """Apply the precedence rule: explicit argument, then config, then default."""
     merged = {key: value for key, value in config_limits.items() if value is not None}
     merged.update({key: value for key, value in arguments.items() if value is not None})
-    return replace(DEFAULT_LIMITS, **merged)
+    return replace(DEFAULT_LIMITS, **merged) if merged else DEFAULT_LIMITS  # replace() is costly per call
 
 
 def remember_tree_limits(main_execution_id: str, limits: Limits) -> None:

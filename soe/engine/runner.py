@@ -93,7 +93,7 @@ class TreeRunner:
 
     def __post_init__(self) -> None:
         self.store = runtime_store(self.backends)
-        self._workers = Workers(self.limits.max_concurrency, self._perform)
+        self._workers = Workers(self.limits.max_concurrency)
 
     @property
     def concurrent(self) -> bool:
@@ -166,11 +166,11 @@ class TreeRunner:
                 raise BudgetExceeded("max_children", limit, self.children + count, execution_id)
             self.children += count
 
-    def start_journal(self, task: Task, prefix: str) -> None:
-        """Give an activation its journal keys (durable runs only)."""
+    def start_journal(self, task: Task, execution_id: str, node_name: str) -> None:
+        """Give an activation its journal keys (durable runs only: no key text is built otherwise)."""
         store = self.store
         if store is not None:
-            task.journal = JournalCursor(store, prefix)
+            task.journal = JournalCursor(store, f"{execution_id}/{node_name}/{task.sequence}")
 
     # -- the core loop ----------------------------------------------------------------------
     def drain(self, restored: Iterable[Task] = ()) -> None:
@@ -254,7 +254,7 @@ class TreeRunner:
                 return raised
         if not self.concurrent:
             return task.context.copy().run(self._perform, task, wait, key)
-        self._workers.hand_over(task, wait, key)
+        self._workers.hand_over(self._perform, task, wait, key)
         return None
 
     def _perform(self, task: Task, wait: Wait, key: str | None) -> Outcome:

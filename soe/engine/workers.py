@@ -22,19 +22,24 @@ __all__ = ["Workers"]
 
 @dataclass(eq=False)
 class Workers:
-    """Runs ``perform`` for handed-over waits on the shared wait pool, within ``max_concurrency``."""
+    """Runs handed-over waits on the shared wait pool, within ``max_concurrency``.
+
+    Each wait comes with the runner's ``perform``, rather than this object
+    keeping it: a runner holds its workers, so keeping the runner's bound
+    method would make every runner a reference cycle, left to the garbage
+    collector instead of freed when its call returns.
+    """
 
     max_concurrency: int
-    perform: Perform
     waiting: int = 0  # waits handed out and not yet taken back, held ones included
     _running: int = 0  # of those, the ones on a worker thread (at most max_concurrency)
-    _held: deque[tuple[Task, Wait, str | None]] = field(default_factory=deque)
+    _held: deque[tuple[Perform, Task, Wait, str | None]] = field(default_factory=deque)
     _completed: queue.SimpleQueue[tuple[Task, Future[Outcome]]] = field(default_factory=queue.SimpleQueue)
 
-    def hand_over(self, task: Task, wait: Wait, key: str | None) -> None:
-        """Run the wait on a worker thread as soon as fewer than ``max_concurrency`` run."""
+    def hand_over(self, perform: Perform, task: Task, wait: Wait, key: str | None) -> None:
+        """Run ``perform(task, wait, key)`` on a worker thread as soon as fewer than ``max_concurrency`` run."""
         self.waiting += 1
-        self._held.append((task, wait, key))
+        self._held.append((perform, task, wait, key))
         self._release_held()
 
     def next_completed(self) -> tuple[Task, Outcome]:
@@ -51,9 +56,9 @@ class Workers:
 
     def _release_held(self) -> None:
         while self._held and self._running < self.max_concurrency:
-            task, wait, key = self._held.popleft()
+            perform, task, wait, key = self._held.popleft()
             self._running += 1
-            future = wait_pool().submit(task.context.copy().run, self.perform, task, wait, key)
+            future = wait_pool().submit(task.context.copy().run, perform, task, wait, key)
             future.add_done_callback(self._when_done(task))
 
     def _when_done(self, task: Task) -> Callable[[Future[Outcome]], None]:

@@ -10,6 +10,7 @@ cost the same at step 100,000 as at step 100.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from itertools import chain, islice
 from typing import Any, overload
 
 __all__ = ["HistoryPrefix"]
@@ -45,9 +46,8 @@ class HistoryPrefix(Sequence[Any]):
         return self._base[index] if index < self._length else self._tail[index - self._length]
 
     def __iter__(self) -> Iterator[Any]:
-        for index in range(self._length):
-            yield self._base[index]
-        yield from self._tail
+        # C iterators, not a generator: every history read and JSON dump iterates views
+        return chain(islice(self._base, self._length), self._tail)
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, (HistoryPrefix, list)):

@@ -9,7 +9,9 @@ from soe.lib.context_fields import get_field, unwrapped_view
 from soe.lib.history import HistoryPrefix
 from soe.lib.templating import has_template_syntax, referenced_fields, render_template
 
-__all__ = ["context_json", "get_context_for_prompt", "render_prompt"]
+__all__ = ["context_json", "get_context_for_prompt", "prompt_text", "render_prompt"]
+
+_SCALARS = frozenset({str, int, float, bool, type(None)})
 
 
 def get_context_for_prompt(full_context: dict[str, Any], template: str) -> tuple[dict[str, Any], list[str]]:
@@ -40,8 +42,32 @@ def context_json(fields: dict[str, Any]) -> str:
 
     Nodes read a context snapshot, where ``__operational__.signals`` is a
     prefix view of the stored list; it is written out as the list it shows.
+    The text is ``json.dumps(fields, indent=2)``'s: with an indent the standard
+    library encodes in pure Python, building its encoder's closures (a
+    reference cycle) per call, so plain dicts and lists are laid out here and
+    only scalars, and any other value, go through ``json``.
     """
-    return json.dumps(fields, indent=2, default=_snapshot_list)
+    return _indented(fields, "\n")
+
+
+def _indented(value: Any, newline: str) -> str:
+    """``value`` as ``json.dumps(value, indent=2)`` writes it where a line starts with ``newline``."""
+    cls = type(value)
+    if cls in _SCALARS:
+        return json.dumps(value)
+    if cls is HistoryPrefix or cls is list or cls is tuple:
+        if not value:
+            return "[]"
+        inner = newline + "  "
+        return "[" + inner + ("," + inner).join(_indented(item, inner) for item in value) + newline + "]"
+    if cls is dict and all(type(key) is str for key in value):
+        if not value:
+            return "{}"
+        inner = newline + "  "
+        return ("{" + inner + ("," + inner).join(json.dumps(key) + ": " + _indented(item, inner)
+                                                for key, item in value.items()) + newline + "}")
+    # anything else: the standard encoder, its lines moved to this depth
+    return json.dumps(value, indent=2, default=_snapshot_list).replace("\n", newline)
 
 
 def _snapshot_list(value: Any) -> list[Any]:
@@ -64,6 +90,17 @@ def render_prompt(template: str, ctx: dict[str, Any], *, node_name: str = "unkno
         _, warnings = get_context_for_prompt(ctx, template)
     except Exception:
         warnings = []  # an unparsable template fails loudly in the render below
-    text = render_template(template, {"context": unwrapped_view(ctx)}, full_context=ctx,
+    return prompt_text(template, ctx, node_name=node_name, field=field), warnings
+
+
+def prompt_text(template: str, ctx: dict[str, Any], *, node_name: str = "unknown", field: str = "prompt") -> str:
+    """``render_prompt``'s text alone, for a node that already has the prompt's fields and warnings.
+
+    Raises:
+        TemplateSecurityError: the template reached for something unsafe.
+        TemplateRenderError: any other rendering failure.
+    """
+    if not template or not has_template_syntax(template):
+        return template
+    return render_template(template, {"context": unwrapped_view(ctx)}, full_context=ctx,
                            node_name=node_name, field=field)
-    return text, warnings

@@ -38,7 +38,6 @@ __all__ = [
     "check_deadline",
     "check_size",
     "guard_iter",
-    "render_deadline",
     "template_limits",
 ]
 
@@ -212,25 +211,24 @@ def bounded_lipsum(n: int = 5, html: bool = True, min: int = 20, max: int = 100)
     return generate_lorem_ipsum(n, html, min, max)
 
 
-@contextmanager
-def render_deadline() -> Iterator[None]:
-    """One render's deadline, ``max_template_ms`` from now, checked by every loop, call and chunk."""
-    token = _DEADLINE.set(time.monotonic() + _LIMITS.get().max_template_ms / 1000)
+def bounded_render(template: Template, variables: Mapping[str, Any]) -> str:
+    """Render chunk by chunk, stopping at the output cap or the deadline.
+
+    The render's deadline (``max_template_ms`` from now) is set here, where the
+    render starts, and checked by every loop, call and chunk until it ends.
+    """
+    limits = _LIMITS.get()
+    cap = limits.max_template_output
+    token = _DEADLINE.set(time.monotonic() + limits.max_template_ms / 1000)
     try:
-        yield
+        chunks: list[str] = []
+        size = 0
+        for chunk in template.generate(variables):
+            size += len(chunk)
+            if size > cap:
+                raise TemplateLimitExceeded("max_template_output", f"the output is longer than {cap} characters")
+            check_deadline()
+            chunks.append(chunk)
+        return "".join(chunks)
     finally:
         _DEADLINE.reset(token)
-
-
-def bounded_render(template: Template, variables: Mapping[str, Any]) -> str:
-    """Render chunk by chunk, stopping at the output cap or the deadline."""
-    cap = _LIMITS.get().max_template_output
-    chunks: list[str] = []
-    size = 0
-    for chunk in template.generate(variables):
-        size += len(chunk)
-        if size > cap:
-            raise TemplateLimitExceeded("max_template_output", f"the output is longer than {cap} characters")
-        check_deadline()
-        chunks.append(chunk)
-    return "".join(chunks)

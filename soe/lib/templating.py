@@ -36,7 +36,6 @@ from soe.lib.template_limits import (
     check_deadline,
     check_size,
     guard_iter,
-    render_deadline,
 )
 
 __all__ = [
@@ -220,8 +219,7 @@ def render_template(
     # only the accumulated filter reads it: other renders skip the variable
     token = _FULL_CONTEXT.set(full_context) if "accumulated" in source else None
     try:
-        with render_deadline():
-            return bounded_render(compile_template(source), variables)
+        return bounded_render(compile_template(source), variables)
     except SecurityError as exc:
         raise TemplateSecurityError(
             f"Unsafe template in node '{node_name}', {field}: {exc}",

@@ -37,6 +37,7 @@ MAX_INT_DIGITS = 4300  # Python's own limit for int <-> text, which every store 
 _MAX_INT_BITS = int(MAX_INT_DIGITS * 3.3219280948873626)
 
 _SCALARS = (str, bool, float, type(None))
+_AS_IS = frozenset(_SCALARS)  # exactly these types (no subclass) are stored as they are
 _AS_TEXT = (Decimal, uuid.UUID, PurePath)
 _KEY_TEXT = {True: "true", False: "false", None: "null"}
 _SEQUENCES = (list, tuple, set, frozenset)
@@ -57,6 +58,11 @@ def storable(value: Any, *, what: str = "value") -> Any:
     Raises:
         StoreError: the value (or a part of it, named by its path) cannot be stored.
     """
+    cls = type(value)
+    if cls in _AS_IS:  # most outputs: nothing to walk
+        return value
+    if cls is dict and all(type(k) is str and type(v) in _AS_IS for k, v in value.items()):
+        return dict(value)  # a flat dict of text and flags (most initial contexts): a shallow copy is a copy
     root: list[Any] = [None]
     active: set[int] = set()
     stack: list[tuple[Any, ...]] = [(value, root, 0, None, 0)]

@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from soe.lib.clock import timestamp
-from soe.lib.snapshot import freeze
+from soe.lib.snapshot import FrozenDict, FrozenList, freeze
 from soe.revisions.diff import Diff, Registry, pointer, registry_at, registry_diff
 from soe.types import Backends
 
@@ -54,11 +54,15 @@ def get_registry_revisions(execution_id: str, backends: Backends) -> list[dict[s
 
 
 def _initial_diff(registry: Mapping[str, Any] | None) -> Diff:
-    """Revision 0: one ``add`` per workflow, in registry order."""
+    """Revision 0: one ``add`` per workflow, in registry order.
+
+    Built frozen: every execution records one, and a store that keeps
+    revisions frozen (in memory) then shares it instead of freezing a copy.
+    """
     if not isinstance(registry, Mapping):
         return []
-    return [{"op": "add", "path": pointer(name), "value": freeze(workflow)}
-            for name, workflow in registry.items()]
+    return FrozenList(FrozenDict(op="add", path=pointer(name), value=freeze(workflow))
+                      for name, workflow in registry.items())
 
 
 def _revision(number: int, author: str, operation: str, diff: Diff) -> dict[str, Any]:

@@ -21,8 +21,8 @@ def test_timestamp_is_now_in_utc():
 
 
 def test_timestamp_follows_the_clock_across_seconds(monkeypatch):
-    ticks = iter([1_700_000_000.25, 1_700_000_001.5, 1_700_000_001.0])
-    monkeypatch.setattr(time, "time", lambda: next(ticks))
+    ticks = iter([1_700_000_000_250_000_000, 1_700_000_001_500_000_999, 1_700_000_001_000_000_000])
+    monkeypatch.setattr(time, "time_ns", lambda: next(ticks))
     assert clock.timestamp() == "2023-11-14T22:13:20.250000Z"
     assert clock.timestamp() == "2023-11-14T22:13:21.500000Z"
     assert clock.timestamp() == "2023-11-14T22:13:21Z"  # microseconds omitted when zero

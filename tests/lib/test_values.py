@@ -124,3 +124,18 @@ def test_size_is_bounded():
     with pytest.raises(StoreError, match=f"^Cannot store value: more than {MAX_VALUE_ITEMS} values in all$"):
         storable([list(range(1000))] * (MAX_VALUE_ITEMS // 1000))
 
+
+
+class _Label(str):
+    pass
+
+
+def test_flat_values_are_stored_as_plain_copies():
+    """Scalars and flat dicts of them skip the walk, yet come back as the walk would give them."""
+    flat = {"ticket": "outage", "urgent": True, "score": 0.5, "note": None}
+    stored = storable(flat)
+    assert stored == flat and stored is not flat
+    assert type(storable(_Label("x"))) is _Label  # a subclass of str is stored as it is (isinstance)
+    assert storable({"label": _Label("x"), "n": 3, 1: "one"}) == {"label": "x", "n": 3, "1": "one"}
+    with pytest.raises(StoreError, match="more than 4300 digits"):
+        storable({"big": 10**5000})

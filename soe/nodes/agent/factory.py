@@ -12,7 +12,7 @@ from soe._errors import PASSTHROUGH_ERRORS
 from soe.engine.output import store_output
 from soe.engine.telemetry import register_event
 from soe.lib.effects import Steps
-from soe.lib.jinja_render import context_json, get_context_for_prompt, render_prompt
+from soe.lib.jinja_render import context_json, get_context_for_prompt, prompt_text
 from soe.llm.contract import (
     LlmRequest,
     RouterDecision,
@@ -130,7 +130,7 @@ class AgentNode:
         """Steps 5-6: the rendered task, context string and tools, from a fresh context read."""
         node_name = node_config.get("name", "unknown")
         fresh = self.backends.context.get_context(execution_id)
-        task, _ = render_prompt(node_config["prompt"], fresh, node_name=node_name)
+        task = prompt_text(node_config["prompt"], fresh, node_name=node_name)
         fields, _ = get_context_for_prompt(fresh, node_config["prompt"])
         agent_tools = load_tools(node_config.get("tools") or [], self.registry, execution_id, self.backends)
         return AgentRun(execution_id, node_config, node_name, ctx, task, context_json(fields),

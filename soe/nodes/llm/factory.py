@@ -11,7 +11,7 @@ from soe._errors import PASSTHROUGH_ERRORS, ProviderError
 from soe.engine.output import store_output
 from soe.engine.telemetry import register_event
 from soe.lib.effects import Steps
-from soe.lib.jinja_render import context_json, get_context_for_prompt, render_prompt
+from soe.lib.jinja_render import context_json, get_context_for_prompt, prompt_text
 from soe.llm.contract import (
     LlmRequest,
     build_response_model,
@@ -94,12 +94,12 @@ class LlmNode:
         identity = node_config.get("identity")
         output_field = node_config.get("output_field")
         history_key, history = open_history(self.backends, ctx, identity)
-        fields, _ = get_context_for_prompt(ctx, node_config["prompt"])
+        fields, warnings = get_context_for_prompt(ctx, node_config["prompt"])
         root_model = output_root_model(self.backends, main_id, output_field)
         mode = emission_mode(node_config.get("event_emissions"))
         options = signal_options(node_config.get("event_emissions")) if mode == "select" else []
         register_llm_call(self.backends, execution_id, {"identity": identity or None})
-        rendered, warnings = render_prompt(node_config["prompt"], ctx, node_name=node_config.get("name", "unknown"))
+        rendered = prompt_text(node_config["prompt"], ctx, node_name=node_config.get("name", "unknown"))
         if warnings:
             register_event(self.backends, execution_id, EventTypes.CONTEXT_WARNING, {"warnings": warnings})
         response_model = build_response_model(output_field, root_model, options)
