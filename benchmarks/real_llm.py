@@ -304,8 +304,8 @@ def plain_llm(base_url: str) -> Callable[..., Any]:
 def run_case(task: Task, case: Case, call_llm: Any) -> tuple[Any, int, int, bool]:
     """The outcome of one case, the requests and prompt tokens it took, and whether the run failed.
 
-    A failed run (an agent out of iterations, say) is still scored on what it
-    did before failing, such as its first tool call, and counted as failed.
+    A failed run (an agent out of iterations, say) is reported with what it
+    did before failing, such as its first tool call, and never scored right.
     """
     backends = create_in_memory_backends()
     _, broadcast = create_all_nodes(backends, call_llm=call_llm, tools_registry=task.tools)
@@ -329,7 +329,7 @@ def run_task(task: Task, cases: list[Case], call_llm: Any) -> Result:
         result.requests += requests
         result.prompt_tokens += tokens
         result.failed += failed
-        if got == case.expected:
+        if got == case.expected and not failed:  # an agent counts only if it also finished normally
             result.correct += 1
         else:
             result.misses.append(f"{case.context} -> {got!r} (expected {case.expected!r})")
