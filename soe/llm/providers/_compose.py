@@ -143,6 +143,34 @@ def _statements(request: LlmRequest) -> dict[str, str]:
             for s, text in zip(request.signals, texts, strict=True)}
 
 
+def _described_parts(schema: Mapping[str, Any], defs: Mapping[str, Any], prefix: str = "",
+                     depth: int = 0) -> list[str]:
+    """``path: description`` for each described property inside the value, nested objects included.
+
+    Descriptions inside the schema reach a small model only through the
+    grammar, which never shows them; told in the instruction they keep
+    "how many items" out of the item's name (extraction 7/10 -> see chapter 24).
+    """
+    lines: list[str] = []
+    if depth > 4:  # a recursive model: the first levels say enough
+        return lines
+    for name, prop in (_resolved(schema, defs).get("properties") or {}).items():
+        prop = _resolved(prop, defs)
+        if prop.get("description"):
+            lines.append(f"{prefix}{name}: {prop['description']}")
+        lines.extend(_described_parts(prop, defs, f"{prefix}{name}.", depth + 1))
+    return lines
+
+
+def _resolved(schema: Mapping[str, Any], defs: Mapping[str, Any]) -> Mapping[str, Any]:
+    """``schema`` itself, or the ``$defs`` entry its local ``$ref`` points to."""
+    ref = schema.get("$ref")
+    if isinstance(ref, str) and ref.startswith("#/$defs/"):
+        target = defs.get(ref.removeprefix("#/$defs/"))
+        return target if isinstance(target, Mapping) else schema
+    return schema
+
+
 def _answer(request: LlmRequest) -> Composed:
     """LLM node and agent response stage: ``{<field>: value, "applies": …}``, decoded to the §7.4 model."""
     key = request.output_field or "output"
@@ -150,7 +178,8 @@ def _answer(request: LlmRequest) -> Composed:
     statements = _statements(request)
     properties: dict[str, Any] = {key: value}
     described = f": {value['description']}" if value.get("description") else ""
-    question = f'Answer in JSON with "{key}"{described}'
+    parts = "".join(f"\n- {line}" for line in _described_parts(value, defs or {}))
+    question = f'Answer in JSON with "{key}"{described}{":" if parts and not described else ""}{parts}'
     listed = "".join(f"\n- {text}" for text in statements)
     if statements and request.exclusive_signals:
         properties[_SIGNALS_KEY] = {"type": "string", "enum": list(statements)}
