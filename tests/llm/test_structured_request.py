@@ -167,7 +167,7 @@ def test_root_model_value_is_asked_and_read_under_the_field_name(server: FakePro
                 "score": {"description": "1 to 5", "title": "Score", "type": "integer"}}}},
     }
     # descriptions inside the value are told, since the grammar never shows them to the model
-    assert body["messages"][0]["content"] == 'Answer in JSON with "sentiment":\n- score: 1 to 5.'
+    assert body["messages"][0]["content"].endswith('\n\nAnswer in JSON with "sentiment":\n- score: 1 to 5.')
     assert backends.context.get_context(eid)["sentiment"] == [{"label": "negative", "score": 1}]
 
 
