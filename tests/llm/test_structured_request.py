@@ -166,6 +166,8 @@ def test_root_model_value_is_asked_and_read_under_the_field_name(server: FakePro
                 "label": {"title": "Label", "type": "string"},
                 "score": {"description": "1 to 5", "title": "Score", "type": "integer"}}}},
     }
+    # descriptions inside the value are told, since the grammar never shows them to the model
+    assert body["messages"][0]["content"].endswith('\n\nAnswer in JSON with "sentiment":\n- score: 1 to 5.')
     assert backends.context.get_context(eid)["sentiment"] == [{"label": "negative", "score": 1}]
 
 
@@ -235,9 +237,9 @@ def test_openai_agent_uses_native_tool_calls_and_skips_the_parameter_stage(
 
 def test_agent_json_mode_constrains_the_choice_by_schema(server: FakeProvider, backends: Any) -> None:
     server.answer(openai_ok('{"tool": "cancel", "arguments": {"order_id": "B2"}}'),
-                  openai_ok('{"tool": "finish"}'), openai_ok('{"answer": "Cancelled."}'))
+                  openai_ok('{"final_answer": "Cancelled."}'), openai_ok('{"answer": "Cancelled."}'))
     eid = go(AGENT, backends, context={"order": "B2"}, call_llm=gpt(server, tool_calling="json"), tools=TOOLS)
-    route = server.bodies[0]
+    route, again = server.bodies[:2]
     assert "tools" not in route
     choices = route["response_format"]["json_schema"]["schema"]["anyOf"]
     assert choices[0] == {"type": "object", "required": ["tool", "arguments"], "properties": {
@@ -246,6 +248,14 @@ def test_agent_json_mode_constrains_the_choice_by_schema(server: FakeProvider, b
     assert route["messages"][0]["content"].endswith(
         'or "finish" when the task is complete. Tools:\n- get_order: Look up an order\'s status.\n'
         "- refund: Refund an order.\n- cancel: Cancel an order.")
+    # after a tool result a final answer is offered first, and it finishes the loop
+    after = again["response_format"]["json_schema"]["schema"]["anyOf"]
+    assert after[0] == {"type": "object", "required": ["final_answer"],
+                        "properties": {"final_answer": {"type": "string"}}}
+    assert after[1:] == choices[:-1]
+    assert again["messages"][0]["content"].startswith(
+        'If the tool results above answer the task, give the final answer as "final_answer"; '
+        'otherwise choose the tool still needed ("tool") and its arguments. Tools:\n- get_order: ')
     assert _calls(backends, eid) == [("router", None), (None, {"order_id": "B2"}), ("router", None),
                                      ("response", None)]
 

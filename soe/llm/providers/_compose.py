@@ -29,6 +29,7 @@ from soe.llm.request import LlmRequest, ToolSpec
 __all__ = ["FINISH", "Composed", "compose", "decide", "merged_options", "read_text", "validated"]
 
 FINISH = "finish"
+FINAL_ANSWER = "final_answer"
 _SIGNALS_KEY = "applies"
 
 
@@ -142,6 +143,34 @@ def _statements(request: LlmRequest) -> dict[str, str]:
             for s, text in zip(request.signals, texts, strict=True)}
 
 
+def _described_parts(schema: Mapping[str, Any], defs: Mapping[str, Any], prefix: str = "",
+                     depth: int = 0) -> list[str]:
+    """``path: description`` for each described property inside the value, nested objects included.
+
+    Descriptions inside the schema reach a small model only through the
+    grammar, which never shows them; told in the instruction they keep
+    "how many items" out of the item's name (extraction 7/10 -> see chapter 24).
+    """
+    lines: list[str] = []
+    if depth > 4:  # a recursive model: the first levels say enough
+        return lines
+    for name, prop in (_resolved(schema, defs).get("properties") or {}).items():
+        prop = _resolved(prop, defs)
+        if prop.get("description"):
+            lines.append(f"{prefix}{name}: {prop['description']}")
+        lines.extend(_described_parts(prop, defs, f"{prefix}{name}.", depth + 1))
+    return lines
+
+
+def _resolved(schema: Mapping[str, Any], defs: Mapping[str, Any]) -> Mapping[str, Any]:
+    """``schema`` itself, or the ``$defs`` entry its local ``$ref`` points to."""
+    ref = schema.get("$ref")
+    if isinstance(ref, str) and ref.startswith("#/$defs/"):
+        target = defs.get(ref.removeprefix("#/$defs/"))
+        return target if isinstance(target, Mapping) else schema
+    return schema
+
+
 def _answer(request: LlmRequest) -> Composed:
     """LLM node and agent response stage: ``{<field>: value, "applies": …}``, decoded to the §7.4 model."""
     key = request.output_field or "output"
@@ -149,7 +178,8 @@ def _answer(request: LlmRequest) -> Composed:
     statements = _statements(request)
     properties: dict[str, Any] = {key: value}
     described = f": {value['description']}" if value.get("description") else ""
-    question = f'Answer in JSON with "{key}"{described}'
+    parts = "".join(f"\n- {line}" for line in _described_parts(value, defs or {}))
+    question = f'Answer in JSON with "{key}"{described}{":" if parts and not described else ""}{parts}'
     listed = "".join(f"\n- {text}" for text in statements)
     if statements and request.exclusive_signals:
         properties[_SIGNALS_KEY] = {"type": "string", "enum": list(statements)}
@@ -206,24 +236,38 @@ def _called(request: LlmRequest) -> str:
 
 
 def _route(request: LlmRequest, native: bool) -> Composed:
-    """Router stage: provider tools (native), or one schema-constrained ``{"tool", "arguments"}`` choice."""
+    """Router stage: provider tools (native), or one schema-constrained ``{"tool", "arguments"}`` choice.
+
+    Once a tool has answered, the JSON choice offers ``{"final_answer": …}``
+    first: asked for ``{"tool": "finish"}``, a 0.5B model called the same tool
+    again until ``max_iterations`` in every run of ``benchmarks/real_llm.py``,
+    while a final answer to write is what it reaches for after a result. The
+    text is not kept: the response stage writes the node's answer.
+    """
     if native:
         question = ("Call the tool the task needs next. When the task is complete, answer without "
                     "calling a tool." + _called(request))
         return Composed(_messages(request, question), None, lambda answer: answer, request.tools)
-    question = ("Choose the tool the task needs next and give its arguments, "
-                f'or "{FINISH}" when the task is complete.{_called(request)} Tools:\n' + _tool_lines(request.tools))
     choices = [{"type": "object", "required": ["tool", "arguments"],
                 "properties": {"tool": {"const": t.name}, "arguments": t.parameters}}
                for t in request.tools]
-    choices.append({"type": "object", "required": ["tool"], "properties": {"tool": {"const": FINISH}}})
+    if _called(request):
+        question = (f'If the tool results above answer the task, give the final answer as "{FINAL_ANSWER}"; '
+                    'otherwise choose the tool still needed ("tool") and its arguments. Tools:\n')
+        choices.insert(0, {"type": "object", "required": [FINAL_ANSWER],
+                           "properties": {FINAL_ANSWER: {"type": "string"}}})
+    else:
+        question = f'Choose the tool the task needs next and give its arguments, or "{FINISH}" when the task is complete. Tools:\n'
+        choices.append({"type": "object", "required": ["tool"], "properties": {"tool": {"const": FINISH}}})
 
     def decode(answer: Any) -> Any:
         if not isinstance(answer, Mapping):
             return json.dumps(answer, ensure_ascii=False, default=str)
+        if FINAL_ANSWER in answer:
+            return decide(FINISH)
         return decide(answer.get("tool"), answer.get("arguments"))
 
-    return Composed(_messages(request, question), {"anyOf": choices}, decode)
+    return Composed(_messages(request, question + _tool_lines(request.tools)), {"anyOf": choices}, decode)
 
 
 def _parameters(request: LlmRequest) -> Composed:
