@@ -67,7 +67,7 @@ class Runner:
                      context: dict[str, Any] | None = None, *, execution_id: str | None = None,
                      max_steps: int | None = None, max_concurrency: int | None = None) -> str:
         """Validate, then start the tree's workflow; returns the execution id without waiting."""
-        config = _validated(config, workflow_name, list(signals), context)
+        config = _validated(config, workflow_name, signals, context)
         execution_id = execution_id or str(uuid.uuid4())
         if self.backends is not None:
             from soe.engine import status
