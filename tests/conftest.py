@@ -111,4 +111,6 @@ def as_json(value: Any) -> str:
 
 
 # The Temporal tests' fixtures (a dev server per session, `soe worker` processes): tests/temporal/support.py
+# The engine's scenario tests replayed on Temporal, when SOE_SCENARIOS_ON_TEMPORAL is set: tests/temporal/scenarios.py
+from tests.temporal.scenarios import scenarios_on_temporal  # noqa: E402,F401
 from tests.temporal.support import temporal_address, workers  # noqa: E402,F401

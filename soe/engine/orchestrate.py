@@ -66,7 +66,7 @@ def orchestrate(
         ValueError: YAML that does not parse, or a missing inheritance source.
     """
     if runner is not None:
-        return runner.orchestrate(config, initial_workflow_name, list(initial_signals), initial_context,
+        return runner.orchestrate(config, initial_workflow_name, initial_signals, initial_context,
                                   max_steps=max_steps, max_concurrency=max_concurrency, execution_id=execution_id)
     validate_orchestrate_params(initial_workflow_name, initial_signals)
     if config is None and inherit_config_from_id is None:

@@ -124,7 +124,7 @@ async def aorchestrate(
     checkers can see them. A ``runner`` (``soe.temporal.Runner``) is awaited in this event loop.
     """
     if runner is not None:
-        return await runner.aorchestrate(config, initial_workflow_name, list(initial_signals), initial_context,
+        return await runner.aorchestrate(config, initial_workflow_name, initial_signals, initial_context,
                                          max_steps=max_steps, max_concurrency=max_concurrency,
                                          execution_id=execution_id)
     return await asyncio.to_thread(

@@ -27,7 +27,7 @@ from soe.engine.elsewhere import calls_made_elsewhere
 from soe.engine.orchestrate import orchestrate
 from soe.engine.resume import item_rebuilder, resume, stored_task
 from soe.engine.telemetry import register_event
-from soe.engine.trees import new_runner, runner_scope
+from soe.engine.trees import deferred_start, new_runner, runner_scope
 from soe.lib.missing import MISSING
 from soe.temporal.workflow import ADVANCE, CALL
 
@@ -83,9 +83,11 @@ class TreeActivities:
                     raise  # a lost worker's lease: retried until it is broken or expires
                 error = str(exc)
             except Exception as exc:  # noqa: BLE001 - the tree's failure, recorded in its status
-                if _status(self.backends, main) is None:
-                    raise ApplicationError(str(exc), type(exc).__name__, non_retryable=True) from None
                 error = str(exc)
+                if request["action"] == "orchestrate":
+                    _record_failed_start(self.backends, main, error)
+                elif _status(self.backends, main) is None:
+                    raise ApplicationError(error, type(exc).__name__, non_retryable=True) from None
         record = _status(self.backends, main) or {}
         return {"execution_id": main, "calls": calls, "status": record.get("status", "failed"),
                 "error": record.get("error") or error, "waiting_for": record.get("waiting_for")}
@@ -98,9 +100,29 @@ class TreeActivities:
                         max_steps=request.get("max_steps"), max_concurrency=request.get("max_concurrency"),
                         execution_id=main)
         elif action == "signal":
-            self.broadcast(request["execution_id"], list(request["signals"]))
+            self._signal_once(request)
         else:  # resume, and a start this worker's predecessor committed before it was lost
             resume(main, self.backends, self.broadcast)
+
+    def _signal_once(self, request: dict[str, Any]) -> None:
+        """Apply a signal delivery once, however often its advance is retried.
+
+        The delivery's journal entry commits in the same transaction as the
+        queue the signal leaves; a retry that finds it (its worker was lost
+        after that commit) resumes the tree instead of queueing the signal's
+        listeners a second time.
+        """
+        main = request["main_execution_id"]
+        marker = f"{main}/signal/{request['delivery']}"
+        if self.store.journal_get(marker) is not MISSING:
+            resume(main, self.backends, self.broadcast)
+            return
+        with deferred_start(self.backends) as start:
+            self.broadcast(request["execution_id"], list(request["signals"]))
+            if start.opened is not None:  # the tree accepted the signal: its queue and the marker commit together
+                self.store.journal_put(marker, request["execution_id"])
+        if start.opened is not None:
+            start.opened.drain()
 
     # -- calling --------------------------------------------------------------------------
     def _call(self, request: dict[str, Any]) -> dict[str, Any]:
@@ -124,6 +146,17 @@ class TreeActivities:
                            {"key": key, "kind": request["kind"], "node": request.get("node"),
                             "worker": self.identity, "raised": None if raised is None else str(raised)})
         return {"key": key, "made": True}
+
+
+def _record_failed_start(backends: Any, main: str, error: str) -> None:
+    """A start refused on the worker (its validation, say) ends ``failed`` with the reason, for ``soe inspect``.
+
+    A tree that started and failed recorded that itself; one refused before
+    it opened has no status, or only the ``running`` its submitter recorded.
+    """
+    record = _status(backends, main)
+    if record is None or record["status"] == "running" and not backends.context.get_context(main):
+        execution_status.record(backends, main, main, "failed", error)
 
 
 def _status(backends: Any, execution_id: str) -> dict[str, Any] | None:

@@ -19,6 +19,7 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.service import RPCError
 
 from soe._errors import SoeError, WorkflowValidationError
+from soe.lib.ids import check_id
 from soe.temporal.workflow import QUERY_STATUS, SIGNAL, TreeWorkflow
 
 __all__ = ["DEFAULT_TASK_QUEUE", "Runner", "connect"]
@@ -67,7 +68,9 @@ class Runner:
                      context: dict[str, Any] | None = None, *, execution_id: str | None = None,
                      max_steps: int | None = None, max_concurrency: int | None = None) -> str:
         """Validate, then start the tree's workflow; returns the execution id without waiting."""
-        config = _validated(config, workflow_name, list(signals), context)
+        config = _validated(config, workflow_name, signals, context)
+        if execution_id is not None:
+            check_id(execution_id)  # refused here as in process: a worker could not even record its failure
         execution_id = execution_id or str(uuid.uuid4())
         if self.backends is not None:
             from soe.engine import status

@@ -43,12 +43,19 @@ class TreeWorkflow:
 
     def __init__(self) -> None:
         self._signals: list[dict[str, Any]] = []
+        self._received = 0
         self._state: dict[str, Any] = {"status": "running", "calls_in_flight": 0}
 
     @workflow.signal(name=SIGNAL)
     def signal(self, request: dict[str, Any]) -> None:
-        """``{"execution_id", "signals"}``: delivered once no call of the tree is in flight."""
-        self._signals.append(request)
+        """``{"execution_id", "signals"}``: delivered once no call of the tree is in flight.
+
+        Each delivery gets an id that replays give it again (run id and arrival
+        number), so an advance retried after its worker was lost can tell that
+        the signal was already applied (``soe-advance``).
+        """
+        self._received += 1
+        self._signals.append({**request, "delivery": f"{workflow.info().run_id}:{self._received}"})
 
     @workflow.query(name=QUERY_STATUS)
     def status(self) -> dict[str, Any]:

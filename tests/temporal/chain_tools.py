@@ -1,4 +1,4 @@
-"""Tools for the worker tests: each call appends a line to ``$SOE_TEST_SIDE_EFFECTS`` (its side effect)."""
+"""Tools for the worker tests: each call marks its start and end in ``$SOE_TEST_SIDE_EFFECTS`` (its side effect)."""
 
 from __future__ import annotations
 
@@ -6,12 +6,31 @@ import os
 import time
 
 
-def step(tag: str, n: int = 0, pause: float = 0.0) -> dict:
-    """Record ``tag n`` in the side-effect file, then answer the next step's arguments."""
-    time.sleep(pause)
+def _mark(line: str) -> None:
     with open(os.environ["SOE_TEST_SIDE_EFFECTS"], "a", encoding="utf-8") as log:
-        log.write(f"{tag} {n}\n")
+        log.write(line + "\n")
+
+
+def step(tag: str, n: int = 0, pause: float = 0.0) -> dict:
+    """Mark ``start tag n PID``, pause, mark ``end tag n PID`` (the side effect), answer the next arguments.
+
+    The start mark without its end shows an attempt that was cut off (its
+    process killed); the process id says which worker made the attempt.
+    """
+    _mark(f"start {tag} {n} {os.getpid()}")
+    time.sleep(pause)
+    _mark(f"end {tag} {n} {os.getpid()}")
     return {"tag": tag, "n": n + 1, "pause": pause}
+
+
+def attempts(path: str) -> dict[tuple[str, int], list[tuple[str, int]]]:
+    """``(tag, n)`` -> its marks in order: ``("start" | "end", pid)``."""
+    found: dict[tuple[str, int], list[tuple[str, int]]] = {}
+    with open(path, encoding="utf-8") as log:
+        for line in log.read().splitlines():
+            mark, tag, n, pid = line.split()
+            found.setdefault((tag, int(n)), []).append((mark, int(pid)))
+    return found
 
 
 TOOLS = {"step": step}

@@ -43,8 +43,8 @@ def temporal_address(tmp_path_factory):
 class ThreadWorker:
     """``soe.temporal.run_worker`` on a thread of the test process (its own event loop), and a client."""
 
-    def __init__(self, address: str, store_url: str, tools: dict, llm: object, task_queue: str,
-                 identity: str | None = None):
+    def __init__(self, address: str, store_url: str, tools: dict | None, llm: object, task_queue: str,
+                 identity: str | None = None, confine: bool = False):
         import asyncio
         import threading
 
@@ -53,7 +53,8 @@ class ThreadWorker:
         from soe.temporal import Runner, connect
 
         self.backends = create_postgres_backends(store_url)
-        _, broadcast = create_all_nodes(self.backends, call_llm=llm, tools_registry=tools)
+        _, broadcast = create_all_nodes(self.backends, call_llm=llm, tools_registry=tools,
+                                        confine_builtin_tools=confine)
         self._loop = asyncio.new_event_loop()
         self._stop = asyncio.Event()
         self._thread = threading.Thread(target=self._loop.run_until_complete,

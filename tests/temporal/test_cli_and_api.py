@@ -1,15 +1,13 @@
-"""The Temporal command line and API: refusals, signals, fan-out across workers, continue-as-new."""
+"""The Temporal command line and API: refusals, signals, continue-as-new."""
 
 from __future__ import annotations
 
 import asyncio
-import collections
 import json
 import socket
 import time
 from pathlib import Path
 
-from soe import orchestrate
 from soe.temporal import Runner, connect
 from tests.temporal.chain_tools import chain
 from tests.temporal.support import ThreadWorker
@@ -86,56 +84,6 @@ def test_run_waits_and_signal_continues_a_waiting_execution(workers, tmp_path):
     assert after["status"] == "completed"
     assert after["context"]["args"] == {"tag": "r", "n": 8, "pause": 0.0}
     assert "SHIPPED" in after["operational"]["signals"]
-
-
-def _slow_llm(messages, response_model=None):
-    """A model that takes a moment, so that both workers get calls to make."""
-    time.sleep(0.05)
-    return json.dumps({name: "answer" for name in response_model.model_fields})
-
-
-def test_fan_out_of_64_llm_branches_spreads_over_two_workers_and_joins_once(temporal_address, postgres_url):
-    branches = 64
-    nodes = "".join(f"""
-  Ask{i}:
-    node_type: llm
-    event_triggers: [GO]
-    prompt: "branch {i}"
-    output_field: a{i}
-    event_emissions: [{{signal_name: ANSWERED}}]
-""" for i in range(branches))
-    condition = " and ".join(f"context.a{i} is defined" for i in range(branches))
-    config = f"""
-fan:
-  Split:
-    node_type: router
-    event_triggers: [START]
-    event_emissions: [{{signal_name: GO}}]
-{nodes}
-  Join:
-    node_type: router
-    event_triggers: [ANSWERED]
-    event_emissions:
-      - signal_name: JOINED
-        condition: "{{{{ {condition} }}}}"
-"""
-    queue = f"fan-{time.monotonic_ns()}"
-    first = ThreadWorker(temporal_address, postgres_url, {}, _slow_llm, queue, identity="worker-a")
-    second = ThreadWorker(temporal_address, postgres_url, {}, _slow_llm, queue, identity="worker-b")
-    try:
-        execution_id = orchestrate(config, "fan", ["START"], {}, None, None, max_concurrency=branches,
-                                   runner=first.runner)
-        backends = first.backends
-        signals = backends.context.get_context(execution_id)["__operational__"]["signals"]
-        calls = [event for event in backends.telemetry.get_events(execution_id)
-                 if event["event_type"] == "temporal_call"]
-    finally:
-        first.close()
-        second.close()
-    assert signals.count("JOINED") == 1
-    assert len(calls) == branches
-    by_worker = collections.Counter(event["context"]["worker"] for event in calls)
-    assert set(by_worker) == {"worker-a", "worker-b"}, by_worker
 
 
 def test_long_loops_continue_as_new_and_finish(temporal_address, postgres_url, tmp_path, monkeypatch):
